@@ -1,0 +1,172 @@
+"""Result records: every measurement and verdict, one typed record, one JSON file under reports/results/.
+
+Records are the only input of every report (Allure, the monthly report, CloudWatch DR metrics, trends).
+A run's records live in `reports/results/<run_id>/`; each record is its own file, so parallel writers
+(pytest-xdist workers, a `chaos run` beside pytest) never contend for one file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Status = Literal["pass", "fail", "error", "info"]
+TargetName = Literal["offline", "aws"]
+Comparison = Literal["<=", ">=", "=="]
+
+RUN_ID_ENV = "DRHARNESS_RUN_ID"
+REPORTS_ENV = "DRHARNESS_REPORTS"
+SCHEMA_VERSION = 1
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def iso(moment: dt.datetime | float) -> str:
+    if isinstance(moment, (int, float)):
+        moment = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return utc_now().strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def run_id() -> str:
+    """This run's id: DRHARNESS_RUN_ID when a controller set it, else one made (and exported) now."""
+    value = os.environ.get(RUN_ID_ENV)
+    if not value:
+        value = new_run_id()
+        os.environ[RUN_ID_ENV] = value
+    return value
+
+
+def reports_dir() -> Path:
+    return Path(os.environ.get(REPORTS_ENV, "reports"))
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A limit a measured value is judged against, and where the limit comes from."""
+
+    metric: str
+    limit: float
+    unit: str
+    comparison: Comparison = "<="
+    source: str = ""
+
+    def met_by(self, value: float) -> bool:
+        if self.comparison == "<=":
+            return value <= self.limit
+        if self.comparison == ">=":
+            return value >= self.limit
+        return value == self.limit
+
+
+@dataclass(frozen=True)
+class ResultRecord:
+    check: str
+    scenario: str
+    resource: str
+    tier: str | None
+    target: TargetName
+    metric: str
+    value: float | None
+    unit: str
+    objective: float | None
+    comparison: Comparison | None
+    verdict: Status
+    reason: str
+    started_at: str
+    duration_seconds: float
+    evidence: Mapping[str, JsonValue] = field(default_factory=dict)
+    source: str = "api"  # "pytest" | "chaos" | "cli" | "api"
+    test_id: str = ""
+    run_id: str = ""
+    schema: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data = asdict(self)
+        data["evidence"] = dict(self.evidence)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, JsonValue]) -> "ResultRecord":
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+def judge(value: float | None, objective: Objective | None, *, reason_if_missing: str = "") -> tuple[Status, str]:
+    """Compare a measured value with its objective; no value is a failed verdict with its reason."""
+    if value is None:
+        return "fail", reason_if_missing or "no measurement was taken"
+    if objective is None:
+        return "info", "measured; no objective applies"
+    if objective.met_by(value):
+        return "pass", f"{objective.metric} {value:g} {objective.unit} {objective.comparison} {objective.limit:g} {objective.unit}"
+    return "fail", (
+        f"{objective.metric} {value:g} {objective.unit} misses the objective "
+        f"{objective.comparison} {objective.limit:g} {objective.unit}" + (f" ({objective.source})" if objective.source else "")
+    )
+
+
+class ResultSink:
+    """Write records as JSON files under `<reports>/results/<run_id>/`; thread- and process-safe."""
+
+    def __init__(self, root: Path | None = None, run: str | None = None, source: str = "api") -> None:
+        self.run_id = run or run_id()
+        self.directory = (root or reports_dir()) / "results" / self.run_id
+        self.source = source
+        self._lock = threading.Lock()
+        self._seq = 0
+        self.written: list[ResultRecord] = []
+
+    def write(self, record: ResultRecord) -> Path:
+        if not record.run_id or record.source == "api":
+            record = ResultRecord(**{**asdict(record), "run_id": record.run_id or self.run_id,
+                                     "source": self.source if record.source == "api" else record.source})
+        self.directory.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._seq += 1
+            name = f"{os.getpid()}-{self._seq:05d}-{secrets.token_hex(2)}-{_slug(record.check)}.json"
+            self.written.append(record)
+        path = self.directory / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True, default=str), encoding="utf-8")
+        tmp.replace(path)  # readers never see half a record
+        return path
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text)[:60]
+
+
+def read_records(root: Path | None = None, run: str | None = None) -> list[ResultRecord]:
+    """Every record of one run (or of all runs), oldest first."""
+    base = (root or reports_dir()) / "results"
+    dirs = [base / run] if run else sorted(p for p in base.glob("*") if p.is_dir())
+    records = []
+    for directory in dirs:
+        for path in sorted(directory.glob("*.json")):
+            records.append(ResultRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
+    return records
+
+
+def list_runs(root: Path | None = None) -> list[str]:
+    base = (root or reports_dir()) / "results"
+    return sorted(p.name for p in base.glob("*") if p.is_dir())
+
+
+def iter_records(records: Iterable[ResultRecord], **match: str) -> Iterator[ResultRecord]:
+    for record in records:
+        if all(getattr(record, key) == value for key, value in match.items()):
+            yield record

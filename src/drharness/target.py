@@ -1,0 +1,91 @@
+"""Targets: where the workload runs. Every other part asks the Target for clients.
+
+`OfflineTarget` talks to an offline world (one it started, or one at a given endpoint).
+`AwsTarget` talks to a real account, only after the live safety checks have passed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Literal, Protocol
+
+import boto3
+from botocore.config import Config
+
+from drharness.world.server import OFFLINE_CREDENTIALS
+
+TargetName = Literal["offline", "aws"]
+
+# Offline calls fail fast: a fault is meant to be seen, not retried away for minutes.
+OFFLINE_CONFIG = Config(
+    retries={"max_attempts": 3, "mode": "standard"},
+    connect_timeout=2,
+    read_timeout=30,
+    account_id_endpoint_mode="disabled",
+)
+LIVE_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)
+
+
+class Target(Protocol):
+    name: TargetName
+    account_id: str
+    endpoint_url: str | None
+
+    def client(self, service: str, region: str) -> Any: ...
+
+
+class _ClientCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str], Any] = {}
+
+    def get(self, key: tuple[str, str, str], make: Any) -> Any:
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = make()
+            return self._clients[key]
+
+
+class OfflineTarget:
+    """An offline world at `endpoint_url` (started by the harness, or found running)."""
+
+    name: TargetName = "offline"
+
+    def __init__(self, endpoint_url: str, account_id: str = "123456789012", *, config: Config | None = None) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.account_id = account_id
+        self._config = config or OFFLINE_CONFIG
+        self._cache = _ClientCache()
+
+    def client(self, service: str, region: str, *, credentials: dict[str, str] | None = None) -> Any:
+        creds = credentials or OFFLINE_CREDENTIALS
+        key = (service, region, creds["aws_access_key_id"])
+
+        def make() -> Any:
+            session = boto3.session.Session(region_name=region, **creds)
+            return session.client(service, endpoint_url=self.endpoint_url, config=self._config)
+
+        return self._cache.get(key, make)
+
+
+class AwsTarget:
+    """A real AWS account. Build it through `drharness.safety.open_live_target`, never directly."""
+
+    name: TargetName = "aws"
+    endpoint_url: str | None = None
+
+    def __init__(self, session: boto3.session.Session, account_id: str, *, config: Config | None = None) -> None:
+        self._session = session
+        self.account_id = account_id
+        self._config = config or LIVE_CONFIG
+        self._cache = _ClientCache()
+
+    def client(self, service: str, region: str, *, credentials: dict[str, str] | None = None) -> Any:
+        key = (service, region, (credentials or {}).get("aws_access_key_id", ""))
+
+        def make() -> Any:
+            if credentials:
+                return boto3.session.Session(region_name=region, **credentials).client(service, config=self._config)
+            return self._session.client(service, region_name=region, config=self._config)
+
+        return self._cache.get(key, make)

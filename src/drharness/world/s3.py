@@ -1,0 +1,229 @@
+"""S3 replication for the offline world: the stored rules, honoured asynchronously.
+
+What AWS does and this engine does too: only writes made after the rule exist replicate; the rule
+with the highest priority among the enabled rules whose filter matches decides per destination;
+delete markers replicate only with `DeleteMarkerReplication` enabled, version-specific deletes never;
+the source shows `ReplicationStatus` PENDING then COMPLETED (FAILED when the destination is missing
+or unversioned) and the copy shows REPLICA; the replica keeps the source's version id and takes the
+rule's storage class and replica KMS key. Faults (a paused bucket, a region down at either end) hold
+replication until they are reverted; ground truth records when each write was accepted and applied.
+"""
+
+from __future__ import annotations
+
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from drharness.world import moto_access
+from drharness.world.base import BaseEngine
+from drharness.world.lag import LagSampler
+from drharness.world.requests import AwsRequest
+from drharness.world.truth import WriteRecord
+
+if TYPE_CHECKING:
+    from drharness.world.server import CapturedResponse, World
+
+_WRITE_OPS = ("PutObject", "CopyObject", "CompleteMultipartUpload")
+_RULE_OPS = ("PutBucketReplication", "DeleteBucketReplication", "DeleteBucket")
+
+
+@dataclass(frozen=True)
+class Rule:
+    rule_id: str
+    priority: int
+    prefix: str
+    destination_bucket: str
+    storage_class: str | None
+    replica_kms_key: str | None
+    delete_markers: bool
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def parse_rules(config: dict[str, Any] | None) -> list[Rule]:
+    """Turn moto's stored ReplicationConfiguration into the enabled rules."""
+    rules = []
+    for raw in _as_list((config or {}).get("Rule")):
+        if str(raw.get("Status", "")) != "Enabled":
+            continue
+        flt = raw.get("Filter") or {}
+        prefix = raw.get("Prefix") or flt.get("Prefix") or (flt.get("And") or {}).get("Prefix") or ""
+        destination = raw.get("Destination") or {}
+        bucket_arn = str(destination.get("Bucket", ""))
+        encryption = destination.get("EncryptionConfiguration") or {}
+        rules.append(
+            Rule(
+                rule_id=str(raw.get("ID", "")),
+                priority=int(raw.get("Priority") or 0),
+                prefix=str(prefix),
+                destination_bucket=bucket_arn.rsplit(":", 1)[-1],
+                storage_class=destination.get("StorageClass"),
+                replica_kms_key=encryption.get("ReplicaKmsKeyID"),
+                delete_markers=str((raw.get("DeleteMarkerReplication") or {}).get("Status", "Disabled")) == "Enabled",
+            )
+        )
+    return rules
+
+
+def winning_rules(rules: list[Rule], key: str) -> list[Rule]:
+    """Per destination, the highest-priority enabled rule whose prefix matches."""
+    best: dict[str, Rule] = {}
+    for rule in rules:
+        if key.startswith(rule.prefix):
+            current = best.get(rule.destination_bucket)
+            if current is None or rule.priority > current.priority:
+                best[rule.destination_bucket] = rule
+    return list(best.values())
+
+
+class S3ReplicationEngine(BaseEngine):
+    def __init__(self, world: "World") -> None:
+        super().__init__(world)
+        self.lag = LagSampler(world.settings.s3_lag, world.rng)
+        self._lock = threading.Lock()
+        self._status: dict[tuple[str, str, str], str] = {}
+        self._rules: dict[str, list[Rule]] = {}
+
+    # -- what clients see -----------------------------------------------------------------------------
+
+    def status(self, bucket: str, key: str, version_id: str) -> str | None:
+        with self._lock:
+            return self._status.get((bucket, key, version_id))
+
+    def _set_status(self, bucket: str, key: str, version_id: str, status: str) -> None:
+        with self._lock:
+            self._status[(bucket, key, version_id)] = status
+
+    def rules_for(self, bucket: str) -> list[Rule]:
+        with self._lock:
+            if bucket not in self._rules:
+                try:
+                    config = moto_access.s3_backend().get_bucket_replication(bucket)
+                except Exception:  # noqa: BLE001 - a missing bucket has no rules
+                    config = None
+                self._rules[bucket] = parse_rules(config)
+            return self._rules[bucket]
+
+    # -- the HTTP path --------------------------------------------------------------------------------
+
+    def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
+        if request.service != "s3" or not response.ok:
+            return
+        op, bucket = request.operation, request.s3_bucket
+        if bucket is None:
+            return
+        if op in _RULE_OPS:
+            with self._lock:
+                self._rules.pop(bucket, None)
+            return
+        if op in ("GetObject", "HeadObject"):
+            version = response.header("x-amz-version-id") or "null"
+            status = self.status(bucket, request.s3_key or "", version)
+            if status:
+                response.set_header("x-amz-replication-status", status)
+            return
+        if op in _WRITE_OPS and request.s3_key:
+            version = response.header("x-amz-version-id") or "null"
+            self._on_write(bucket, request.s3_key, version, "put")
+        elif op == "DeleteObject" and request.s3_key and "versionId" not in request.query:
+            if (response.header("x-amz-delete-marker") or "").lower() == "true":
+                self._on_write(bucket, request.s3_key, response.header("x-amz-version-id") or "null", "delete-marker")
+        elif op == "DeleteObjects":
+            for key, marker_version in _deleted_markers(response.body):
+                self._on_write(bucket, key, marker_version, "delete-marker")
+
+    # -- replication ----------------------------------------------------------------------------------
+
+    def _on_write(self, bucket: str, key: str, version: str, kind: str) -> None:
+        rules = winning_rules(self.rules_for(bucket), key)
+        if kind == "delete-marker":
+            rules = [r for r in rules if r.delete_markers]
+        if not rules:
+            return
+        source_region = moto_access.bucket_region(bucket) or "us-east-1"
+        accepted = self.world.now()
+        if kind == "put":
+            self._set_status(bucket, key, version, "PENDING")
+        for rule in rules:
+            lag = self.lag.sample()
+            dest_region = moto_access.bucket_region(rule.destination_bucket) or source_region
+            record = self.world.truth.write(
+                WriteRecord(
+                    store="s3",
+                    resource=bucket,
+                    region=source_region,
+                    key=key,
+                    kind=kind,
+                    accepted_at=accepted,
+                    version=version,
+                    planned_lag_seconds=lag,
+                )
+            )
+
+            def blocked(record: WriteRecord = record, regions: tuple[str, str] = (source_region, dest_region)) -> bool:
+                blockers = self.world.faults.replication_blockers("s3", bucket, regions)
+                if blockers:
+                    self.world.truth.held(record, blockers)
+                return bool(blockers)
+
+            def run(rule: Rule = rule, record: WriteRecord = record, dest_region: str = dest_region) -> None:
+                self._apply(bucket, key, version, kind, rule, record, dest_region)
+
+            self.world.submit(lag, run, blocked, f"s3 replicate {bucket}/{key}@{version}")
+
+    def _apply(
+        self, bucket: str, key: str, version: str, kind: str, rule: Rule, record: WriteRecord, dest_region: str
+    ) -> None:
+        backend = moto_access.s3_backend()
+        dest = backend.buckets.get(rule.destination_bucket)
+        if dest is None or not dest.is_versioned:
+            record.failed = "destination bucket missing" if dest is None else "destination bucket not versioned"
+            if kind == "put":
+                self._set_status(bucket, key, version, "FAILED")
+            return
+        if kind == "delete-marker":
+            backend.delete_object(rule.destination_bucket, key)
+            self.world.truth.replicated(record, dest_region, self.world.now())
+            return
+        source = backend.get_object(bucket, key, version_id=None if version == "null" else version)
+        if source is None:
+            record.failed = "source version no longer exists"
+            self._set_status(bucket, key, version, "FAILED")
+            return
+        replica = backend.put_object(
+            rule.destination_bucket,
+            key,
+            source.value,
+            storage=rule.storage_class,
+            encryption="aws:kms" if rule.replica_kms_key else source.encryption,
+            kms_key_id=rule.replica_kms_key or source.kms_key_id,
+            disable_notification=True,
+        )
+        replica._metadata["Content-Type"] = source._metadata.get("Content-Type", "binary/octet-stream")
+        if version != "null":
+            replica._version_id = version
+        self._set_status(rule.destination_bucket, key, replica.version_id, "REPLICA")
+        self._set_status(bucket, key, version, "COMPLETED")
+        self.world.truth.replicated(record, dest_region, self.world.now())
+
+
+def _deleted_markers(body: bytes) -> list[tuple[str, str]]:
+    """(key, delete-marker version) of each delete marker a DeleteObjects created."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return []
+    found = []
+    for element in root:
+        if not element.tag.endswith("Deleted"):
+            continue
+        fields = {child.tag.rsplit("}", 1)[-1]: (child.text or "") for child in element}
+        if fields.get("DeleteMarker", "").lower() == "true" and "VersionId" not in fields:
+            found.append((fields.get("Key", ""), fields.get("DeleteMarkerVersionId", "null")))
+    return found
