@@ -16,11 +16,18 @@ from drharness.errors import FaultError, UnknownFaultError
 class FaultParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def summary(self) -> str:
+        """One line saying what this fault does, for logs and the command line."""
+        return (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]
+
 
 class RegionOutage(FaultParams):
     """A whole region unreachable: every call to it fails as an unreachable endpoint does."""
 
     region: str
+
+    def summary(self) -> str:
+        return f"region {self.region} unreachable: every call to it fails to connect"
 
 
 class AzOutage(FaultParams):
@@ -32,6 +39,9 @@ class AzOutage(FaultParams):
     @property
     def zone(self) -> str:
         return self.az if len(self.az) > 1 else f"{self.region}{self.az}"
+
+    def summary(self) -> str:
+        return f"zone {self.zone} impaired: its instances stopped, no new capacity there"
 
 
 class ServiceFault(FaultParams):
@@ -52,6 +62,13 @@ class ServiceFault(FaultParams):
             raise ValueError("mode=latency needs latency_ms > 0")
         return self
 
+    def summary(self) -> str:
+        what = f"{self.service}:{self.operation}" if self.operation else f"every {self.service} call"
+        where = self.region or "every region"
+        how = f"{self.latency_ms} ms latency" if self.mode == "latency" else (self.error_code or self.mode)
+        limit = f", at most {self.max_hits} calls" if self.max_hits else ""
+        return f"{what} in {where}: {how} on {self.rate:.0%} of calls{limit}"
+
 
 class ReplicationPause(FaultParams):
     """Replication held for a bucket or a table (as FIS's bucket-pause-replication / global-table-pause-replication)."""
@@ -65,6 +82,11 @@ class ReplicationPause(FaultParams):
         if not self.bucket and not self.table:
             raise ValueError("name a bucket=... or a table=... to pause")
         return self
+
+    def summary(self) -> str:
+        names = [f"bucket {self.bucket}" if self.bucket else "", f"table {self.table}" if self.table else ""]
+        where = f" (region {self.region})" if self.region else ""
+        return f"replication of {' and '.join(n for n in names if n)} paused{where}"
 
 
 class DataCorruption(FaultParams):
@@ -83,12 +105,21 @@ class DataCorruption(FaultParams):
             raise ValueError("name exactly one of bucket=... or table=... to corrupt")
         return self
 
+    def summary(self) -> str:
+        if self.bucket:
+            under = f" under {self.prefix!r}" if self.prefix else ""
+            return f"up to {self.count} objects{under} of bucket {self.bucket} overwritten with corrupted bytes"
+        return f"up to {self.count} items of table {self.table} overwritten with corrupted values"
+
 
 class CredentialCompromise(FaultParams):
     """An access key is compromised: it is used against the data; isolation deactivates it."""
 
     user: str = "drharness-compromised"
     region: str | None = None
+
+    def summary(self) -> str:
+        return f"an access key of IAM user {self.user} is in an attacker's hands until it is deactivated"
 
 
 FAULTS: dict[str, type[FaultParams]] = {

@@ -161,7 +161,7 @@ class World:
                 _running_world = None
             raise WorldError(f"cannot listen on 127.0.0.1:{self._port}: {exc}; choose another --port or 0 for a free one") from exc
         self.scheduler = Scheduler(on_error=self._engine_error)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="drharness-world", daemon=True)
+        self._thread = threading.Thread(target=lambda: self._server.serve_forever(poll_interval=0.05), name="drharness-world", daemon=True)
         self._thread.start()
         return self
 

@@ -1,0 +1,91 @@
+"""Names of the supporting resources the config does not name (roles, network, queues).
+
+They derive from `${project}-${environment}` so two workloads never share one, and so that a
+live run finds the same resources an offline deploy made.
+"""
+
+from __future__ import annotations
+
+from drharness.config import Workload
+from drharness.errors import DeployError
+
+IAM_NAME_MAX = 64
+SQS_NAME_MAX = 80
+DR_PARAMETERS_KEY = "dr-parameters.json"
+DR_ENVIRONMENT_SUFFIX = "-dr"
+PRIMARY_VPC_CIDR = "10.40.0.0/16"
+SECONDARY_VPC_CIDR = "10.41.0.0/16"
+
+
+def _base(workload: Workload) -> str:
+    return f"{workload.spec.project}-{workload.spec.environment}"
+
+
+def _bounded(name: str, limit: int, what: str) -> str:
+    if len(name) > limit:
+        raise DeployError(
+            f"derived {what} name {name!r} is {len(name)} characters, over AWS's {limit}; "
+            "shorten `project` or `environment` in the workload config"
+        )
+    return name
+
+
+def replication_role(workload: Workload) -> str:
+    return _bounded(f"{_base(workload)}-s3-replication", IAM_NAME_MAX, "IAM role")
+
+
+def backup_role(workload: Workload) -> str:
+    return _bounded(f"{_base(workload)}-backup", IAM_NAME_MAX, "IAM role")
+
+
+def batch_service_role(workload: Workload) -> str:
+    return _bounded(f"{_base(workload)}-batch-service", IAM_NAME_MAX, "IAM role")
+
+
+def batch_instance_role(workload: Workload) -> str:
+    """The Batch instance role; its instance profile has the same name."""
+    return _bounded(f"{_base(workload)}-batch-instance", IAM_NAME_MAX, "IAM role")
+
+
+def vpc(workload: Workload) -> str:
+    return f"{_base(workload)}-vpc"
+
+
+def subnet(workload: Workload, zone: str) -> str:
+    return f"{_base(workload)}-{zone}"
+
+
+def security_group(workload: Workload) -> str:
+    return f"{_base(workload)}-batch"
+
+
+def job_definition(workload: Workload) -> str:
+    return f"{_base(workload)}-embedding-job"
+
+
+def inbox_queue(topic: str) -> str:
+    """The SQS queue subscribed to `topic`, where notices can be read back."""
+    return _bounded(f"{topic}-inbox", SQS_NAME_MAX, "SQS queue")
+
+
+def dr_environment(workload: Workload) -> str:
+    """The DR stack's `Environment` parameter, as the guide's failover passes it."""
+    return f"{workload.spec.environment}{DR_ENVIRONMENT_SUFFIX}"
+
+
+def zones(workload: Workload, region: str) -> tuple[str, ...]:
+    """The configured availability zones of `region` (region name + suffix letter)."""
+    return tuple(f"{region}{suffix}" for suffix in workload.spec.compute.availability_zones)
+
+
+def replica_key_alias(workload: Workload) -> str:
+    return workload.name(workload.spec.bucket.replication.replica_kms_key)
+
+
+def data_key_alias(workload: Workload) -> str:
+    return workload.name(workload.spec.table.kms_key)
+
+
+def template_url(workload: Workload, region: str, key: str) -> str:
+    """The HTTPS URL CloudFormation reads a template object from."""
+    return f"https://{workload.templates_bucket}.s3.{region}.amazonaws.com/{key}"

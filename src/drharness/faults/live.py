@@ -1,0 +1,312 @@
+"""The live fault backend: AWS Fault Injection Service experiments in a real account.
+
+Each fault becomes one experiment template and one experiment, both tagged with the fault id and
+created with the fault id as client token, so a retried injection starts nothing twice. Revert stops
+the experiment and deletes its template. Every action carries a duration (`LiveOptions.duration`):
+if the harness dies and nobody reverts, FIS ends the fault by itself.
+
+| fault             | FIS action                                                                     |
+|-------------------|--------------------------------------------------------------------------------|
+| replication-pause | aws:s3:bucket-pause-replication / aws:dynamodb:global-table-pause-replication  |
+| service-fault     | aws:fis:inject-api-internal-error / -throttle-error / -unavailable-error       |
+| az-outage         | aws:network:disrupt-connectivity on the zone's subnets in the tag scope        |
+
+region-outage, data-corruption and credential-compromise have no live backend yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from drharness.errors import FaultError, TargetError
+from drharness.faults.base import InjectedFault
+from drharness.faults.journal import BackendRef
+from drharness.faults.spec import AzOutage, FaultParams, ReplicationPause, ServiceFault, parse_fault
+from drharness.target import Target
+from drharness.waiting import wait_until
+
+FAULT_ID_TAG = "drharness:fault-id"
+FAULT_NAME_TAG = "drharness:fault"
+NO_LIVE_BACKEND = "fault {name} has no live backend yet ({why}); run it against the offline world instead"
+LIVE_NEEDS_AWS = "the live fault backend needs the 'aws' target (got {got!r}); open it with drharness.safety.open_live_target"
+
+_NO_LIVE_WHY = {
+    "region-outage": "FIS cannot make a whole region unreachable for every caller",
+    "data-corruption": "corrupting production data is not something drharness does to a real account",
+    "credential-compromise": "minting an attacker's key in a real account needs an isolation procedure first",
+}
+_API_FAULT_ACTIONS = {
+    "error": "aws:fis:inject-api-internal-error",
+    "throttle": "aws:fis:inject-api-throttle-error",
+    "unavailable": "aws:fis:inject-api-unavailable-error",
+}
+_API_FAULT_SERVICES = ("ec2", "kinesis")  # the only namespaces the inject-api actions accept
+_FINISHED = ("completed", "stopped", "failed", "cancelled")
+
+# The keyword arguments of fis.create_experiment_template: AWS's own JSON, kept as such.
+FisTemplate = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """How faults are run in the account.
+
+    role_arn: the role FIS assumes to act. region: where experiments run unless the fault names one.
+    duration: ISO 8601 cap on every action. tag_scope: only resources with these tags are targeted
+    by tag. stop_alarm_arns: CloudWatch alarms that stop an experiment. api_fault_role_arns: the
+    roles whose API calls a service-fault impairs.
+    """
+
+    role_arn: str
+    region: str
+    duration: str = "PT30M"
+    tag_scope: Mapping[str, str] = field(default_factory=lambda: {"DRHarness": "allowed"})
+    stop_alarm_arns: tuple[str, ...] = ()
+    api_fault_role_arns: tuple[str, ...] = ()
+    stop_timeout_s: float = 300.0
+
+
+def experiment_region(params: FaultParams, options: LiveOptions) -> str:
+    """The region the experiment of a fault runs in."""
+    if isinstance(params, AzOutage):
+        return params.region
+    if isinstance(params, ServiceFault) and params.region:
+        return params.region
+    if isinstance(params, ReplicationPause) and params.table and params.region:
+        return params.region
+    return options.region
+
+
+def experiment_template(
+    fault_id: str, name: str, params: FaultParams, options: LiveOptions, account_id: str
+) -> FisTemplate:
+    """Build the FIS experiment template of a fault (pure; raises FaultError when FIS cannot do it)."""
+    if name in _NO_LIVE_WHY:
+        raise FaultError(NO_LIVE_BACKEND.format(name=name, why=_NO_LIVE_WHY[name]))
+    targets: dict[str, Any] = {}
+    actions: dict[str, Any] = {}
+    duration = options.duration
+    if isinstance(params, ReplicationPause):
+        if params.bucket:
+            if not params.region:
+                raise FaultError(
+                    "live replication-pause of a bucket needs region=<destination region> (FIS pauses replication to it)"
+                )
+            targets["buckets"] = {
+                "resourceType": "aws:s3:bucket",
+                "resourceArns": [f"arn:aws:s3:::{params.bucket}"],
+                "selectionMode": "ALL",
+            }
+            actions["pause-bucket-replication"] = {
+                "actionId": "aws:s3:bucket-pause-replication",
+                "parameters": {"duration": duration, "region": params.region},
+                "targets": {"Buckets": "buckets"},
+            }
+        if params.table:
+            region = experiment_region(params, options)
+            targets["tables"] = {
+                "resourceType": "aws:dynamodb:global-table",
+                "resourceArns": [f"arn:aws:dynamodb:{region}:{account_id}:table/{params.table}"],
+                "selectionMode": "ALL",
+            }
+            actions["pause-table-replication"] = {
+                "actionId": "aws:dynamodb:global-table-pause-replication",
+                "parameters": {"duration": duration},
+                "targets": {"Tables": "tables"},
+            }
+    elif isinstance(params, ServiceFault):
+        actions["inject-api-fault"] = _api_fault_action(params, options)
+        targets["roles"] = {
+            "resourceType": "aws:iam:role",
+            "resourceArns": list(options.api_fault_role_arns),
+            "selectionMode": "ALL",
+        }
+    elif isinstance(params, AzOutage):
+        if not options.tag_scope:
+            raise FaultError("a live az-outage needs a tag scope: it cuts off only the subnets carrying those tags")
+        targets["subnets"] = {
+            "resourceType": "aws:ec2:subnet",
+            "resourceTags": dict(options.tag_scope),
+            "parameters": {"availabilityZoneIdentifier": params.zone},
+            "selectionMode": "ALL",
+        }
+        actions["disrupt-zone"] = {
+            "actionId": "aws:network:disrupt-connectivity",
+            "parameters": {"duration": duration, "scope": "all"},
+            "targets": {"Subnets": "subnets"},
+        }
+    else:
+        raise FaultError(NO_LIVE_BACKEND.format(name=name, why="no FIS action matches it"))
+    stop_conditions = [{"source": "aws:cloudwatch:alarm", "value": arn} for arn in options.stop_alarm_arns]
+    return {
+        "clientToken": fault_id,
+        "description": f"drharness {name} {fault_id}: {params.summary()}"[:512],
+        "roleArn": options.role_arn,
+        "stopConditions": stop_conditions or [{"source": "none"}],
+        "targets": targets,
+        "actions": actions,
+        "tags": _tags(fault_id, name, params),
+        # An empty target set fails the experiment rather than passing with nothing impaired.
+        "experimentOptions": {"accountTargeting": "single-account", "emptyTargetResolutionMode": "fail"},
+    }
+
+
+def _api_fault_action(params: ServiceFault, options: LiveOptions) -> dict[str, Any]:
+    def refuse(why: str) -> FaultError:
+        return FaultError(f"live service-fault: {why}")
+
+    if params.mode not in _API_FAULT_ACTIONS:
+        raise refuse(f"mode={params.mode} has no FIS action; use one of {', '.join(_API_FAULT_ACTIONS)}")
+    if params.service not in _API_FAULT_SERVICES:
+        raise refuse(f"FIS injects API faults only into {' and '.join(_API_FAULT_SERVICES)} (got service={params.service})")
+    if not params.operation:
+        raise refuse("name the operation=... to impair (FIS needs the API operations)")
+    if params.error_code:
+        raise refuse("error_code cannot be chosen live; FIS picks the code from the mode")
+    if params.max_hits is not None:
+        raise refuse("max_hits cannot be enforced live; leave it out")
+    if params.rate <= 0:
+        raise refuse("rate=0 would impair no call")
+    if not options.api_fault_role_arns:
+        raise refuse("no role to impair: set LiveOptions.api_fault_role_arns to the workload's roles")
+    return {
+        "actionId": _API_FAULT_ACTIONS[params.mode],
+        "parameters": {
+            "duration": options.duration,
+            "service": params.service,
+            "operations": params.operation,
+            "percentage": str(max(1, round(params.rate * 100))),
+        },
+        "targets": {"Roles": "roles"},
+    }
+
+
+def _tags(fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
+    tags = {"Name": f"drharness-{name}-{fault_id}", FAULT_ID_TAG: fault_id, FAULT_NAME_TAG: name}
+    encoded = json.dumps(params.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
+    if len(encoded) <= 256:  # the FIS limit on a tag value
+        tags["drharness:params"] = encoded
+    return tags
+
+
+class LiveFaultBackend:
+    """Faults as FIS experiments in the account of an `aws` Target."""
+
+    def __init__(self, target: Target, options: LiveOptions) -> None:
+        if getattr(target, "name", None) != "aws":
+            raise TargetError(LIVE_NEEDS_AWS.format(got=getattr(target, "name", type(target).__name__)))
+        self.target = target
+        self.options = options
+        self.ref = BackendRef("aws", account_id=target.account_id, region=options.region)
+
+    def __repr__(self) -> str:
+        return f"LiveFaultBackend(account={self.target.account_id!r}, region={self.options.region!r})"
+
+    def plan(self, fault_id: str, name: str, params: FaultParams) -> FisTemplate:
+        """The experiment template a fault would create (the dry run)."""
+        return experiment_template(fault_id, name, params, self.options, self.target.account_id)
+
+    def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
+        self.plan(fault_id, name, params)
+        return {"region": experiment_region(params, self.options)}
+
+    def inject(self, fault_id: str, name: str, params: FaultParams) -> InjectedFault:
+        template = self.plan(fault_id, name, params)
+        region = experiment_region(params, self.options)
+        fis = self.target.client("fis", region)
+        try:
+            template_id = fis.create_experiment_template(**template)["experimentTemplate"]["id"]
+            experiment = fis.start_experiment(
+                clientToken=fault_id, experimentTemplateId=template_id, tags=template["tags"]
+            )["experiment"]
+        except (ClientError, BotoCoreError) as exc:
+            raise FaultError(f"FIS refused {name} {fault_id} in {region}: {exc}") from exc
+        return InjectedFault(
+            id=fault_id,
+            name=name,
+            params=params,
+            injected_at=datetime.now(timezone.utc),
+            target="aws",
+            refs={"region": region, "template_id": template_id, "experiment_id": experiment["id"]},
+        )
+
+    def revert(self, fault_id: str, refs: Mapping[str, str]) -> None:
+        region = refs.get("region") or self.options.region
+        fis = self.target.client("fis", region)
+        try:
+            experiment_id = refs.get("experiment_id") or self._find(fis, "list_experiments", "experiments", fault_id)
+            template_id = refs.get("template_id") or self._find(
+                fis, "list_experiment_templates", "experimentTemplates", fault_id
+            )
+            if experiment_id:
+                self._stop(fis, experiment_id, fault_id)
+            if template_id:
+                try:
+                    fis.delete_experiment_template(id=template_id)
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                        raise
+        except (ClientError, BotoCoreError) as exc:
+            raise FaultError(f"cannot revert {fault_id} in {region}: {exc}; stop it in the FIS console") from exc
+
+    def _stop(self, fis: Any, experiment_id: str, fault_id: str) -> None:
+        def status() -> str:
+            try:
+                return str(fis.get_experiment(id=experiment_id)["experiment"]["state"]["status"])
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    return "stopped"
+                raise
+
+        if status() not in _FINISHED:
+            fis.stop_experiment(id=experiment_id)
+        outcome = wait_until(
+            lambda: status() in _FINISHED, self.options.stop_timeout_s, 2.0, what=f"experiment {experiment_id} to stop"
+        )
+        if not outcome.ok:
+            raise FaultError(f"fault {fault_id}: {outcome.reason}; stop experiment {experiment_id} in the FIS console")
+
+    @staticmethod
+    def _find(fis: Any, operation: str, key: str, fault_id: str) -> str | None:
+        for page in fis.get_paginator(operation).paginate():
+            for item in page.get(key, []):
+                if (item.get("tags") or {}).get(FAULT_ID_TAG) == fault_id:
+                    return str(item["id"])
+        return None
+
+    def active_ids(self) -> list[str]:
+        """Ids of the drharness experiments still running in the backend's region."""
+        return [f.id for f in self.active()]
+
+    def active(self) -> list[InjectedFault]:
+        fis = self.target.client("fis", self.options.region)
+        found = []
+        for page in fis.get_paginator("list_experiments").paginate():
+            for item in page.get("experiments", []):
+                tags = item.get("tags") or {}
+                if FAULT_ID_TAG not in tags or item["state"]["status"] in _FINISHED:
+                    continue
+                name = tags.get(FAULT_NAME_TAG, "")
+                try:
+                    params = parse_fault(name, json.loads(tags.get("drharness:params", "{}")))
+                except (FaultError, ValueError):
+                    continue  # not readable as a drharness fault; the journal still knows it
+                created = item.get("creationTime")
+                found.append(
+                    InjectedFault(
+                        id=tags[FAULT_ID_TAG],
+                        name=name,
+                        params=params,
+                        injected_at=created if isinstance(created, datetime) else datetime.now(timezone.utc),
+                        target="aws",
+                        refs={"region": self.options.region, "experiment_id": str(item["id"]),
+                              "template_id": str(item.get("experimentTemplateId", ""))},
+                    )
+                )
+        return found

@@ -1,0 +1,147 @@
+"""The pytest plugin: options, markers and the fixtures the DR suites stand on (a thin adapter).
+
+Every test gets its world through `dr_session` (one per process, so each pytest-xdist worker has its
+own isolated world), and writes its measurements through `dr_record`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from drharness.errors import DrHarnessError
+from drharness.recording import Recorder
+from drharness.results import RUN_ID_ENV, new_run_id
+from drharness.safety import OPT_IN_HELP
+from drharness.session import DrSession
+from drharness.settings import RunSettings, resolve_settings
+
+CADENCE_MARKERS = {
+    "daily": "daily checklist: backup jobs succeeded, replication healthy, DR environment healthy",
+    "weekly": "weekly checklist: restore test",
+    "monthly": "monthly checklist: full DR test, RTO/RPO against the tier targets",
+    "quarterly": "quarterly checklist: DR exercise (game day)",
+}
+TIER_MARKERS = {
+    "critical": "checks a critical-tier resource (RTO 4 h / RPO 1 h by default)",
+    "important": "checks an important-tier resource (RTO 24 h / RPO 4 h by default)",
+    "standard": "checks a standard-tier resource (RTO 72 h / RPO 24 h by default)",
+}
+SCENARIO_MARKERS = {
+    "config": "scenario: configuration compliance of a DR mechanism",
+    "backup": "scenario: backup and restore",
+    "replication": "scenario: cross-region replication",
+    "consistency": "scenario: data consistency primary vs replica",
+    "az": "scenario: availability-zone outage",
+    "region": "scenario: region outage and failover",
+    "service": "scenario: service fault (errors, throttling, latency)",
+    "data_corruption": "scenario: data corruption and restore",
+    "security": "scenario: security breach: isolate a credential and verify the data",
+    "recovery": "scenario: recovery procedures (failover, runbook, config backup)",
+}
+TARGET_MARKERS = {
+    "live_only": "needs a real AWS account (--dr-target aws with opt-in); skipped offline",
+    "offline_only": "needs the offline world (fault injection with ground truth); skipped against AWS",
+}
+ALL_MARKERS = {**CADENCE_MARKERS, **TIER_MARKERS, **SCENARIO_MARKERS, **TARGET_MARKERS}
+LIVE_ONLY_REASON = "live_only: needs --dr-target aws (this run is offline)"
+OFFLINE_ONLY_REASON = "offline_only: needs the offline world's fault layer (this run targets aws)"
+_SETTINGS_KEY = pytest.StashKey[RunSettings]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("drharness", "drharness disaster-recovery drills")
+    group.addoption("--dr-target", choices=("offline", "aws"), default=None,
+                    help="where the workload runs: offline (default; an embedded AWS world) or aws (needs --dr-live)")
+    group.addoption("--dr-config", default=None, metavar="PATH", help="workload config (default ./workload.toml)")
+    group.addoption("--dr-endpoint", default=None, metavar="URL",
+                    help="use an already-running world as found (drharness world serve, LocalStack) and deploy nothing; "
+                         "AWS_ENDPOINT_URL means the same")
+    group.addoption("--dr-reports", default=None, metavar="DIR", help="where result records go (default ./reports)")
+    group.addoption("--dr-seed", default=None, metavar="N", help="seed of the offline world (printed each run; replays it)")
+    group.addoption("--dr-live", action="store_true", default=False,
+                    help="opt in to a live run (also needs DRHARNESS_LIVE=I-UNDERSTAND and the account on the allowlist)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in ALL_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    try:
+        settings = resolve_settings(
+            target=config.getoption("--dr-target"),
+            config=config.getoption("--dr-config"),
+            endpoint=config.getoption("--dr-endpoint"),
+            reports=config.getoption("--dr-reports"),
+            seed=config.getoption("--dr-seed"),
+            live=config.getoption("--dr-live"),
+        )
+    except DrHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+    if settings.target == "aws" and not settings.live_opted_in:
+        raise pytest.UsageError(OPT_IN_HELP)
+    config.stash[_SETTINGS_KEY] = settings
+    if not hasattr(config, "workerinput") and not os.environ.get(RUN_ID_ENV):
+        os.environ[RUN_ID_ENV] = new_run_id()  # xdist workers inherit it: one result set per run
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    target = config.stash[_SETTINGS_KEY].target
+    for item in items:
+        if target == "offline" and item.get_closest_marker("live_only"):
+            item.add_marker(pytest.mark.skip(reason=LIVE_ONLY_REASON))
+        if target == "aws" and item.get_closest_marker("offline_only"):
+            item.add_marker(pytest.mark.skip(reason=OFFLINE_ONLY_REASON))
+
+
+@pytest.fixture(scope="session")
+def dr_settings(pytestconfig: pytest.Config) -> RunSettings:
+    return pytestconfig.stash[_SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def dr_session(dr_settings: RunSettings, pytestconfig: pytest.Config) -> Iterator[DrSession]:
+    """The session's target: a fresh offline world with the workload deployed, a found endpoint, or AWS."""
+    try:
+        session = DrSession(dr_settings, source="pytest").open()
+    except DrHarnessError as exc:
+        pytest.exit(f"drharness: {exc}", returncode=2)
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"drharness: {session.describe()}")
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture(scope="session")
+def dr_target(dr_session: DrSession):  # type: ignore[no-untyped-def]
+    return dr_session.target
+
+
+@pytest.fixture(scope="session")
+def dr_workload(dr_session: DrSession):  # type: ignore[no-untyped-def]
+    return dr_session.workload
+
+
+@pytest.fixture
+def dr_record(dr_session: DrSession, request: pytest.FixtureRequest) -> Recorder:
+    """Write this test's measurements as result records (they also show in the test report)."""
+    recorder = Recorder(dr_session.sink, dr_session.target.name, test_id=request.node.nodeid)
+    request.node.stash[_RECORDER_KEY] = recorder
+    return recorder
+
+
+_RECORDER_KEY = pytest.StashKey[Recorder]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    report = yield
+    recorder = item.stash.get(_RECORDER_KEY, None)
+    if recorder is not None and report.when == "call":
+        for record in recorder.records:
+            report.user_properties.append(("dr_result", record.to_json()))
+    return report

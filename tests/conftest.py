@@ -1,0 +1,33 @@
+"""Shared fixtures of the harness's own tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from drharness.config import LagModel, Offline
+from drharness.target import OfflineTarget
+from drharness.world import World
+
+FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch) -> Iterator[World]:
+    """A fresh offline world with a small fixed replication lag."""
+    monkeypatch.setenv("DRHARNESS_REPORTS", str(tmp_path / "reports"))
+    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=7) as w:
+        yield w
+
+
+@pytest.fixture
+def target(world: World) -> OfflineTarget:
+    from botocore.config import Config
+
+    return OfflineTarget(
+        world.endpoint,
+        world.account_id,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
+                      account_id_endpoint_mode="disabled"),
+    )
