@@ -131,17 +131,27 @@ def dr_record(dr_session: DrSession, request: pytest.FixtureRequest) -> Recorder
     """Write this test's measurements as result records (they also show in the test report)."""
     recorder = Recorder(dr_session.sink, dr_session.target.name, test_id=request.node.nodeid)
     request.node.stash[_RECORDER_KEY] = recorder
+    request.node.stash[_WORKLOAD_KEY] = dr_session.workload
     return recorder
 
 
 _RECORDER_KEY = pytest.StashKey[Recorder]()
+_WORKLOAD_KEY = pytest.StashKey[object]()
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     report = yield
     recorder = item.stash.get(_RECORDER_KEY, None)
-    if recorder is not None and report.when == "call":
-        for record in recorder.records:
+    if report.when == "call":
+        records = recorder.records if recorder is not None else []
+        for record in records:
             report.user_properties.append(("dr_result", record.to_json()))
+        from drharness.reporting.allure import annotate_allure_test
+        from drharness.reporting.scrub import Scrubber
+
+        workload = item.stash.get(_WORKLOAD_KEY, None)
+        annotate_allure_test(
+            [m.name for m in item.iter_markers()], records, Scrubber.for_workload(workload) if workload else None
+        )
     return report

@@ -57,9 +57,9 @@ class Recorder:
             evidence=dict(evidence or {}),
             test_id=self.test_id,
         )
-        self.sink.write(record)
-        self.records.append(record)
-        return record
+        _, stamped = self.sink.write_record(record)
+        self.records.append(stamped)
+        return stamped
 
     def compliance(
         self, *, check: str, resource: str, ok: bool, expected: str, actual: str, tier: str | None = None,

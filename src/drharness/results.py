@@ -131,6 +131,10 @@ class ResultSink:
         self.written: list[ResultRecord] = []
 
     def write(self, record: ResultRecord) -> Path:
+        return self.write_record(record)[0]
+
+    def write_record(self, record: ResultRecord) -> tuple[Path, ResultRecord]:
+        """Stamp the record with this run and source, write it; return the path and the stamped record."""
         if not record.run_id or record.source == "api":
             record = ResultRecord(**{**asdict(record), "run_id": record.run_id or self.run_id,
                                      "source": self.source if record.source == "api" else record.source})
@@ -143,7 +147,7 @@ class ResultSink:
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True, default=str), encoding="utf-8")
         tmp.replace(path)  # readers never see half a record
-        return path
+        return path, record
 
 
 def _slug(text: str) -> str:

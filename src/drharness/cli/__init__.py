@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Chaos and disaster-recovery test harness for AWS workloads (offline by default)."""
+
+
 def _register() -> None:
     from drharness.cli import commands  # noqa: F401 - registers the commands on `app`
 
@@ -25,7 +30,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: every DrHarnessError becomes one line on stderr and exit code 2."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone_mode=False lets DrHarnessError reach us; click then *returns* exit codes.
+        result = app(args=argv, standalone_mode=False)
+        if isinstance(result, int) and not isinstance(result, bool):
+            sys.exit(result)
     except DrHarnessError as exc:
         typer.echo(f"drharness: error: {exc}", err=True)
         sys.exit(2)
@@ -34,12 +42,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(2 if isinstance(exc, click.exceptions.UsageError) else 1)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
+    except Exception as exc:
+        # Usage errors of the (vendored) click: print them as click would, exit with their code.
+        show, code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show()
+            sys.exit(code)
         raise

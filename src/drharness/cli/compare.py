@@ -1,9 +1,196 @@
-"""`drharness` commands: compare."""
+"""`drharness compare`: is a replica (or a restore) the same as its source? Exit 0 equal, 1 differ, 2 error."""
 
 from __future__ import annotations
 
+import re
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from drharness.errors import ConfigError, MeasurementError
+
+if TYPE_CHECKING:
+    from drharness.instruments.consistency import ConsistencyReport
+
+LOCATION_HELP = "s3://BUCKET, s3://BUCKET/PREFIX or dynamodb://REGION/TABLE"
+BAD_LOCATION = "{role} {text!r} is not a location: use " + LOCATION_HELP
+MIXED_STORES = "cannot compare {source} with {replica}: both sides must be S3 or both DynamoDB"
+REGION_UNKNOWN = "cannot find the region of bucket {bucket!r}: {error}; give it with {option}"
+NO_SUCH_BUCKET = "bucket {bucket!r} does not exist ({role} {text}); check the name, the account and the endpoint"
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
+_TABLE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    text: str
+    bucket: str
+    prefix: str
+
+
+@dataclass(frozen=True)
+class TableLocation:
+    text: str
+    region: str
+    table: str
+
+
+def parse_location(text: str, role: str) -> S3Location | TableLocation:
+    """Read `s3://BUCKET/PREFIX` (prefix optional) or `dynamodb://REGION/TABLE`; `role` names the argument."""
+    scheme, sep, rest = text.partition("://")
+    if sep and scheme == "s3":
+        bucket, _, prefix = rest.partition("/")
+        if _BUCKET.match(bucket):
+            return S3Location(text, bucket, prefix)
+    elif sep and scheme == "dynamodb":
+        region, _, table = rest.partition("/")
+        if _REGION.match(region) and _TABLE.match(table):
+            return TableLocation(text, region, table)
+    raise ConfigError(BAD_LOCATION.format(role=role, text=text))
+
+
+class _Clients:
+    """Clients for the offline world at `endpoint`, or for AWS through the default boto3 session."""
+
+    def __init__(self, endpoint: str | None) -> None:
+        self.endpoint = endpoint
+        self.target_name = "offline" if endpoint else "aws"
+        if endpoint:
+            from drharness.target import OfflineTarget
+
+            self._offline: Any = OfflineTarget(endpoint)
+        else:
+            import boto3
+
+            self._session = boto3.session.Session()
+
+    def client(self, service: str, region: str) -> Any:
+        if self.endpoint:
+            return self._offline.client(service, region)
+        from drharness.target import LIVE_CONFIG
+
+        return self._session.client(service, region_name=region, config=LIVE_CONFIG)
+
+
+def bucket_region(clients: _Clients, location: S3Location, role: str, option: str) -> str:
+    """The bucket's region from GetBucketLocation (None means us-east-1, "EU" eu-west-1)."""
+    try:
+        answer = clients.client("s3", "us-east-1").get_bucket_location(Bucket=location.bucket)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") == "NoSuchBucket":
+            raise MeasurementError(NO_SUCH_BUCKET.format(bucket=location.bucket, role=role, text=location.text)) from exc
+        raise MeasurementError(REGION_UNKNOWN.format(bucket=location.bucket, error=error.get("Message", exc),
+                                                     option=option)) from exc
+    except BotoCoreError as exc:
+        raise MeasurementError(REGION_UNKNOWN.format(bucket=location.bucket, error=exc, option=option)) from exc
+    constraint = answer.get("LocationConstraint") or "us-east-1"
+    return "eu-west-1" if constraint == "EU" else constraint
+
+
+def compare(
+    source: str = typer.Argument(..., help=f"The source: {LOCATION_HELP}."),
+    replica: str = typer.Argument(..., help=f"The replica or restore: {LOCATION_HELP}."),
+    source_region: str | None = typer.Option(None, "--source-region", help="S3: the source bucket's region "
+                                             "(default: asked with GetBucketLocation)."),
+    replica_region: str | None = typer.Option(None, "--replica-region", help="S3: the replica bucket's region "
+                                              "(default: asked with GetBucketLocation)."),
+    endpoint: str | None = typer.Option(None, "--endpoint", envvar="AWS_ENDPOINT_URL",
+                                        help="An offline world's endpoint; without it, real AWS."),
+    max_listed: int = typer.Option(20, "--max-listed", min=0, help="List the first N keys of each kind."),
+    workers: int = typer.Option(8, "--workers", min=1, help="Listing or scan threads."),
+    page_size: int | None = typer.Option(None, "--page-size", min=1,
+                                         help="S3 MaxKeys (<= 1000) or DynamoDB Scan Limit per request."),
+    segments: int = typer.Option(4, "--segments", min=1, help="DynamoDB: parallel Scan segments per table."),
+    record: bool = typer.Option(False, "--record", help="Also write the result record under reports/."),
+) -> None:
+    """Compare two S3 prefixes or two DynamoDB tables, each in its own region (exit 0 equal, 1 differ)."""
+    from drharness.instruments.consistency import (
+        BucketSide,
+        TableSide,
+        compare_buckets,
+        compare_tables,
+    )
+
+    src = parse_location(source, "SOURCE")
+    rep = parse_location(replica, "REPLICA")
+    if type(src) is not type(rep):
+        raise ConfigError(MIXED_STORES.format(source=source, replica=replica))
+    for option, value in (("--source-region", source_region), ("--replica-region", replica_region)):
+        if value is not None and not _REGION.match(value):
+            raise ConfigError(f"{option} {value!r} is not a region name (e.g. us-west-2)")
+    clients = _Clients(endpoint)
+    if isinstance(src, S3Location) and isinstance(rep, S3Location):
+        src_region = source_region or bucket_region(clients, src, "SOURCE", "--source-region")
+        rep_region = replica_region or bucket_region(clients, rep, "REPLICA", "--replica-region")
+        report = compare_buckets(
+            BucketSide(clients.client("s3", src_region), src.bucket, src.prefix),
+            BucketSide(clients.client("s3", rep_region), rep.bucket, rep.prefix),
+            max_listed=max_listed,
+            workers=workers,
+            page_size=min(page_size or 1000, 1000),
+        )
+        regions = (src_region, rep_region)
+    else:
+        assert isinstance(src, TableLocation) and isinstance(rep, TableLocation)
+        report = compare_tables(
+            TableSide(clients.client("dynamodb", src.region), src.table, src.region),
+            TableSide(clients.client("dynamodb", rep.region), rep.table, rep.region),
+            max_listed=max_listed,
+            workers=workers,
+            segments=segments,
+            page_limit=page_size,
+        )
+        regions = (src.region, rep.region)
+    render(report, regions=regions, target=clients.target_name)
+    if record:
+        from drharness.results import ResultSink
+
+        path = ResultSink(source="cli").write(report.to_record(target=clients.target_name))  # type: ignore[arg-type]
+        typer.echo(f"record: {path}")
+    # typer.Exit's code is returned, not raised, under standalone_mode=False: exit explicitly.
+    sys.exit(0 if report.equal else 1)
+
+
+def render(report: "ConsistencyReport", *, regions: tuple[str, str], target: str) -> None:
+    """Print the counts and the first differences of each kind (keys printed verbatim, never as markup)."""
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{escape(report.source)}[/] ({regions[0]}) vs [bold]{escape(report.replica)}[/] "
+                  f"({regions[1]}) [dim]target {target}, {report.method}, {report.duration_seconds:.2f} s[/]")
+    counts = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("compared", "source", "replica", "missing", "extra", "differing"):
+        counts.add_column(column, justify="right")
+    counts.add_row(*(str(n) for n in (report.compared_count, report.source_count, report.replica_count,
+                                      report.missing_count, report.extra_count, report.differing_count)))
+    console.print(counts)
+    for title, total, keys in (("missing in the replica", report.missing_count, report.first_missing),
+                               ("extra in the replica", report.extra_count, report.first_extra)):
+        if total:
+            console.print(f"[bold]{title}[/] (first {len(keys)} of {total}):")
+            for key in keys:
+                console.print(Text(f"  {key}"))
+    if report.differing_count:
+        table = Table(title=f"differing (first {len(report.first_differing)} of {report.differing_count})",
+                      title_justify="left", header_style="bold")
+        for column in ("key", "source", "replica"):
+            table.add_column(column, overflow="fold")
+        for d in report.first_differing:
+            table.add_row(Text(d.key), Text(d.source), Text(d.replica))
+        console.print(table)
+    verdict = "[green]EQUAL[/]" if report.equal else f"[red]DIFFERENT[/]: {report.divergent_count} divergent keys"
+    console.print(verdict)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the `drharness` app."""
+    app.command("compare")(compare)

@@ -1,9 +1,58 @@
-"""`drharness` commands: drill."""
+"""`drharness drill`: run a cadence of the DR suites and summarize the verdicts."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import typer
+
+from drharness.errors import ConfigError
+from drharness.results import RUN_ID_ENV, new_run_id, read_records
+from drharness.settings import resolve_settings
+
+CADENCES = ("daily", "weekly", "monthly", "quarterly")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `drharness` app."""
+    @app.command()
+    def drill(
+        cadence: str = typer.Option("monthly", help=f"which checklist to run: {', '.join(CADENCES)}"),
+        suite: Path = typer.Option(Path("drtests"), help="the DR suites directory"),
+        target: str = typer.Option(None, help="offline (default) or aws"),
+        config: Path = typer.Option(None, help="workload config (default ./workload.toml)"),
+        endpoint: str = typer.Option(None, help="use an already-running world (deploys nothing)"),
+        reports: Path = typer.Option(None, help="where result records go (default ./reports)"),
+        seed: int = typer.Option(None, help="seed of the offline world (replays a run)"),
+        workers: int = typer.Option(0, "--workers", "-n", help="pytest-xdist workers (0: one process)"),
+        live: bool = typer.Option(False, help="opt in to a live run (also needs DRHARNESS_LIVE=I-UNDERSTAND)"),
+    ) -> None:
+        """Run the DR suites of one cadence (the monthly drill by default) and summarize the verdicts."""
+        if cadence not in CADENCES:
+            raise ConfigError(f"cadence {cadence!r} is not one of {', '.join(CADENCES)}")
+        if not suite.is_dir():
+            raise ConfigError(f"suite directory {str(suite)!r} not found; run from the repository root or pass --suite")
+        settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, seed=seed, live=live)
+        run = new_run_id()
+        args = [sys.executable, "-m", "pytest", str(suite), "-m", cadence, "-q", "-rfEs", "-p", "no:cacheprovider",
+                "--dr-target", settings.target, "--dr-reports", str(settings.reports),
+                "--alluredir", str(settings.reports / "allure-results")]
+        for option, value in (("--dr-config", settings.config), ("--dr-endpoint", settings.endpoint), ("--dr-seed", settings.seed)):
+            if value is not None:
+                args += [option, str(value)]
+        if settings.live_flag:
+            args.append("--dr-live")
+        if workers:
+            args += ["-n", str(workers)]
+        typer.echo(f"drharness drill: {cadence} checklist, target {settings.target}, run {run}")
+        code = subprocess.call(args, env={**os.environ, RUN_ID_ENV: run})
+        records = read_records(settings.reports, run)
+        from drharness.summary import render_summary
+
+        counts = render_summary(records, title=f"{cadence} DR drill — run {run}")
+        typer.echo(f"result records: {settings.reports / 'results' / run}")
+        if code == 0 and (counts.get("fail") or counts.get("error")):
+            code = 1
+        raise typer.Exit(code)

@@ -1,9 +1,69 @@
-"""`drharness` commands: report."""
+"""`drharness report ...`: reports built from the result records (never from AWS).
+
+`report_app` is the `report` group; other report modules add their commands to it
+(`@report_app.command("monthly")`) before `register` runs.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
+
+from drharness.results import RUN_ID_ENV, list_runs, read_records
+
+report_app = typer.Typer(
+    name="report",
+    help="Build reports from the result records (Allure HTML, ...); reports never call AWS.",
+    no_args_is_help=True,
+)
+
+GATE_FAILED = "quality gate: {count} critical objective(s) missed in run {run}"
+NO_RECORDS = "no result records in {where}: the quality gate has nothing to judge"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the `drharness` app."""
+    """Add the `report` group to the `drharness` app."""
+    app.add_typer(report_app, name="report")
+
+
+@report_app.command("allure")
+def allure_report(
+    results: Path = typer.Option(None, "--results", help="Allure results to build from (default <reports>/allure-results)"),
+    output: Path = typer.Option(None, "--output", help="where the HTML report goes (default <reports>/allure-report)"),
+    reports: Path = typer.Option(None, "--reports", help="reports root holding results/<run_id>/ (default ./reports)"),
+    run: str = typer.Option(None, "--run", help=f"run whose records the gate judges (default ${RUN_ID_ENV}, else the newest)"),
+    config: Path = typer.Option(None, "--config", help="workload config: regions and accounts to mask (default ./workload.toml)"),
+    gate: bool = typer.Option(True, "--gate/--no-gate", help="exit 1 when a critical-tier objective was missed"),
+) -> None:
+    """Build the Allure HTML report (with history trends) and apply the critical-objective quality gate."""
+    from drharness.config import load_workload
+    from drharness.reporting.allure_report import build_report, critical_misses
+    from drharness.reporting.scrub import Scrubber
+    from drharness.settings import resolve_settings
+
+    settings = resolve_settings(config=config, reports=reports)
+    workload = load_workload(settings.config)
+    results_dir = results or settings.reports / "allure-results"
+    output_dir = output or settings.reports / "allure-report"
+    run_id = run or os.environ.get(RUN_ID_ENV) or next(reversed(list_runs(settings.reports)), None)
+    records = read_records(settings.reports, run_id) if run_id else []
+    scrubber = Scrubber.for_workload(workload)
+    accounts = scrubber.accounts
+    outcome = build_report(results_dir, output_dir, records, regions=workload.regions, accounts=accounts)
+    scrub = scrubber.text  # the console is a CI log: it gets the report's masking too
+    typer.echo(f"Allure report: {outcome.report_dir / 'index.html'} ({outcome.results} results, "
+               f"trend of {outcome.trend_runs} run(s); {len(records)} records of run {run_id or 'none'})")
+    if not gate:
+        return
+    if not records:
+        typer.echo(NO_RECORDS.format(where=settings.reports / "results"), err=True)
+        return
+    missed = critical_misses(records)
+    if missed:
+        typer.echo(GATE_FAILED.format(count=len(missed), run=run_id), err=True)
+        for record in missed:
+            typer.echo(scrub(f"  {record.check} ({record.resource}): {record.reason}"), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"quality gate: passed (no critical objective missed in run {run_id})")
