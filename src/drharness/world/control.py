@@ -10,6 +10,9 @@ Routes (JSON in, JSON out), beside the AWS APIs on the same endpoint:
   GET    /_drharness/requests            the request log (?mutating=1)
   POST   /_drharness/settle              wait for due replication (?timeout=seconds)
   POST   /_drharness/dynamodb/restore-seconds  {"seconds": N|null} how long restores stay CREATING
+  POST   /_drharness/clock/advance       {"seconds": N} move the world clock on; due plan runs and lifecycle happen
+  POST   /_drharness/backup/timing       {"backup_seconds"?: N, "restore_seconds"?: N|null} AWS Backup job durations
+  POST   /_drharness/fsx/timing          {"backup_seconds"?: N, "restore_seconds"?: N|null} FSx backup/restore durations
 """
 
 from __future__ import annotations
@@ -83,6 +86,21 @@ def handle_control(world: "World", environ: dict[str, Any], start_response: Call
             seconds = body.get("seconds")
             world.dynamodb.restore_seconds = float("inf") if seconds is None else float(seconds)
             return _json(start_response, 200, {"restore_seconds": seconds})
+        if route == "clock/advance" and method == "POST":
+            seconds = float(body.get("seconds", 0))
+            if not 0 <= seconds < float("inf"):
+                message = f"clock/advance seconds must be 0 or more, got {seconds}; the world clock never goes back"
+                return _json(start_response, 400, {"error": message})
+            return _json(start_response, 200, {"now": advance_clock(world, seconds), "clock_offset_seconds": world.clock_offset_seconds})
+        if route in ("backup/timing", "fsx/timing") and method == "POST":
+            engine = world.backup if route == "backup/timing" else world.fsx
+            if "backup_seconds" in body:
+                engine.backup_seconds = max(0.0, float(body["backup_seconds"]))
+            if "restore_seconds" in body:
+                restore = body["restore_seconds"]
+                engine.restore_seconds = float("inf") if restore is None else max(0.0, float(restore))
+            restore = engine.restore_seconds if engine.restore_seconds != float("inf") else None
+            return _json(start_response, 200, {"backup_seconds": engine.backup_seconds, "restore_seconds": restore})
     except (UnknownFaultError, FaultError) as exc:
         return _json(start_response, 400, {"error": str(exc), "kind": type(exc).__name__})
     except DrHarnessError as exc:
@@ -90,6 +108,19 @@ def handle_control(world: "World", environ: dict[str, Any], start_response: Call
     except Exception as exc:  # noqa: BLE001 - the control path answers, it does not crash the world
         return _json(start_response, 500, {"error": f"{type(exc).__name__}: {exc}", "kind": "internal"})
     return _json(start_response, 404, {"error": f"no control route {method} {PREFIX}{route}"})
+
+
+def advance_clock(world: "World", seconds: float) -> float:
+    """Move the world clock on by `seconds`; engines with a `tick()` act on what came due. The new now."""
+    world.clock_offset_seconds += seconds
+    for engine in world.engines:
+        tick = getattr(engine, "tick", None)
+        if callable(tick):
+            tick()
+    return world.now()
+
+
+_KEEP: Any = object()
 
 
 class WorldClient:
@@ -158,3 +189,26 @@ class WorldClient:
 
     def set_restore_seconds(self, seconds: float | None) -> None:
         self._call("POST", "dynamodb/restore-seconds", {"seconds": seconds})
+
+    def advance_clock(self, seconds: float) -> float:
+        """Move the world clock on; scheduled backup plan runs, FSx automatic backups and lifecycle happen. The new now."""
+        if not 0 <= seconds < float("inf"):
+            raise WorldError(f"cannot advance the world clock by {seconds} s: give 0 or more seconds (it never goes back)")
+        return float(self._call("POST", "clock/advance", {"seconds": seconds})["now"])
+
+    def set_backup_timing(self, *, backup_seconds: float = _KEEP, restore_seconds: float | None = _KEEP) -> None:
+        """How long AWS Backup jobs run and restores take (restore_seconds None: restores never finish)."""
+        self._call("POST", "backup/timing", _timing(backup_seconds, restore_seconds))
+
+    def set_fsx_timing(self, *, backup_seconds: float = _KEEP, restore_seconds: float | None = _KEEP) -> None:
+        """How long FSx backups stay CREATING and file systems made from backups take (None: never AVAILABLE)."""
+        self._call("POST", "fsx/timing", _timing(backup_seconds, restore_seconds))
+
+
+def _timing(backup_seconds: Any, restore_seconds: Any) -> dict[str, Any]:
+    payload = {}
+    if backup_seconds is not _KEEP:
+        payload["backup_seconds"] = backup_seconds
+    if restore_seconds is not _KEEP:
+        payload["restore_seconds"] = restore_seconds
+    return payload

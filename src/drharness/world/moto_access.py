@@ -8,8 +8,9 @@ access here keeps a moto upgrade's blast radius to one file.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import Any, NamedTuple
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
 
@@ -60,7 +61,10 @@ def dynamodb_region_known(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> 
 
 
 def _dynamodb_table(region: str, table: str, account_id: str) -> Any | None:
-    tables = dynamodb_backend(region, account_id).tables
+    try:
+        tables = dynamodb_backend(region, account_id).tables
+    except KeyError:  # a region moto does not know holds no tables
+        return None
     found = tables.get(table)
     if found is None and table.startswith("arn:"):
         found = next((t for t in list(tables.values()) if t.table_arn == table), None)
@@ -83,12 +87,33 @@ def dynamodb_key_names(region: str, table: str, account_id: str = DEFAULT_ACCOUN
     return () if found is None else tuple(found.table_key_attrs)
 
 
-def dynamodb_pitr_enabled(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> bool:
+def dynamodb_pitr_period_days(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> int | None:
+    """The recovery period of a table with point-in-time recovery enabled; None when it is off (or no table)."""
     found = _dynamodb_table(region, table, account_id)
     if found is None:
-        return False
-    status = found.continuous_backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
-    return bool(status == "ENABLED")
+        return None
+    description = found.continuous_backups["PointInTimeRecoveryDescription"]
+    if description.get("PointInTimeRecoveryStatus") != "ENABLED":
+        return None
+    return int(description.get("RecoveryPeriodInDays") or 35)
+
+
+def dynamodb_same_image(a: Any | None, b: Any | None) -> bool:
+    """Whether two item images (or absences) hold the same item."""
+    if a is None or b is None:
+        return a is None and b is None
+    return bool(a == b)
+
+
+def dynamodb_backup_source(region: str, backup_arn: str, account_id: str = DEFAULT_ACCOUNT_ID) -> tuple[str, float] | None:
+    """(source table name, creation time as epoch seconds) of an on-demand backup, or None when unknown."""
+    backup = dynamodb_backend(region, account_id).backups.get(backup_arn)
+    if backup is None:
+        return None
+    created = backup.creation_date_time
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=dt.timezone.utc)
+    return str(backup.table.name), created.timestamp()
 
 
 def dynamodb_stream_view_type(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
@@ -185,11 +210,20 @@ def dynamodb_copy_billing_mode(region: str, source: str, target: str, account_id
         dst.billing_mode = src.billing_mode
 
 
-def dynamodb_create_replica(source_region: str, dest_region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
-    """Create `table` in `dest_region` with the source's schema, indexes, billing and stream; copy its items."""
+def dynamodb_create_replica(
+    source_region: str, dest_region: str, table: str, kms_key_id: str | None = None, account_id: str = DEFAULT_ACCOUNT_ID
+) -> None:
+    """Create `table` in `dest_region` with the source's schema, indexes, billing and stream; copy its items.
+
+    A source encrypted with KMS gives an encrypted replica: with `kms_key_id` (keys are regional), or
+    else with the replica region's default key.
+    """
     src = _dynamodb_table(source_region, table, account_id)
     if src is None:
         raise KeyError(table)
+    sse = None
+    if (src.sse_specification or {}).get("Enabled") or kms_key_id:
+        sse = {"Enabled": True, "SSEType": "KMS", **({"KMSMasterKeyId": kms_key_id} if kms_key_id else {})}
     backend = dynamodb_backend(dest_region, account_id)
     throughput = {k: v for k, v in (src.throughput or {}).items() if k in ("ReadCapacityUnits", "WriteCapacityUnits")}
     replica = backend.create_table(
@@ -201,7 +235,7 @@ def dynamodb_create_replica(source_region: str, dest_region: str, table: str, ac
         indexes=None,
         streams=copy.deepcopy(src.stream_specification) if (src.stream_specification or {}).get("StreamEnabled") else None,
         billing_mode=src.billing_mode,
-        sse_specification=None,
+        sse_specification=sse,
         tags=[],
         deletion_protection_enabled=False,
         warm_throughput=None,
@@ -215,3 +249,277 @@ def dynamodb_create_replica(source_region: str, dest_region: str, table: str, ac
 def dynamodb_delete_table(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     tables = dynamodb_backend(region, account_id).tables
     tables.pop(table, None)
+
+
+# -- AWS Backup and FSx: vaults, plans, resources and their tags, snapshots and restores ----------
+#
+# Snapshots leave this module as opaque deep copies (a table's definition and items, a bucket's
+# current object versions); the backup engine keeps them in recovery points and hands them back
+# here to restore.
+
+
+class S3ObjectCopy(NamedTuple):
+    """One current object version of a bucket, as a backup keeps it."""
+
+    key: str
+    version_id: str
+    etag: str
+    body: bytes
+    metadata: dict[str, str]
+
+
+def backup_backend(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
+    from moto.backup.models import backup_backends
+
+    return backup_backends[account_id][region]
+
+
+def backup_regions(account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
+    """The regions where AWS Backup has been used (has a backend) in this world."""
+    from moto.backup.models import backup_backends
+
+    return list(backup_backends[account_id].keys())
+
+
+def backup_vault_arn(region: str, name: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
+    vault = backup_backend(region, account_id).vaults.get(name)
+    return None if vault is None else str(vault.backup_vault_arn)
+
+
+def backup_plans(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(id, ARN, version id, a copy of the plan document) of every plan not deleted."""
+    plans = list(backup_backend(region, account_id).plans.values())
+    return [
+        (str(p.backup_plan_id), str(p.backup_plan_arn), str(p.version_id), copy.deepcopy(p.backup_plan))
+        for p in plans
+        if p.deletion_date is None
+    ]
+
+
+def backup_tag_resource(region: str, arn: str, tags: dict[str, str], account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Tag an AWS Backup resource (a recovery point) so ListTags answers with them."""
+    if tags:
+        backup_backend(region, account_id).tag_resource(arn, dict(tags))
+
+
+def tagged_resources(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[tuple[str, dict[str, str]]]:
+    """ARN and tags of every DynamoDB table and FSx file system in `region` and every S3 bucket located there."""
+    found: list[tuple[str, dict[str, str]]] = []
+    for table in list(dynamodb_backend(region, account_id).tables.values()):
+        found.append((str(table.table_arn), {t["Key"]: t["Value"] for t in (table.tags or [])}))
+    s3 = s3_backend(account_id)
+    for bucket in list(s3.buckets.values()):
+        if bucket.region_name == region:
+            tags = s3.tagger.get_tag_dict_for_resource(bucket.arn)
+            found.append((f"arn:aws:s3:::{bucket.name}", dict(tags)))
+    fsx = fsx_backend(region, account_id)
+    for fs in list(fsx.file_systems.values()):
+        found.append((str(fs.resource_arn), dict(fsx.tagger.get_tag_dict_for_resource(fs.resource_arn))))
+    return found
+
+
+def dynamodb_table_arn(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
+    found = _dynamodb_table(region, table, account_id)
+    return None if found is None else str(found.table_arn)
+
+
+def _settled(read: Any, attempts: int = 5) -> Any:
+    """Run a read of moto's dicts again if a concurrent write changed them mid-iteration."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except RuntimeError:  # "dictionary changed size during iteration"
+            if attempt == attempts - 1:
+                raise
+    return None
+
+
+def dynamodb_capture(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> tuple[Any, int, int] | None:
+    """(opaque copy of the table's definition and items, item count, size in bytes); None without the table."""
+    found = _dynamodb_table(region, table, account_id)
+    if found is None:
+        return None
+    items = _settled(lambda: [copy.deepcopy(item) for item in found.all_items()])
+    capture = {
+        "schema": copy.deepcopy(found.schema),
+        "attr": copy.deepcopy(found.attr),
+        "throughput": {k: v for k, v in (found.throughput or {}).items() if k in ("ReadCapacityUnits", "WriteCapacityUnits")},
+        "billing_mode": found.billing_mode,
+        "indexes": copy.deepcopy(found.indexes),
+        "global_indexes": copy.deepcopy(found.global_indexes),
+        "items": items,
+    }
+    return capture, len(items), sum(item.size() for item in items)
+
+
+def dynamodb_restore_capture(region: str, name: str, capture: Any, account_id: str = DEFAULT_ACCOUNT_ID) -> str:
+    """Create table `name` from a capture (definition and items); its ARN. ValueError when it exists."""
+    backend = dynamodb_backend(region, account_id)
+    if name in backend.tables:
+        raise ValueError(f"Table already exists: {name}")
+    throughput = capture["throughput"]
+    table = backend.create_table(
+        name,
+        schema=copy.deepcopy(capture["schema"]),
+        throughput=throughput if any(throughput.values()) else None,
+        attr=copy.deepcopy(capture["attr"]),
+        global_indexes=None,
+        indexes=None,
+        streams=None,
+        billing_mode=capture["billing_mode"],
+        sse_specification=None,
+        tags=[],
+        deletion_protection_enabled=False,
+        warm_throughput=None,
+    )
+    table.indexes = copy.deepcopy(capture["indexes"])
+    table.global_indexes = copy.deepcopy(capture["global_indexes"])
+    dynamodb_replace_items(region, name, capture["items"], account_id)
+    return str(table.table_arn)
+
+
+def s3_bucket_versioned(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> bool | None:
+    """Whether versioning is enabled; None when the bucket does not exist."""
+    found = s3_backend(account_id).buckets.get(bucket)
+    return None if found is None else bool(found.is_versioned)
+
+
+def s3_capture(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[S3ObjectCopy] | None:
+    """Every current object version (delete markers excluded); None when the bucket does not exist."""
+    found = s3_backend(account_id).buckets.get(bucket)
+    if found is None:
+        return None
+    copies = []
+    for key, latest in _settled(lambda: list(found.keys.items())):
+        if not hasattr(latest, "value"):  # a delete marker: the key has no current version
+            continue
+        copies.append(
+            S3ObjectCopy(str(key), str(latest.version_id), str(latest.etag).strip('"'), bytes(latest.value), dict(latest._metadata))
+        )
+    return copies
+
+
+def s3_restore_objects(
+    bucket: str, region: str, objects: list[S3ObjectCopy], create: bool, account_id: str = DEFAULT_ACCOUNT_ID
+) -> None:
+    """Write the objects into `bucket` (created, versioned, in `region` when `create`); ValueError if that fails."""
+    backend = s3_backend(account_id)
+    if create:
+        if bucket in backend.buckets:
+            raise ValueError(f"bucket {bucket} already exists")
+        try:
+            backend.create_bucket(bucket, region)
+        except Exception as exc:  # noqa: BLE001 - moto's own error says why (name taken, invalid name)
+            raise ValueError(f"cannot create bucket {bucket}: {exc}") from exc
+        backend.buckets[bucket]._is_versioned = True
+    elif bucket not in backend.buckets:
+        raise ValueError(f"destination bucket {bucket} does not exist")
+    for obj in objects:
+        stored = backend.put_object(bucket, obj.key, obj.body, disable_notification=True)
+        stored._metadata.update(obj.metadata)
+
+
+def s3_bucket_tags(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, str]:
+    backend = s3_backend(account_id)
+    found = backend.buckets.get(bucket)
+    return {} if found is None else dict(backend.tagger.get_tag_dict_for_resource(found.arn))
+
+
+def fsx_backend(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
+    from moto.fsx.models import fsx_backends
+
+    return fsx_backends[account_id][region]
+
+
+def fsx_regions(account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
+    from moto.fsx.models import fsx_backends
+
+    return list(fsx_backends[account_id].keys())
+
+
+def fsx_file_system(region: str, file_system_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, Any] | None:
+    """The wire description moto keeps of a file system, or None when it does not exist."""
+    found = fsx_backend(region, account_id).file_systems.get(file_system_id)
+    return None if found is None else copy.deepcopy(found.to_dict())
+
+
+def fsx_file_system_ids(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
+    return list(fsx_backend(region, account_id).file_systems)
+
+
+def fsx_create_file_system(
+    region: str, source: dict[str, Any], request: dict[str, Any], account_id: str = DEFAULT_ACCOUNT_ID
+) -> dict[str, Any]:
+    """Create a file system shaped like `source` (a description) with the request's network, tags and overrides."""
+    def merged(name: str) -> dict[str, Any] | None:
+        base = copy.deepcopy(source.get(name))
+        if request.get(name):
+            base = {**(base or {}), **request[name]}
+        return base
+
+    created = fsx_backend(region, account_id).create_file_system(
+        client_request_token=request.get("ClientRequestToken", ""),
+        file_system_type=source["FileSystemType"],
+        storage_capacity=request.get("StorageCapacity") or source.get("StorageCapacity"),
+        storage_type=request.get("StorageType") or source.get("StorageType"),
+        subnet_ids=list(request.get("SubnetIds") or source.get("SubnetIds") or []),
+        security_group_ids=list(request.get("SecurityGroupIds") or []),
+        tags=list(request.get("Tags") or []) or None,
+        kms_key_id=request.get("KmsKeyId") or source.get("KmsKeyId"),
+        windows_configuration=merged("WindowsConfiguration"),
+        lustre_configuration=merged("LustreConfiguration"),
+        ontap_configuration=merged("OntapConfiguration"),
+        file_system_type_version=request.get("FileSystemTypeVersion"),
+        open_zfs_configuration=merged("OpenZFSConfiguration"),
+    )
+    return copy.deepcopy(created.to_dict())
+
+
+def fsx_update_file_system(region: str, file_system_id: str, request: dict[str, Any], account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, Any] | None:
+    """Apply an UpdateFileSystem request (configuration keys and storage capacity); the new description, or None."""
+    found = fsx_backend(region, account_id).file_systems.get(file_system_id)
+    if found is None:
+        return None
+    for key, attribute in (("LustreConfiguration", "lustre_configuration"), ("WindowsConfiguration", "windows_configuration"),
+                           ("OpenZFSConfiguration", "open_zfs_configuration"), ("OntapConfiguration", "ontap_configuration")):
+        if request.get(key):
+            setattr(found, attribute, {**(getattr(found, attribute) or {}), **copy.deepcopy(request[key])})
+    if request.get("StorageCapacity"):
+        found.storage_capacity = int(request["StorageCapacity"])
+    return copy.deepcopy(found.to_dict())
+
+
+def fsx_create_backup(region: str, file_system_id: str, tags: list[dict[str, str]] | None, account_id: str = DEFAULT_ACCOUNT_ID) -> tuple[str, str]:
+    """Register a backup of the file system (moto keeps it CREATING); (backup id, ARN). KeyError without it."""
+    backend = fsx_backend(region, account_id)
+    if file_system_id not in backend.file_systems:
+        raise KeyError(file_system_id)
+    backup = backend.create_backup(file_system_id, None, None, tags or None)
+    return str(backup.backup_id), str(backup.resource_arn)
+
+
+def fsx_backup_ids(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
+    return list(fsx_backend(region, account_id).backups)
+
+
+def fsx_set_backup(
+    region: str, backup_id: str, *, lifecycle: str | None = None, creation_time: float | None = None, account_id: str = DEFAULT_ACCOUNT_ID
+) -> bool:
+    """Set what moto reports for a backup; False when it no longer exists."""
+    backup = fsx_backend(region, account_id).backups.get(backup_id)
+    if backup is None:
+        return False
+    if lifecycle is not None:
+        backup.lifecycle = lifecycle
+    if creation_time is not None:
+        backup.creation_time = creation_time
+    return True
+
+
+def fsx_backup_lifecycle(region: str, backup_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
+    backup = fsx_backend(region, account_id).backups.get(backup_id)
+    return None if backup is None else str(backup.lifecycle)
+
+
+def fsx_delete_backup(region: str, backup_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    fsx_backend(region, account_id).backups.pop(backup_id, None)
