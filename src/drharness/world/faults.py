@@ -85,7 +85,10 @@ class FaultTable:
 
     def __init__(self, world: "World") -> None:
         self._world = world
+        # `_lock` guards the tables and is held only briefly (the data plane asks it on every task);
+        # `_mutate` serialises inject/revert, which make HTTP writes and must not hold `_lock` meanwhile.
         self._lock = threading.RLock()
+        self._mutate = threading.RLock()
         self._active: dict[str, ActiveFault] = {}
         self._reverted: dict[str, ActiveFault] = {}
 
@@ -94,30 +97,31 @@ class FaultTable:
     def inject(self, name: str, params: dict[str, Any], fault_id: str | None = None) -> ActiveFault:
         """Apply a fault; with a known `fault_id` already active, return it unchanged (idempotent)."""
         spec = parse_fault(name, params)
-        with self._lock:
-            if fault_id and fault_id in self._active:
-                return self._active[fault_id]
-            if fault_id and fault_id in self._reverted:
-                raise FaultError(f"fault id {fault_id} was already used and reverted; inject with a new id")
+        with self._mutate:
+            with self._lock:
+                if fault_id and fault_id in self._active:
+                    return self._active[fault_id]
+                if fault_id and fault_id in self._reverted:
+                    raise FaultError(f"fault id {fault_id} was already used and reverted; inject with a new id")
             fault = ActiveFault(fault_id or uuid.uuid4().hex[:12], name, spec, time.time())
             self._apply(fault)
-            self._active[fault.id] = fault
+            with self._lock:
+                self._active[fault.id] = fault
         self._world.faults_changed()
         return fault
 
     def revert(self, fault_id: str) -> ActiveFault | None:
         """Undo one fault. Reverting a reverted or unknown id is not an error: it returns what is known."""
-        with self._lock:
-            fault = self._active.pop(fault_id, None)
-            if fault is None:
-                return self._reverted.get(fault_id)
-            try:
-                self._undo(fault)
-            except Exception:
-                self._active[fault.id] = fault  # keep it listed so the revert can be retried
-                raise
-            fault.reverted_at = time.time()
-            self._reverted[fault.id] = fault
+        with self._mutate:
+            with self._lock:
+                fault = self._active.get(fault_id)
+                if fault is None:
+                    return self._reverted.get(fault_id)
+            self._undo(fault)  # on failure the fault stays listed, so the revert can be retried
+            with self._lock:
+                self._active.pop(fault_id, None)
+                fault.reverted_at = time.time()
+                self._reverted[fault.id] = fault
         self._world.faults_changed()
         return fault
 
