@@ -69,7 +69,7 @@ class ReplicationRule(_Model):
 class Bucket(_Model):
     tier: TierName = "critical"
     name: str = "${project}-${environment}-data-${account_id}"
-    backup_name: str = "${project}-${environment}-data-backup-${secondary_region}-${account_id}"
+    backup_name: str = "${project}-${environment}-data-backup-${secondary_region}"
     replication: ReplicationRule = ReplicationRule()
     backup_required: bool = True
 
@@ -143,7 +143,7 @@ def _default_backup_rules() -> tuple[BackupRule, ...]:
 class BackupPlan(_Model):
     vault: str = "${project}-${environment}-backup-vault"
     plan: str = "${project}-${environment}-backup-plan"
-    selection: str = "${project}-${environment}-backup-selection"
+    selection: str = "${project}-${environment}-selection"
     selection_tag_key: str = "BackupRequired"
     selection_tag_value: str = "true"
     rules: tuple[BackupRule, ...] = Field(default_factory=_default_backup_rules)

@@ -15,7 +15,7 @@ def test_repo_workload_toml_spells_out_the_defaults():
 def test_names_follow_the_seed():
     w = load_workload(ROOT / "workload.toml")
     assert w.data_bucket == "embedding-batch-workload-production-data-123456789012"
-    assert w.backup_bucket == "embedding-batch-workload-production-data-backup-us-west-2-123456789012"
+    assert w.backup_bucket == "embedding-batch-workload-production-data-backup-us-west-2"
     assert w.metadata_table == "embedding-batch-workload-production-metadata"
     assert w.table_replica_regions == ("us-west-2",)
     assert w.with_account("999999999999").data_bucket.endswith("-999999999999")

@@ -79,7 +79,9 @@ def serve(
     port: int = typer.Option(0, "--port", min=0, max=65535, help="Port on 127.0.0.1 (0: a free one)."),
     deploy: bool = typer.Option(False, "--deploy", help="Deploy the workload before announcing the endpoint."),
     config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),  # noqa: UP007 - typer needs Optional
-    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the world's randomness (printed; replayable)."),  # noqa: UP007
+    seed: Optional[int] = typer.Option(  # noqa: UP007
+        None, "--seed", help="Seed of the world's randomness (printed; replayable)."
+    ),
 ) -> None:
     """Serve the offline world on 127.0.0.1 until Ctrl-C or SIGTERM."""
     stop = threading.Event()

@@ -11,7 +11,6 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.errors import DeployError
-from drharness.target import Target
 
 Action = Literal["created", "updated", "unchanged"]
 
@@ -61,15 +60,18 @@ class Checker:
 
     findings: list[Finding] = field(default_factory=list)
     unverified: list[Unverified] = field(default_factory=list)
+    checked: int = 0
 
     def expect(self, resource: str, prop: str, expected: object, actual: object) -> bool:
         """Record a finding unless `actual == expected`; return whether they matched."""
+        self.checked += 1
         if actual == expected:
             return True
         self.findings.append(Finding(resource, prop, _show(expected), _show(actual)))
         return False
 
     def missing(self, resource: str, prop: str = "exists", expected: object = "present") -> None:
+        self.checked += 1
         self.findings.append(Finding(resource, prop, _show(expected), MISSING))
 
     def cannot_verify(self, resource: str, prop: str, reason: str) -> None:
@@ -81,7 +83,6 @@ class ApplyLog:
     """What the deploy did, resource by resource."""
 
     deployed: list[Deployed] = field(default_factory=list)
-    unverified: list[Unverified] = field(default_factory=list)
 
     def add(self, kind: str, name: str, region: str, action: Action, identifier: str = "") -> None:
         self.deployed.append(Deployed(kind, name, region, action, identifier))
@@ -108,7 +109,7 @@ def is_unsupported(exc: ClientError) -> bool:
     means the endpoint had no handler for the call at all.
     """
     code = error_code(exc)
-    return code.isdigit() and code in ("404", "500", "501")
+    return code in ("404", "500", "501", "NotImplemented")
 
 
 def tag_map(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:

@@ -6,9 +6,13 @@ live run finds the same resources an offline deploy made.
 
 from __future__ import annotations
 
+import re
+
 from drharness.config import Workload
 from drharness.errors import DeployError
 
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+BACKUP_SELECTION_NAME = re.compile(r"^[a-zA-Z0-9_.-]{1,50}$")
 IAM_NAME_MAX = 64
 SQS_NAME_MAX = 80
 DR_PARAMETERS_KEY = "dr-parameters.json"
@@ -89,3 +93,30 @@ def data_key_alias(workload: Workload) -> str:
 def template_url(workload: Workload, region: str, key: str) -> str:
     """The HTTPS URL CloudFormation reads a template object from."""
     return f"https://{workload.templates_bucket}.s3.{region}.amazonaws.com/{key}"
+
+
+def check_names(workload: Workload) -> None:
+    """Refuse, before any call, a config whose names AWS would reject halfway through a deploy."""
+    buckets = (
+        ("bucket.name", workload.data_bucket),
+        ("bucket.backup_name", workload.backup_bucket),
+        ("dr_stack.templates_bucket", workload.templates_bucket),
+        ("dr_stack.config_backup_bucket", workload.config_backup_bucket),
+    )
+    for key, name in buckets:
+        if not BUCKET_NAME.match(name):
+            raise DeployError(
+                f"{workload.source}: {key} resolves to {name!r} ({len(name)} characters); S3 bucket names are "
+                "3-63 lower-case letters, digits, dots and hyphens; shorten it in the workload config "
+                "(e.g. drop a placeholder)"
+            )
+    selection = workload.name(workload.spec.backup.selection)
+    if not BACKUP_SELECTION_NAME.match(selection):
+        raise DeployError(
+            f"{workload.source}: backup.selection resolves to {selection!r} ({len(selection)} characters); AWS Backup "
+            "selection names are 1-50 letters, digits, '-', '_' and '.'; shorten it in the workload config"
+        )
+    for make in (replication_role, backup_role, batch_service_role, batch_instance_role):
+        make(workload)
+    for topic in (workload.dr_topic, workload.report_topic):
+        inbox_queue(topic)

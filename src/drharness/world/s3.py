@@ -118,6 +118,9 @@ class S3ReplicationEngine(BaseEngine):
         op, bucket = request.operation, request.s3_bucket
         if bucket is None:
             return
+        if op == "GetBucketReplication":
+            self._replication_readback(bucket, response)
+            return
         if op in _RULE_OPS:
             with self._lock:
                 self._rules.pop(bucket, None)
@@ -137,6 +140,17 @@ class S3ReplicationEngine(BaseEngine):
         elif op == "DeleteObjects":
             for key, marker_version in _deleted_markers(response.body):
                 self._on_write(bucket, key, marker_version, "delete-marker")
+
+    @staticmethod
+    def _replication_readback(bucket: str, response: "CapturedResponse") -> None:
+        """Answer with the stored rules: moto's reply drops Filter, DeleteMarkerReplication and more."""
+        import xmltodict
+
+        stored = moto_access.s3_backend().get_bucket_replication(bucket)
+        if stored:
+            body = {"@xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
+                    **{k: v for k, v in stored.items() if not k.startswith("@")}}
+            response.set_body(xmltodict.unparse({"ReplicationConfiguration": body}).encode())
 
     # -- replication ----------------------------------------------------------------------------------
 
