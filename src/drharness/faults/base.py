@@ -52,6 +52,10 @@ class FaultBackend(Protocol):
 
     ref: BackendRef
 
+    def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
+        """Check the fault can run here, changing nothing; return the handles known before injection."""
+        ...
+
     def inject(self, fault_id: str, name: str, params: FaultParams) -> InjectedFault:
         """Apply a fault under `fault_id`; injecting an id that is already active changes nothing."""
         ...
@@ -62,4 +66,8 @@ class FaultBackend(Protocol):
 
     def active(self) -> list[InjectedFault]:
         """The faults in place on this target now."""
+        ...
+
+    def active_ids(self) -> list[str]:
+        """Ids of every fault in place on this target now, readable or not."""
         ...

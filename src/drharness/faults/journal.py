@@ -128,11 +128,15 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def begin(self, fault_id: str, name: str, params: FaultParams, backend: BackendRef) -> RevertRecord:
+    def begin(
+        self, fault_id: str, name: str, params: FaultParams, backend: BackendRef, refs: dict[str, str] | None = None
+    ) -> RevertRecord:
         """Write the record of a fault about to be injected; nothing has changed yet."""
         if self._path(fault_id).exists():
             raise FaultError(f"fault id {fault_id} is already in the journal {self.directory}; inject with a new id")
-        record = RevertRecord(fault_id, name, params, backend, _utc_now(), "injecting", pid=os.getpid())
+        record = RevertRecord(
+            fault_id, name, params, backend, _utc_now(), "injecting", refs=dict(refs or {}), pid=os.getpid()
+        )
         self._write(record)
         return record
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drharness.errors import FaultError, TargetError
+from drharness.errors import DrHarnessError, FaultError, TargetError
 from drharness.faults.base import InjectedFault
 from drharness.faults.journal import BackendRef
 from drharness.faults.spec import AzOutage, FaultParams, ReplicationPause, ServiceFault, parse_fault
@@ -280,33 +280,44 @@ class LiveFaultBackend:
                     return str(item["id"])
         return None
 
+    def _running(self) -> list[dict[str, Any]]:
+        fis = self.target.client("fis", self.options.region)
+        running = []
+        try:
+            for page in fis.get_paginator("list_experiments").paginate():
+                for item in page.get("experiments", []):
+                    if FAULT_ID_TAG in (item.get("tags") or {}) and item["state"]["status"] not in _FINISHED:
+                        running.append(item)
+        except (ClientError, BotoCoreError) as exc:
+            raise FaultError(f"cannot list FIS experiments in {self.options.region}: {exc}") from exc
+        return running
+
     def active_ids(self) -> list[str]:
         """Ids of the drharness experiments still running in the backend's region."""
-        return [f.id for f in self.active()]
+        return [str(item["tags"][FAULT_ID_TAG]) for item in self._running()]
 
     def active(self) -> list[InjectedFault]:
-        fis = self.target.client("fis", self.options.region)
         found = []
-        for page in fis.get_paginator("list_experiments").paginate():
-            for item in page.get("experiments", []):
-                tags = item.get("tags") or {}
-                if FAULT_ID_TAG not in tags or item["state"]["status"] in _FINISHED:
-                    continue
-                name = tags.get(FAULT_NAME_TAG, "")
-                try:
-                    params = parse_fault(name, json.loads(tags.get("drharness:params", "{}")))
-                except (FaultError, ValueError):
-                    continue  # not readable as a drharness fault; the journal still knows it
-                created = item.get("creationTime")
-                found.append(
-                    InjectedFault(
-                        id=tags[FAULT_ID_TAG],
-                        name=name,
-                        params=params,
-                        injected_at=created if isinstance(created, datetime) else datetime.now(timezone.utc),
-                        target="aws",
-                        refs={"region": self.options.region, "experiment_id": str(item["id"]),
-                              "template_id": str(item.get("experimentTemplateId", ""))},
-                    )
+        for item in self._running():
+            tags = item["tags"]
+            name = tags.get(FAULT_NAME_TAG, "")
+            try:
+                params = parse_fault(name, json.loads(tags.get("drharness:params", "{}")))
+            except (DrHarnessError, ValueError):
+                continue  # not readable as a drharness fault; active_ids still lists it
+            created = item.get("creationTime")
+            found.append(
+                InjectedFault(
+                    id=tags[FAULT_ID_TAG],
+                    name=name,
+                    params=params,
+                    injected_at=created if isinstance(created, datetime) else datetime.now(timezone.utc),
+                    target="aws",
+                    refs={
+                        "region": self.options.region,
+                        "experiment_id": str(item["id"]),
+                        "template_id": str(item.get("experimentTemplateId", "")),
+                    },
                 )
+            )
         return found

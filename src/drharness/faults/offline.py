@@ -27,6 +27,9 @@ class OfflineFaultBackend:
     def __repr__(self) -> str:
         return f"OfflineFaultBackend({self.client.endpoint!r})"
 
+    def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
+        return {}  # the world validates again and keeps every revert detail itself
+
     def inject(self, fault_id: str, name: str, params: FaultParams) -> InjectedFault:
         raw = self.client.inject(name, params.model_dump(exclude_none=True), fault_id)
         return _from_world(raw)
@@ -40,6 +43,9 @@ class OfflineFaultBackend:
 
     def active(self) -> list[InjectedFault]:
         return [_from_world(raw) for raw in self.client.faults()]
+
+    def active_ids(self) -> list[str]:
+        return [str(raw["id"]) for raw in self.client.faults()]
 
 
 def _from_world(raw: Mapping[str, Any]) -> InjectedFault:

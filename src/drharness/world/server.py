@@ -119,6 +119,7 @@ class World:
         self._build_engines()
 
     def _build_engines(self) -> None:
+        from drharness.world.batch import BatchEngine
         from drharness.world.corruption import CorruptionEngine
         from drharness.world.dynamodb import DynamoDBEngine
         from drharness.world.ec2 import Ec2Engine
@@ -132,7 +133,15 @@ class World:
         self.ec2 = Ec2Engine(self)
         self.iam = IamEngine(self)
         self.corruption = CorruptionEngine(self)
+        self.batch = BatchEngine(self)
         self.engines: list[Engine] = [self.iam, self.s3, self.dynamodb, self.ec2]
+        self.engines.append(self.batch)
+        from drharness.world.backup import BackupEngine
+        from drharness.world.fsx import FsxEngine
+
+        self.fsx = FsxEngine(self)
+        self.backup = BackupEngine(self)
+        self.engines += [self.fsx, self.backup]
 
     # -- lifecycle -------------------------------------------------------------------------------
 
