@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drharness.cli import app, backup_config, compare, deploy, drill, failover, fault, recover, report, revert, world
+from drharness.cli import app, backup_config, compare, deploy, drill, failover, fault, monthly, recover, report, revert, world
 
-for _module in (world, deploy, fault, revert, compare, drill, failover, recover, backup_config, report):
+for _module in (world, deploy, fault, revert, compare, drill, failover, recover, backup_config, report, monthly):
     _module.register(app)

@@ -1,0 +1,120 @@
+"""`drharness report monthly` and `drharness report metrics`: the stakeholder report and the DR metrics.
+
+Both read result records only. `report metrics --publish` is the one that writes to AWS (CloudWatch):
+to an offline world with `--endpoint`, to a live account only with `--target aws --live`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+
+from drharness.cli.report import report_app
+from drharness.errors import ConfigError, ReportError, WorldError
+from drharness.results import RUN_ID_ENV, list_runs, read_records
+
+NO_RUN = "no result records under {where}; run `drharness drill` (or the DR suites) first, or pass --reports"
+NO_SUCH_RUN = "run {run!r} has no result records under {where}; runs there: {runs}"
+PUBLISH_WHERE = ("--publish needs somewhere to publish: --endpoint URL of a running offline world, "
+                 "or --target aws --live (with DRHARNESS_LIVE=I-UNDERSTAND)")
+MIXED_TARGETS = ("run {run} was measured {measured}; publishing it to {target} would present those figures as {target} "
+                 "ones. Publish offline figures to an offline world (--endpoint) and live ones to AWS")
+
+_registered = False
+
+
+def register(app: typer.Typer) -> None:
+    """Add `monthly` and `metrics` to the `report` group (which cli.report adds to `app`)."""
+    global _registered
+    if _registered:
+        return
+    _registered = True
+    report_app.command("monthly")(monthly)
+    report_app.command("metrics")(metrics)
+
+
+def monthly(
+    month: str = typer.Option(None, "--month", help="YYYY-MM (default: the newest month with records)"),
+    results: Path = typer.Option(None, "--results", help="results directory holding <run_id>/ (default <reports>/results)"),
+    output: Path = typer.Option(None, "--output", help="where <YYYY-MM>/ goes (default <reports>/monthly)"),
+    reports: Path = typer.Option(None, "--reports", help="reports root (default ./reports)"),
+    config: Path = typer.Option(None, "--config", help="workload config: names, tiers and accounts to mask (default ./workload.toml)"),
+) -> None:
+    """Write the monthly DR report (HTML and Markdown, with charts) from the result records."""
+    from drharness.config import load_workload
+    from drharness.reporting.monthly import load_records, write_monthly
+    from drharness.reporting.scrub import Scrubber
+    from drharness.settings import resolve_settings
+
+    settings = resolve_settings(config=config, reports=reports)
+    workload = load_workload(settings.config)
+    results_dir = results or settings.reports / "results"
+    if not results_dir.is_dir():
+        raise ReportError(NO_RUN.format(where=results_dir))
+    out = write_monthly(load_records(results_dir), output or settings.reports / "monthly", month, workload=workload,
+                        scrubber=Scrubber.for_workload(workload), where=str(results_dir))
+    report = out.report
+    summary = report.summary
+    typer.echo(f"monthly DR report {report.month}: {out.html} and {out.markdown} "
+               f"({len(report.runs)} run(s), {summary.count('pass')} pass, {summary.count('fail')} fail, "
+               f"{summary.count('error')} error; {len(out.charts)} chart(s))")
+    if report.offline:
+        from drharness.reporting.monthly import OFFLINE_LABEL
+
+        typer.echo(f"figures: {OFFLINE_LABEL}")
+
+
+def metrics(
+    run: str = typer.Option(None, "--run", help=f"run whose records to use (default ${RUN_ID_ENV}, else the newest)"),
+    publish: bool = typer.Option(False, "--publish", help="put the metrics to CloudWatch (DR/Backup, DR/Replication, DR/Readiness)"),
+    endpoint: str = typer.Option(None, "--endpoint", help="an offline world to publish to (http://127.0.0.1:PORT)"),
+    target: str = typer.Option(None, "--target", help="offline (default) or aws: where --publish goes"),
+    live: bool = typer.Option(False, "--live", help="opt in to publishing to a live account (also needs DRHARNESS_LIVE)"),
+    reports: Path = typer.Option(None, "--reports", help="reports root holding results/<run_id>/ (default ./reports)"),
+    config: Path = typer.Option(None, "--config", help="workload config: project, environment, region (default ./workload.toml)"),
+) -> None:
+    """Compute BackupSuccessRate, ReplicationLag and DRReadinessScore from a run's records; print or publish them."""
+    from drharness.config import load_workload
+    from drharness.reporting.metrics import compute_metrics, describe_metrics, publish_metrics
+    from drharness.settings import resolve_settings
+
+    settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, live=live)
+    runs = list_runs(settings.reports)
+    run_id = run or os.environ.get(RUN_ID_ENV) or (runs[-1] if runs else None)
+    where = settings.reports / "results"
+    if run_id is None:
+        raise ReportError(NO_RUN.format(where=where))
+    records = read_records(settings.reports, run_id) if run_id in runs else []
+    if not records:
+        raise ReportError(NO_SUCH_RUN.format(run=run_id, where=where, runs=", ".join(runs[-5:]) or "none"))
+    computed = compute_metrics(records)
+    typer.echo(f"DR metrics of run {run_id} ({len(records)} records, measured {', '.join(computed.targets)}):")
+    for line in describe_metrics(computed):
+        typer.echo(f"  {line}")
+    if not publish:
+        return
+    workload = load_workload(settings.config)
+    if settings.endpoint:
+        from drharness.target import OfflineTarget
+        from drharness.world.control import WorldClient
+
+        try:
+            account = str(WorldClient(settings.endpoint).health().get("account_id", workload.spec.offline.account_id))
+        except WorldError:
+            account = workload.spec.offline.account_id  # not a drharness world (plain moto): publish as found
+        publish_to = OfflineTarget(settings.endpoint, account)
+    elif settings.target == "aws":
+        from drharness.safety import open_live_target
+
+        publish_to = open_live_target(settings, workload)  # type: ignore[assignment]
+    else:
+        raise ConfigError(PUBLISH_WHERE)
+    if set(computed.targets) != {publish_to.name}:
+        raise ReportError(MIXED_TARGETS.format(run=run_id, measured=" and ".join(computed.targets), target=publish_to.name))
+    put = publish_metrics(publish_to, workload.primary_region, computed, project=workload.spec.project,
+                          environment=workload.spec.environment)
+    skipped = 3 - len(put)
+    typer.echo(f"published {len(put)} metric(s) to CloudWatch in {workload.primary_region} ({publish_to.name})"
+               + (f"; {skipped} not measured, not published" if skipped else ""))

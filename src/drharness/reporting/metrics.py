@@ -1,0 +1,243 @@
+"""The guide's CloudWatch DR metrics, computed from result records only, and their publication.
+
+The guide's `dr-metrics.py` returns constants (98.5, 45.0, 95.0). Here each is made from records:
+
+- **BackupSuccessRate** (DR/Backup, Percent): completed backup jobs / finished backup jobs
+  (COMPLETED, FAILED, ABORTED, EXPIRED, PARTIAL) over the inventory's 30-day window, from the
+  latest `inventory:backup-jobs` record of each vault. Jobs still running are not counted.
+- **ReplicationLag** (DR/Replication, Seconds): the worst p99 among the latest lag measurement of
+  each (check, resource): the record's value when its metric is `replication_lag_p99`, else its
+  evidence `lag_p99_seconds` / `p99`. A lag record that timed out has no p99 and is not counted.
+- **DRReadinessScore** (DR/Readiness, Percent): the weighted share of passing verdicts among the
+  latest pass/fail/error verdict of each (check, resource), weighted by tier: critical 3,
+  important 2, standard 1 (no tier: 1). An error counts as a failure; "info" records are not verdicts.
+  100 when every check passes, 0 when none does:
+
+      score = 100 * sum(w(tier) for passing) / sum(w(tier) for all latest verdicts)
+
+A metric with nothing to compute from is None ("not measured") and is never published as a number.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from drharness.inventory import CHECK_BACKUP_JOBS, FINISHED_JOB_STATES, SUCCESS_JOB_STATE
+from drharness.reporting.evidence import parse_time
+from drharness.results import JsonValue, ResultRecord, utc_now
+from drharness.target import Target
+
+BACKUP_NAMESPACE, BACKUP_METRIC = "DR/Backup", "BackupSuccessRate"
+LAG_NAMESPACE, LAG_METRIC = "DR/Replication", "ReplicationLag"
+READINESS_NAMESPACE, READINESS_METRIC = "DR/Readiness", "DRReadinessScore"
+LAG_METRIC_NAME = "replication_lag_p99"
+TIER_WEIGHTS: Mapping[str, float] = {"critical": 3.0, "important": 2.0, "standard": 1.0}
+DEFAULT_WEIGHT = 1.0
+VERDICTS = ("pass", "fail", "error")
+NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class DrMetrics:
+    """The three DR metrics and what each was computed from."""
+
+    backup_success_rate_percent: float | None
+    backup_jobs_completed: int
+    backup_jobs_finished: int
+    replication_lag_p99_seconds: float | None
+    replication_lag_resource: str
+    lag_measurements: int
+    readiness_score_percent: float | None
+    verdicts_counted: int
+    verdicts_passing: int
+    targets: tuple[str, ...]
+
+    @property
+    def offline(self) -> bool:
+        return "offline" in self.targets
+
+
+@dataclass(frozen=True)
+class PublishedMetric:
+    namespace: str
+    name: str
+    value: float
+    unit: str
+    dimensions: tuple[tuple[str, str], ...]
+    timestamp: dt.datetime
+
+
+def _time_key(record: ResultRecord) -> tuple[float, str]:
+    moment = parse_time(record.started_at)
+    return (moment.timestamp() if moment else 0.0, record.started_at)
+
+
+def latest_by_check(records: Iterable[ResultRecord]) -> dict[tuple[str, str], ResultRecord]:
+    """The newest record of each (check, resource), by started_at (later files win ties)."""
+    latest: dict[tuple[str, str], ResultRecord] = {}
+    for record in records:
+        key = (record.check, record.resource)
+        if key not in latest or _time_key(record) >= _time_key(latest[key]):
+            latest[key] = record
+    return latest
+
+
+def _count(value: JsonValue) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return 0
+    return int(value) if math.isfinite(value) and value > 0 else 0
+
+
+def backup_success(records: Iterable[ResultRecord]) -> tuple[int, int]:
+    """(completed, finished) backup jobs from the latest inventory backup-jobs record of each vault."""
+    completed = finished = 0
+    for (check, _), record in latest_by_check(records).items():
+        if check != CHECK_BACKUP_JOBS or record.verdict == "error":
+            continue
+        states = record.evidence.get("states")
+        if not isinstance(states, Mapping):
+            continue
+        for state, count in states.items():
+            if state in FINISHED_JOB_STATES:
+                finished += _count(count)
+                if state == SUCCESS_JOB_STATE:
+                    completed += _count(count)
+    return completed, finished
+
+
+def lag_p99_of(record: ResultRecord) -> float | None:
+    """A record's p99 replication lag in seconds, or None if it has none."""
+    candidates: list[JsonValue] = []
+    if record.metric == LAG_METRIC_NAME and record.unit in ("s", "seconds"):
+        candidates.append(record.value)
+    candidates += [record.evidence.get("lag_p99_seconds"), record.evidence.get("p99")]
+    percentiles = record.evidence.get("percentiles_seconds")
+    if isinstance(percentiles, Mapping):
+        candidates.append(percentiles.get("p99"))
+    for value in candidates:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
+
+
+def is_lag_record(record: ResultRecord) -> bool:
+    return record.metric == LAG_METRIC_NAME or "lag_p99_seconds" in record.evidence or "p99" in record.evidence
+
+
+def worst_lag(records: Iterable[ResultRecord]) -> tuple[float | None, str, int]:
+    """(worst p99 seconds, its resource, how many lag measurements) among the latest lag records."""
+    worst: float | None = None
+    resource, counted = "", 0
+    for record in latest_by_check(r for r in records if is_lag_record(r)).values():
+        p99 = lag_p99_of(record)
+        if p99 is None:
+            continue
+        counted += 1
+        if worst is None or p99 > worst:
+            worst, resource = p99, record.resource
+    return worst, resource, counted
+
+
+def tier_weight(tier: str | None) -> float:
+    return TIER_WEIGHTS.get(tier or "", DEFAULT_WEIGHT)
+
+
+def readiness(records: Iterable[ResultRecord]) -> tuple[float | None, int, int]:
+    """(score percent, verdicts counted, verdicts passing) over the latest verdict of each (check, resource)."""
+    # the latest record decides: a check that now reports only "info" no longer counts an old failure
+    latest = [r for r in latest_by_check(records).values() if r.verdict in VERDICTS]
+    if not latest:
+        return None, 0, 0
+    total = sum(tier_weight(r.tier) for r in latest)
+    passing = [r for r in latest if r.verdict == "pass"]
+    score = 100.0 * sum(tier_weight(r.tier) for r in passing) / total
+    return score, len(latest), len(passing)
+
+
+def compute_metrics(records: Sequence[ResultRecord]) -> DrMetrics:
+    """BackupSuccessRate, ReplicationLag and DRReadinessScore from `records` (see the module docstring)."""
+    completed, finished = backup_success(records)
+    lag, lag_resource, lag_count = worst_lag(records)
+    score, counted, passing = readiness(records)
+    return DrMetrics(
+        backup_success_rate_percent=100.0 * completed / finished if finished else None,
+        backup_jobs_completed=completed,
+        backup_jobs_finished=finished,
+        replication_lag_p99_seconds=lag,
+        replication_lag_resource=lag_resource,
+        lag_measurements=lag_count,
+        readiness_score_percent=score,
+        verdicts_counted=counted,
+        verdicts_passing=passing,
+        targets=tuple(sorted({r.target for r in records})),
+    )
+
+
+def metric_values(metrics: DrMetrics) -> list[tuple[str, str, float | None, str]]:
+    """(namespace, metric name, value or None, CloudWatch unit) of each DR metric."""
+    return [
+        (BACKUP_NAMESPACE, BACKUP_METRIC, metrics.backup_success_rate_percent, "Percent"),
+        (LAG_NAMESPACE, LAG_METRIC, metrics.replication_lag_p99_seconds, "Seconds"),
+        (READINESS_NAMESPACE, READINESS_METRIC, metrics.readiness_score_percent, "Percent"),
+    ]
+
+
+def metric_basis(metrics: DrMetrics) -> list[str]:
+    """What each DR metric was computed from, in `metric_values` order."""
+    lag_from = f", {metrics.replication_lag_resource}" if metrics.replication_lag_resource else ""
+    return [
+        f"{metrics.backup_jobs_completed} completed of {metrics.backup_jobs_finished} finished backup jobs",
+        f"worst p99 of {metrics.lag_measurements} lag measurement(s){lag_from}",
+        f"{metrics.verdicts_passing} of {metrics.verdicts_counted} latest verdicts passing, tier-weighted",
+    ]
+
+
+def describe_metrics(metrics: DrMetrics) -> list[str]:
+    """One line per metric: namespace, name, value (or "not measured") and what it was computed from."""
+    units = {"Percent": "%", "Seconds": "s"}
+    return [
+        f"{namespace} {name}: {NOT_MEASURED if value is None else f'{value:.4g} {units[unit]}'} ({basis})"
+        for (namespace, name, value, unit), basis in zip(metric_values(metrics), metric_basis(metrics))
+    ]
+
+
+def publish_metrics(
+    target: Target, region: str, metrics: DrMetrics, *, project: str, environment: str,
+    timestamp: dt.datetime | None = None,
+) -> list[PublishedMetric]:
+    """Put each measured DR metric to CloudWatch with dimensions Project/Environment; return what was put.
+
+    A metric that is None is skipped, never published as 0.
+    """
+    at = timestamp or utc_now()
+    dimensions = (("Project", project), ("Environment", environment))
+    cloudwatch = target.client("cloudwatch", region)
+    published = []
+    for namespace, name, value, unit in metric_values(metrics):
+        if value is None:
+            continue
+        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
+            "MetricName": name, "Value": value, "Unit": unit, "Timestamp": at,
+            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
+        }])
+        published.append(PublishedMetric(namespace, name, value, unit, dimensions, at))
+    return published
+
+
+__all__ = [
+    "DrMetrics",
+    "PublishedMetric",
+    "TIER_WEIGHTS",
+    "backup_success",
+    "compute_metrics",
+    "describe_metrics",
+    "metric_basis",
+    "metric_values",
+    "latest_by_check",
+    "publish_metrics",
+    "readiness",
+    "worst_lag",
+]
