@@ -114,6 +114,29 @@ def test_restore_to_a_time_between_two_writes_holds_exactly_the_first() -> None:
         assert restore.restore_time == pytest.approx(between, abs=1e-5)
 
 
+def test_cross_region_restore_lands_in_the_requesting_region_as_of_the_time() -> None:
+    with World(settings(), seed=1) as w:
+        ddb, west = client(w), client(w, SECONDARY)
+        make_table(ddb)
+        enable_pitr(ddb)
+        put(ddb, "first", "1")
+        between = w.now()
+        put(ddb, "second", "2")
+        arn = ddb.describe_table(TableName="meta")["Table"]["TableArn"]
+
+        answer = west.restore_table_to_point_in_time(
+            SourceTableArn=arn, TargetTableName="meta-west", RestoreDateTime=utc(between)
+        )
+
+        assert answer["TableDescription"]["RestoreSummary"]["SourceTableArn"] == arn
+        assert keys(west, "meta-west") == {"first"}
+        assert "meta-west" not in ddb.list_tables()["TableNames"]
+        with pytest.raises(ClientError) as info:
+            west.restore_table_to_point_in_time(SourceTableArn=arn, TargetTableName="meta-west2",
+                                                RestoreDateTime=utc(between - 3600))
+        assert error_code(info) == "InvalidRestoreTimeException"
+
+
 def test_restore_holds_items_present_when_pitr_was_enabled_and_replays_deletes() -> None:
     with World(settings(), seed=2) as w:
         ddb = client(w)

@@ -439,6 +439,10 @@ class DynamoDBEngine(BaseEngine):
 
     def _refuse_restore(self, request: AwsRequest) -> "CapturedResponse | None":
         body, region = request.json_body, request.region
+        arn = str(body.get("SourceTableArn") or "")
+        arn_region = arn.split(":")[3] if arn.count(":") >= 5 else region
+        if arn_region != region:
+            return self._cross_region_restore(request, arn_region)
         given = str(body.get("SourceTableName") or body.get("SourceTableArn") or "")
         source = moto_access.dynamodb_table_name(region, given)
         if source is None:
@@ -457,6 +461,50 @@ class DynamoDBEngine(BaseEngine):
             window = {"earliest": _iso(history.earliest_at), "latest": _iso(now)}
             return _error(INVALID_RESTORE_TIME, INVALID_RESTORE_TIME_MESSAGE.format(time=_iso(at), table=source, **window))
         return None
+
+    def _cross_region_restore(self, request: AwsRequest, source_region: str) -> "CapturedResponse":
+        """Restore a table of another region into this one, as AWS allows; moto cannot, so answer here."""
+        from drharness.world.server import CapturedResponse
+
+        body, region = request.json_body, request.region
+        arn = str(body["SourceTableArn"])
+        source = moto_access.dynamodb_table_name(source_region, arn)
+        if source is None:
+            return _error(SOURCE_TABLE_NOT_FOUND, f"Source table not found: {arn}")
+        history = self._history(source_region, source)
+        if history is None:
+            return _error(PITR_UNAVAILABLE, PITR_UNAVAILABLE_MESSAGE.format(table=source))
+        if bool(body.get("UseLatestRestorableTime")) == ("RestoreDateTime" in body):
+            return _error(VALIDATION, "Specify exactly one of RestoreDateTime and UseLatestRestorableTime")
+        now = self.world.now()
+        at = now if body.get("UseLatestRestorableTime") else _restore_time_of(body)
+        if at is None or not history.earliest_at <= at <= now:
+            window = {"earliest": _iso(history.earliest_at), "latest": _iso(now)}
+            return _error(INVALID_RESTORE_TIME, INVALID_RESTORE_TIME_MESSAGE.format(
+                time=_iso(at) if at is not None else str(body.get("RestoreDateTime")), table=source, **window))
+        target = str(body.get("TargetTableName", ""))
+        if moto_access.dynamodb_table_name(region, target) is not None:
+            return _error("TableAlreadyExistsException", f"Table already exists: {target}")
+        described = self.world.client("dynamodb", source_region).describe_table(TableName=source)["Table"]
+        create: dict[str, Any] = {
+            "TableName": target,
+            "KeySchema": described["KeySchema"],
+            "AttributeDefinitions": described["AttributeDefinitions"],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
+        self.world.client("dynamodb", region).create_table(**create)
+        state = history.state_at(at)
+        moto_access.dynamodb_replace_items(region, target, list(state.values()))
+        self.track_restore(RestoreRecord(region, target, source, "point-in-time", at, now))
+        table = self.world.client("dynamodb", region).describe_table(TableName=target)["Table"]
+        table = json.loads(json.dumps(table, default=lambda v: v.timestamp() if hasattr(v, "timestamp") else str(v)))
+        table["ItemCount"] = len(state)
+        table["RestoreSummary"] = {"SourceTableArn": arn, "RestoreDateTime": at, "RestoreInProgress": True}
+        self._describe(region, table)
+        payload = json.dumps({"TableDescription": table}).encode()
+        response = CapturedResponse(200, [("Content-Type", "application/x-amz-json-1.0")])
+        response.set_body(payload)
+        return response
 
     def _restored_to_point_in_time(self, request: AwsRequest, response: "CapturedResponse") -> None:
         body, region = request.json_body, request.region
