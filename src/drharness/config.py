@@ -90,7 +90,7 @@ class Table(_Model):
 
 
 class FileSystem(_Model):
-    tier: TierName = "important"
+    tier: TierName = "standard"
     name: str = "${project}-${environment}-fsx"
     type: Literal["LUSTRE", "WINDOWS", "ONTAP", "OPENZFS"] = "LUSTRE"
     storage_gib: int = Field(default=1200, ge=1)

@@ -61,6 +61,16 @@ class Recorder:
         self.records.append(stamped)
         return stamped
 
+    def write(self, record: ResultRecord) -> ResultRecord:
+        """Write a record built elsewhere (stamped with this site's test id); keep it for the report."""
+        if self.test_id and not record.test_id:
+            from dataclasses import replace
+
+            record = replace(record, test_id=self.test_id)
+        _, stamped = self.sink.write_record(record)
+        self.records.append(stamped)
+        return stamped
+
     def compliance(
         self, *, check: str, resource: str, ok: bool, expected: str, actual: str, tier: str | None = None,
         scenario: str = "configuration",

@@ -1,0 +1,88 @@
+"""Monthly and quarterly: one availability zone of the compute environment's region goes down.
+
+The multi-AZ Batch compute environment must keep capacity in the zones that stay up, and an embedding
+job submitted during the outage must still run to SUCCEEDED. The zone is drawn from the run's seed;
+the fault is reverted however the test ends.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from drharness.deploy import names
+from drharness.objectives import objectives_for
+from drharness.results import Objective
+from drharness.waiting import wait_until
+from drtests._support import wait_limit
+
+pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.az, pytest.mark.critical, pytest.mark.offline_only]
+
+SCENARIO = "az"
+CAPACITY = "az:compute-capacity"
+JOB_COMPLETES = "az:batch-job-completes"
+FAULT_REVERTED = "az:fault-reverted"
+JOB_DONE_STATES = ("SUCCEEDED", "FAILED")
+
+
+def _compute(batch, ec2, name):
+    """(state, status, zones of its subnets) of a compute environment."""
+    found = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
+    if not found:
+        return "missing", "missing", []
+    ce = found[0]
+    subnets = (ce.get("computeResources") or {}).get("subnets", [])
+    zones = sorted({s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"]}) if subnets else []
+    return str(ce.get("state")), str(ce.get("status")), zones
+
+
+def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_fault, dr_rng, offline_world, dr_record):
+    """Lose one zone: the compute environment stays ENABLED/VALID in the others and a submitted job succeeds."""
+    w = dr_workload
+    region, tier = w.primary_region, w.spec.compute.tier
+    batch, ec2 = dr_target.client("batch", region), dr_target.client("ec2", region)
+    resource = f"batch compute environment {w.compute_environment}"
+    rto = objectives_for(w, tier).rto
+    _, _, zones = _compute(batch, ec2, w.compute_environment)
+    assert zones, f"{resource} has no subnets: nothing to take a zone from"
+    zone = dr_rng.choice(zones)
+    with dr_fault("az-outage", {"region": region, "az": zone}) as fault:
+        state, status, _ = _compute(batch, ec2, w.compute_environment)
+        healthy = [z for z in zones if z != zone]
+        usable = len(healthy) if (state, status) == ("ENABLED", "VALID") else 0
+        capacity = dr_record.measure(
+            check=CAPACITY, scenario=SCENARIO, resource=resource, tier=tier, metric="healthy_zones_with_capacity",
+            value=float(usable), unit="zones",
+            objective=Objective("healthy_zones_with_capacity", 1, "zones", ">=",
+                                f"capacity outside the impaired zone {zone}"),
+            reason=f"{resource}: {state}/{status}, subnets in {', '.join(healthy) or 'no other zone'} while {zone} is down",
+            evidence={"impaired_zone": zone, "zones": zones, "fault": fault.id},
+        )
+        job_name = f"drharness-az-{uuid.uuid4().hex[:8]}"
+        started = time.monotonic()
+        job_id = batch.submit_job(jobName=job_name, jobQueue=w.job_queue, jobDefinition=names.job_definition(w))["jobId"]
+
+        def finished():
+            job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+            return job if job["status"] in JOB_DONE_STATES else None
+
+        outcome = wait_until(finished, wait_limit(dr_target, rto.limit), 0.05, what=f"job {job_name} to finish")
+        elapsed = time.monotonic() - started
+        job = outcome.value or batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        succeeded = job["status"] == "SUCCEEDED"
+        completes = dr_record.measure(
+            check=JOB_COMPLETES, scenario=SCENARIO, resource=f"batch job queue {w.job_queue}", tier=tier,
+            metric="job_seconds", value=elapsed if succeeded else None, unit="s", objective=rto,
+            reason=(f"job {job_name} {job['status']} in {elapsed:.3f} s with {zone} down" if succeeded else
+                    f"job {job_name} ended {job['status']} ({job.get('statusReason') or outcome.reason}) with {zone} down"),
+            duration_seconds=elapsed, evidence={"job_id": job_id, "status": job["status"], "impaired_zone": zone},
+        )
+    still = [f for f in offline_world.faults() if f["id"] == fault.id]
+    reverted = dr_record.compliance(check=FAULT_REVERTED, resource=f"az-outage {fault.id}", ok=not still,
+                                    expected=f"{zone} back in service (fault reverted)",
+                                    actual="still injected" if still else "reverted", tier=tier, scenario=SCENARIO)
+    assert capacity.verdict == "pass", capacity.reason
+    assert completes.verdict == "pass", completes.reason
+    assert reverted.verdict == "pass", reverted.reason

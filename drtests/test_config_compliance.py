@@ -1,0 +1,118 @@
+"""Daily checklist: the DR environment is configured as the guide requires, judged against each resource's tier.
+
+One check per mechanism (replication, PITR, global tables, SSE-KMS, backup plan and selection, FSx
+backups, multi-AZ compute, DR stack, notices, the monthly DR rule); then, per protected resource, which
+mechanism meets its tier's RPO and whether its newest recovery point is fresh.
+"""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import BotoCoreError, ClientError
+
+from drharness.errors import DrHarnessError
+from drharness.objectives import objectives_for
+from drharness.results import Objective
+from drtests._compliance import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
+from drtests._support import hours
+
+pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]
+
+# Tier markers follow the seed workload's tiers; each record carries the tier of the loaded config.
+TIER_MARKS = {
+    "table": pytest.mark.critical,
+    "bucket": pytest.mark.critical,
+    "compute": pytest.mark.critical,
+    "backup": pytest.mark.critical,
+    "file_system": pytest.mark.important,
+}
+READ_ERRORS = (ClientError, BotoCoreError, DrHarnessError)
+
+
+@pytest.mark.parametrize(
+    "check", [pytest.param(c.name, id=c.name.split(":", 1)[1], marks=TIER_MARKS[c.kind]) for c in CHECKS]
+)
+def test_dr_mechanism_is_configured(check, config_reads, dr_record):
+    """Each mechanism's settings as the target shows them, against the workload config and the tier."""
+    try:
+        judgement = CHECKS_BY_NAME[check].judge(config_reads)
+    except READ_ERRORS as exc:
+        record = dr_record.error(check=check, resource=config_reads.workload.spec.project,
+                                 reason=f"reading the settings failed: {type(exc).__name__}: {exc}")
+        pytest.fail(record.reason)
+    record = dr_record.compliance(check=judgement.check, resource=judgement.resource, ok=judgement.ok,
+                                  expected=judgement.expected, actual=judgement.actual, tier=judgement.tier,
+                                  scenario=SCENARIO)
+    assert record.verdict == "pass", record.reason
+
+
+PROTECTED = [
+    pytest.param("table", marks=TIER_MARKS["table"]),
+    pytest.param("bucket", marks=TIER_MARKS["bucket"]),
+    pytest.param("file_system", marks=TIER_MARKS["file_system"]),
+]
+
+
+@pytest.mark.parametrize("kind", PROTECTED)
+def test_rpo_is_met_by_a_mechanism(kind, config_reads, dr_workload, dr_record):
+    """A daily backup alone cannot meet a 1 h RPO: name the mechanism whose worst case is within the tier's RPO."""
+    resource = config_reads.protected(kind)
+    objective = objectives_for(dr_workload, resource.tier).rpo
+    mechanisms = config_reads.mechanisms(resource)
+    bounded = sorted((m for m in mechanisms if m.in_place and m.window_seconds is not None),
+                     key=lambda m: m.window_seconds)
+    best = bounded[0] if bounded else None
+    heading = f"{resource.label} ({resource.tier}, RPO {hours(objective.limit)})"
+    if best is not None and best.window_seconds <= objective.limit:
+        reason = f"{heading}: met by {best.name} (worst case {hours(best.window_seconds)}: {best.detail})"
+    else:
+        reason = f"{heading}: no mechanism meets it: " + "; ".join(
+            f"{m.name}: {m.detail}" + (f" (worst case {hours(m.window_seconds)})" if m.in_place and m.window_seconds
+                                       else "")
+            for m in mechanisms)
+    record = dr_record.measure(
+        check=RPO_MECHANISM.format(kind=kind), scenario=SCENARIO, resource=resource.label, tier=resource.tier,
+        metric="worst_case_data_loss_window", value=best.window_seconds if best else None, unit="s",
+        objective=objective, reason=reason, evidence={"mechanisms": [m.to_json() for m in mechanisms]},
+    )
+    assert record.verdict == "pass", record.reason
+
+
+@pytest.mark.parametrize("kind", PROTECTED)
+def test_newest_recovery_point_is_fresh(kind, config_reads, fresh_recovery_points, service_now, dr_workload, dr_record):
+    """Backup jobs succeeded: the newest recovery point is younger than what the resource relies on it for."""
+    resource = config_reads.protected(kind)
+    check = RECOVERY_POINT_AGE.format(kind=kind)
+    if not resource.backup_required:
+        dr_record.measure(check=check, scenario=SCENARIO, resource=resource.label, tier=resource.tier,
+                          metric="recovery_point_age", value=None, unit="s", verdict="info",
+                          reason=f"{resource.label}: the workload config does not require backups of it")
+        pytest.skip(f"{resource.label} does not require backups")
+    rpo = objectives_for(dr_workload, resource.tier).rpo
+    coverage = config_reads.coverage(resource.arn)
+    if config_reads.relied_on_backup(resource, rpo.limit) or not coverage.gap_seconds:
+        objective = Objective("recovery_point_age", rpo.limit, "s", "<=",
+                              f"{rpo.source}: the backups are what must meet it")
+    else:
+        limit = coverage.gap_seconds + coverage.windows_seconds
+        objective = Objective("recovery_point_age", limit, "s", "<=",
+                              f"one scheduled run every {hours(coverage.gap_seconds)} plus its start and completion "
+                              f"windows ({hours(coverage.windows_seconds)}); the {resource.tier} RPO is met by "
+                              "another mechanism")
+    point = config_reads.newest_recovery_point(resource.arn) if resource.arn else None
+    runs = [r for r in fresh_recovery_points if r.resource_arn == resource.arn]
+    age = (service_now() - point["CreationDate"]).total_seconds() if point else None
+    if point is not None:
+        reason = f"{resource.label}: newest recovery point {point['RecoveryPointArn']} is {hours(age)} old"
+    else:
+        jobs = "; ".join(f"job {r.job_id or '-'} {r.state} {r.message}".strip() for r in runs)
+        reason = (f"{resource.label}: no COMPLETED recovery point in vault {dr_workload.backup_vault}"
+                  + (f" (the harness's backup job: {jobs})" if jobs else "")
+                  + ("" if resource.arn else "; the resource does not exist"))
+    record = dr_record.measure(
+        check=check, scenario=SCENARIO, resource=resource.label, tier=resource.tier, metric="recovery_point_age",
+        value=age, unit="s", objective=objective, reason=reason,
+        evidence={"recovery_point": point["RecoveryPointArn"] if point else None,
+                  "harness_backup_jobs": [{"job": r.job_id, "state": r.state, "message": r.message} for r in runs]},
+    )
+    assert record.verdict == "pass", record.reason

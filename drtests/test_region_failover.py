@@ -1,0 +1,320 @@
+"""Monthly and quarterly: the primary region goes down; RTO and RPO are measured, not declared.
+
+Canary ledgers write into the data bucket (under the replicated prefix) and the metadata table at a
+steady rate. The primary region is taken out; the outage is detected by the primary's health check,
+the auto-failover raises the DR stack and delivers its notice, and a write/read on the secondary side
+verifies the recovery. RTO runs from the fault to that verification. RPO is the data-loss window the
+survivors show (the backup bucket and the table's replica in the secondary region) with the exact
+canaries lost, checked against the world's ground truth. A second test pauses replication before the
+outage and proves that the measurement sees the loss it causes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+
+import pytest
+from botocore.config import Config
+
+from drharness.deploy import cloudformation
+from drharness.deploy.common import ApplyLog
+from drharness.instruments import (
+    FAILED_OVER,
+    FAULT_INJECTED,
+    CanaryLedger,
+    Timeline,
+    dynamodb_write_read_probe,
+    s3_write_read_probe,
+)
+from drharness.objectives import objectives_for
+from drharness.procedures import check_primary_health, read_dr_stack, run_failover
+from drharness.results import Objective, utc_now
+from drharness.target import OfflineTarget
+from drharness.waiting import wait_until
+from drtests._support import wait_limit
+
+pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.critical, pytest.mark.region,
+              pytest.mark.offline_only]
+
+SCENARIO = "region"
+RTO = "region:rto"
+RPO = "region:rpo-{store}"
+DETECTS_LOSS = "region:rpo-detects-loss-{store}"
+STEADY_STATE = "region:steady-state"
+CANARY_FOLDER = "drharness-canary/"  # under the replicated prefix, so canaries replicate as the workload's data
+CANARY_INTERVAL_S = 0.05
+WARM_UP_CANARIES = 5  # acknowledged before the fault, so the survivors have something to show
+PAUSED_CANARIES = 10  # acknowledged while replication is paused, before the outage
+HEALTH_TIMEOUT_S = 1.0
+SETTLE_TIMEOUT_S = 30.0
+STACK_SETTLE_S = 10.0
+# Below what a replication pause of PAUSED_CANARIES canaries (>= 0.5 s) loses, above nothing.
+TIGHT_RPO_S = 0.25
+VERIFY_PREFIX = "_drharness/verify/"  # outside the replicated prefix: the probe's objects are not workload data
+
+
+@pytest.fixture(scope="module")
+def canary_target(dr_target):
+    """The target with one attempt per call: a canary to a dead region fails at once, so the ledger keeps its rate."""
+    if not isinstance(dr_target, OfflineTarget):
+        return dr_target
+    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=5,
+                    account_id_endpoint_mode="disabled")
+    return OfflineTarget(dr_target.endpoint_url, dr_target.account_id, config=config)
+
+
+def _dr_compute(target, workload, view):
+    """(job queue, compute environment) of the DR stack that still exist in the secondary region."""
+    batch = target.client("batch", workload.secondary_region)
+    queue, compute = view.outputs.get("JobQueue"), view.outputs.get("ComputeEnvironment")
+    queues = batch.describe_job_queues(jobQueues=[queue])["jobQueues"] if queue else []
+    computes = batch.describe_compute_environments(computeEnvironments=[compute])["computeEnvironments"] if compute else []
+    return (queue if queues else None), (compute if computes else None)
+
+
+def _restore_pilot_light(target, workload):
+    """Put the DR stack back as deployed: DR resources off and no DR compute in the secondary region.
+
+    The offline world keeps a conditional resource when its condition turns false and does not raise it
+    again, so an activated stack is deleted with its compute and created again as the deploy makes it.
+    """
+    view = read_dr_stack(target, workload)
+    if view.exists and not view.enabled:
+        return
+    batch = target.client("batch", workload.secondary_region)
+    if view.exists:
+        target.client("cloudformation", workload.secondary_region).delete_stack(StackName=workload.dr_stack)
+        outcome = wait_until(lambda: not read_dr_stack(target, workload).exists, STACK_SETTLE_S, 0.05,
+                             what=f"DR stack {workload.dr_stack} to be deleted")
+        assert outcome.ok, outcome.reason
+    queue, compute = _dr_compute(target, workload, view)
+    if queue:
+        batch.update_job_queue(jobQueue=queue, state="DISABLED")
+        batch.delete_job_queue(jobQueue=queue)
+    if compute:
+        batch.update_compute_environment(computeEnvironment=compute, state="DISABLED")
+        batch.delete_compute_environment(computeEnvironment=compute)
+    outcome = wait_until(lambda: _dr_compute(target, workload, view) == (None, None), STACK_SETTLE_S, 0.05,
+                         what="the DR compute environment and job queue to be deleted")
+    assert outcome.ok, outcome.reason
+    cloudformation.apply(target, workload, ApplyLog())
+    assert not read_dr_stack(target, workload).enabled, f"DR stack {workload.dr_stack} is still activated"
+
+
+@pytest.fixture(scope="module")
+def pilot_light(dr_target, dr_workload, offline_world):
+    """The DR stack as deployed (DR resources off) before the failover, and again after it."""
+    _restore_pilot_light(dr_target, dr_workload)
+    yield
+    _restore_pilot_light(dr_target, dr_workload)
+
+
+def _ledgers(target, workload):
+    """One ledger per replicated store, writing into the primary."""
+    spec, region = workload.spec.table, workload.primary_region
+    return (
+        CanaryLedger.s3(target.client("s3", region), workload.data_bucket,
+                        prefix=f"{workload.spec.bucket.replication.prefix}{CANARY_FOLDER}", interval_s=CANARY_INTERVAL_S),
+        CanaryLedger.dynamodb(target.client("dynamodb", region), workload.metadata_table, hash_key=spec.hash_key,
+                              range_key=spec.range_key or spec.hash_key, interval_s=CANARY_INTERVAL_S),
+    )
+
+
+def _survivor(target, workload, ledger):
+    """(client, resource, tier) of the copy in the secondary region that a ledger's canaries replicate to."""
+    region = workload.secondary_region
+    if ledger.store.store == "s3":
+        return target.client("s3", region), workload.backup_bucket, workload.spec.bucket.tier
+    return target.client("dynamodb", region), workload.metadata_table, workload.spec.table.tier
+
+
+def _acknowledged(ledger, after_monotonic=0.0):
+    return sum(1 for c in ledger.canaries() if c.acknowledged and c.written_monotonic > after_monotonic)
+
+
+def _warm_up(ledgers):
+    outcome = wait_until(lambda: all(_acknowledged(ledger) >= WARM_UP_CANARIES for ledger in ledgers), 10.0, 0.02,
+                         what=f"{WARM_UP_CANARIES} acknowledged canaries per store")
+    errors = [c.error for ledger in ledgers for c in ledger.canaries() if c.error]
+    assert outcome.ok, f"{outcome.reason}; last canary errors: {errors[-2:]}"
+
+
+def _stop(ledgers):
+    for ledger in ledgers:
+        ledger.stop()
+
+
+def _canary_seq(store, truth_key):
+    """The sequence number of a canary from the key the world's ground truth names a write by (None: not a canary)."""
+    if store.store == "s3":
+        tail = truth_key[len(store.folder):] if truth_key.startswith(store.folder) else ""
+    else:
+        key = json.loads(truth_key)
+        ours = key.get(store.hash_key, {}).get("S") == store.partition
+        tail = key.get(store.range_key, {}).get("S", "") if ours else ""
+    return int(tail) if tail.isdigit() else None
+
+
+def _unreplicated(world, workload, ledger):
+    """Ground truth: the ledger's canaries the world accepted in the primary and has not replicated to the secondary."""
+    found = set()
+    for write in world.writes(ledger.store.store, ledger.store.resource):
+        seq = _canary_seq(ledger.store, write["key"])
+        if (seq is not None and write["region"] == workload.primary_region and write["kind"] == "put"
+                and workload.secondary_region not in write["replicated_at"]):
+            found.add(seq)
+    return found
+
+
+def _truth_evidence(assessment, truth):
+    lost = set(assessment.lost_sequences)
+    return {"ground_truth_unreplicated": sorted(truth)[:500], "matches_ground_truth": lost == truth,
+            "lost_not_in_truth": sorted(lost - truth)[:50], "truth_not_in_lost": sorted(truth - lost)[:50]}
+
+
+def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, canary_target, dr_fault, offline_world,
+                                                   pilot_light, dr_record, dr_keep):
+    """Lose the primary region: detect, fail over, verify; RTO and the survivors' data-loss window meet the tier."""
+    w = dr_workload
+    primary, secondary, tier = w.primary_region, w.secondary_region, w.spec.compute.tier
+    objectives = objectives_for(w, tier)
+    limit = wait_limit(dr_target, objectives.rto.limit)
+    ledgers = _ledgers(canary_target, w)
+    timeline = Timeline.start(f"region outage {primary}")
+    health = []
+
+    def primary_healthy():
+        health.append(check_primary_health(canary_target, w, HEALTH_TIMEOUT_S))
+        return health[-1].healthy
+
+    s3_probe = s3_write_read_probe(dr_target.client("s3", secondary), w.backup_bucket, VERIFY_PREFIX)
+    table_probe = dynamodb_write_read_probe(dr_target.client("dynamodb", secondary), w.metadata_table,
+                                            w.spec.table.hash_key, w.spec.table.range_key)
+    for ledger in ledgers:
+        ledger.start()
+    try:
+        _warm_up(ledgers)
+        with dr_fault("region-outage", {"region": primary}) as fault:
+            fault_mark = timeline.mark(FAULT_INJECTED, f"{fault.id}: {fault.params.summary()}")
+            timeline.detect(primary_healthy, limit, 0.05, what=f"the health check of {primary} to fail")
+            failover = run_failover(dr_target, w, recorder=dr_record, health_timeout_s=HEALTH_TIMEOUT_S,
+                                    stack_timeout_s=limit, notice_timeout_s=limit)
+            if failover.success and failover.notice_verified:
+                timeline.mark(FAILED_OVER, f"{failover.stack.detail}; notice {failover.notice.message_id} delivered")
+                what = f"a write/read of s3://{w.backup_bucket} and table {w.metadata_table} in {secondary}"
+                result = timeline.verify(lambda: s3_probe() and table_probe(), limit, 0.05, what=what)
+            else:
+                timeline.note_problem(f"failover {failover.action}: {failover.reason}")
+                result = timeline.result()
+            _stop(ledgers)
+            # Read while the outage still holds replication: what the survivors hold is what a failover serves.
+            survivors = [_survivor(dr_target, w, ledger) for ledger in ledgers]
+            assessments = [ledger.assess(client, fault_mark, resource=resource)
+                           for ledger, (client, resource, _) in zip(ledgers, survivors)]
+            truths = [_unreplicated(offline_world, w, ledger) for ledger in ledgers]
+    finally:
+        _stop(ledgers)
+
+    phases = [m.to_json() for m in result.phases]
+    canaries = {ledger.store.store: dict(ledger.evidence()) for ledger in ledgers}
+    workload_name = f"workload {w.spec.project}-{w.spec.environment} ({primary} -> {secondary})"
+    rto = dr_keep(result.to_record(
+        objectives.rto, scenario=SCENARIO, resource=workload_name, tier=tier, target=dr_target, check=RTO,
+        evidence={"fault": fault.id, "canaries": canaries,
+                  "detected_by": health[-1].to_json() if health else None,
+                  "failover": {"run_id": failover.run_id, "action": failover.action, "success": failover.success,
+                               "stack_action": failover.stack.action if failover.stack else None,
+                               "notice_verified": failover.notice_verified, "failover_seconds": failover.failover_seconds}},
+    ))
+    rpos = []
+    for ledger, assessment, truth, (_, _, store_tier) in zip(ledgers, assessments, truths, survivors):
+        record = assessment.to_record(objectives_for(w, store_tier).rpo, scenario=SCENARIO, tier=store_tier,
+                                      target=dr_target, check=RPO.format(store=ledger.store.store))
+        evidence = {**record.evidence, "phases": phases, "canaries": canaries[ledger.store.store],
+                    **_truth_evidence(assessment, truth)}
+        rpos.append(dr_keep(replace(record, evidence=evidence)))
+
+    settled = offline_world.settle(SETTLE_TIMEOUT_S)
+    still = [f for f in offline_world.faults() if f["id"] == fault.id]
+    after = check_primary_health(dr_target, w)
+    caught_up = {ledger.store.store: ledger.assess(client, utc_now(), resource=resource).lost_writes
+                 for ledger, (client, resource, _) in zip(ledgers, survivors)}
+    steady = dr_record.compliance(
+        check=STEADY_STATE, resource=f"region {primary}", tier=tier, scenario=SCENARIO,
+        ok=not still and settled and after.healthy and not any(caught_up.values()),
+        expected="outage reverted, primary healthy, every acknowledged canary replicated",
+        actual=(f"fault {'still injected' if still else 'reverted'}, "
+                f"replication {'settled' if settled else 'not settled'}, {after.summary()}, "
+                f"canaries missing from the survivors: {caught_up}"),
+    )
+
+    assert failover.action == "failover_initiated" and failover.success, failover.reason
+    assert rto.verdict == "pass", rto.reason
+    for record, assessment, truth in zip(rpos, assessments, truths):
+        assert record.verdict == "pass", record.reason
+        assert set(assessment.lost_sequences) == truth, (f"{record.resource}: lost canaries {assessment.lost_sequences} "
+                                                         f"differ from the world's unreplicated {sorted(truth)}")
+        assert not assessment.unacknowledged_present, f"{record.resource}: canaries present though their write failed"
+    assert steady.verdict == "pass", steady.reason
+
+
+def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_workload, canary_target, dr_fault,
+                                                               offline_world, dr_record):
+    """Pause replication, then lose the region: the data-loss window covers the pause and misses a tightened RPO."""
+    w = dr_workload
+    primary, secondary = w.primary_region, w.secondary_region
+    ledgers = _ledgers(canary_target, w)
+    timeline = Timeline.start(f"region outage {primary} after a replication pause")
+    for ledger in ledgers:
+        ledger.start()
+    try:
+        _warm_up(ledgers)
+        with dr_fault("replication-pause", {"bucket": w.data_bucket, "table": w.metadata_table}) as paused:
+            paused_at = time.monotonic()
+            held = wait_until(lambda: all(_acknowledged(ledger, paused_at) >= PAUSED_CANARIES for ledger in ledgers),
+                              10.0, 0.02, what=f"{PAUSED_CANARIES} canaries per store written while replication is paused")
+            assert held.ok, held.reason
+            with dr_fault("region-outage", {"region": primary}) as outage:
+                fault_mark = timeline.mark(FAULT_INJECTED, f"{outage.id}: {outage.params.summary()}")
+                _stop(ledgers)
+                survivors = [_survivor(dr_target, w, ledger) for ledger in ledgers]
+                assessments = [ledger.assess(client, fault_mark, resource=resource)
+                               for ledger, (client, resource, _) in zip(ledgers, survivors)]
+                truths = [_unreplicated(offline_world, w, ledger) for ledger in ledgers]
+    finally:
+        _stop(ledgers)
+    settled = offline_world.settle(SETTLE_TIMEOUT_S)
+
+    injected_s = fault_mark.monotonic_seconds - paused_at
+    for ledger, assessment, truth, (_, resource, store_tier) in zip(ledgers, assessments, truths, survivors):
+        store = ledger.store.store
+        tightened = replace(objectives_for(w, store_tier).rpo, limit=TIGHT_RPO_S, source=(
+            f"tier {store_tier} RPO tightened to {TIGHT_RPO_S:g} s, below the {injected_s:.3f} s pause"))
+        # The record the suite would write under that objective; it is kept as evidence, not written, because a
+        # failing verdict is the expected outcome here.
+        would_be = assessment.to_record(tightened, scenario=SCENARIO, tier=store_tier, target=dr_target,
+                                        check=RPO.format(store=store))
+        failing_reason = f"{store} {resource} ({secondary}): {would_be.reason}"
+        lost = set(assessment.lost_sequences)
+        window = assessment.data_loss_window_seconds
+        detected = (would_be.verdict == "fail" and window is not None and window >= injected_s and lost == truth
+                    and len(lost) >= PAUSED_CANARIES)
+        record = dr_record.measure(
+            check=DETECTS_LOSS.format(store=store), scenario=SCENARIO, resource=f"{store} {resource} ({secondary})",
+            tier=store_tier, metric="data_loss_window", value=window, unit="s",
+            objective=Objective("data_loss_window", injected_s, "s", ">=", "the replication pause held before the outage"),
+            verdict="pass" if detected else "fail",
+            reason=(f"{'detected' if detected else 'missed'}: {assessment.lost_writes} canaries lost "
+                    f"(the world held {len(truth)}), window {window if window is None else f'{window:.3f}'} s over a "
+                    f"{injected_s:.3f} s pause; under the tightened objective: {failing_reason}"),
+            evidence={**would_be.evidence, "pause_fault": paused.id, "outage_fault": outage.id,
+                      "injected_window_seconds": injected_s, "tightened_objective_seconds": TIGHT_RPO_S,
+                      "tightened_verdict": would_be.verdict, "tightened_reason": failing_reason,
+                      **_truth_evidence(assessment, truth)},
+        )
+        assert would_be.verdict == "fail", f"a {injected_s:.3f} s pause passed a {TIGHT_RPO_S:g} s RPO: {would_be.reason}"
+        assert resource in failing_reason and "misses the objective" in failing_reason, failing_reason
+        assert record.verdict == "pass", record.reason
+    assert settled, f"replication did not catch up within {SETTLE_TIMEOUT_S:g} s after the faults were reverted"
