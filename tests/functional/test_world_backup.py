@@ -296,3 +296,23 @@ def test_selection_refuses_a_bucket_name_and_plan_deletion_waits_for_selections(
     assert info.value.response["Error"]["Message"] == PLAN_HAS_SELECTIONS
     backup.delete_backup_selection(BackupPlanId=plan_id, SelectionId=selection_id)
     backup.delete_backup_plan(BackupPlanId=plan_id)
+
+
+def test_plan_can_be_updated_and_a_deleted_plans_name_reused() -> None:
+    from drharness.target import OfflineTarget
+    from drharness.world import World
+
+    with World(seed=3) as w:
+        b = OfflineTarget(w.endpoint).client("backup", "us-east-1")
+        b.create_backup_vault(BackupVaultName="vault")
+        plan = {"BackupPlanName": "plan", "Rules": [{"RuleName": "r", "TargetBackupVaultName": "vault",
+                                                     "ScheduleExpression": "cron(0 2 * * ? *)"}]}
+        plan_id = b.create_backup_plan(BackupPlan=plan)["BackupPlanId"]
+        first_version = b.get_backup_plan(BackupPlanId=plan_id)["VersionId"]
+        plan["Rules"][0]["ScheduleExpression"] = "cron(0 */4 * * ? *)"
+        b.update_backup_plan(BackupPlanId=plan_id, BackupPlan=plan)
+        updated = b.get_backup_plan(BackupPlanId=plan_id)
+        assert updated["BackupPlan"]["Rules"][0]["ScheduleExpression"] == "cron(0 */4 * * ? *)"
+        assert updated["VersionId"] != first_version
+        b.delete_backup_plan(BackupPlanId=plan_id)
+        assert b.create_backup_plan(BackupPlan=plan)["BackupPlanId"] != plan_id

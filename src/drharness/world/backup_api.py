@@ -266,6 +266,22 @@ def _delete_plan(engine: BackupEngine, request: AwsRequest, p: dict[str, str]) -
     return None
 
 
+def _create_plan(engine: BackupEngine, request: AwsRequest, p: dict[str, str]) -> "CapturedResponse | None":
+    name = str((request.json_body.get("BackupPlan") or {}).get("BackupPlanName", ""))
+    moto_access.backup_forget_deleted_plans(request.region, name)
+    return None  # moto creates it
+
+
+def _update_plan(engine: BackupEngine, request: AwsRequest, p: dict[str, str]) -> "CapturedResponse":
+    document = request.json_body.get("BackupPlan")
+    if not isinstance(document, dict) or not document.get("Rules"):
+        raise BackupRefusal("InvalidParameterValueException", "UpdateBackupPlan needs a BackupPlan with Rules")
+    updated = moto_access.backup_update_plan(request.region, p["plan"], document)
+    if updated is None:
+        raise BackupRefusal("ResourceNotFoundException", f"Failed reading Backup plan with provided version: {p['plan']}")
+    return _ok(updated)
+
+
 def _delete_vault(engine: BackupEngine, request: AwsRequest, p: dict[str, str]) -> "CapturedResponse | None":
     with engine.lock:
         count = sum(1 for r in engine.points.values() if r.vault_name == p["vault"] and r.region == request.region)
@@ -425,6 +441,8 @@ _ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = tuple(
         ("GET", r"/backup/plans/(?P<plan>[^/]+)/selections/(?P<selection>[^/]+)", _get_selection),
         ("DELETE", r"/backup/plans/(?P<plan>[^/]+)/selections/(?P<selection>[^/]+)", _delete_selection),
         ("DELETE", r"/backup/plans/(?P<plan>[^/]+)", _delete_plan),
+        ("PUT", r"/backup/plans", _create_plan),
+        ("POST", r"/backup/plans/(?P<plan>[^/]+)", _update_plan),
         ("DELETE", r"/backup-vaults/(?P<vault>[^/]+)", _delete_vault),
         ("PUT", r"/backup-jobs", _start_backup_job),
         ("GET", r"/backup-jobs", _list_backup_jobs),

@@ -296,6 +296,29 @@ def backup_plans(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[tupl
     ]
 
 
+def backup_forget_deleted_plans(region: str, name: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Drop deleted plans named `name`: AWS lets a new plan take a deleted plan's name, moto does not."""
+    plans = backup_backend(region, account_id).plans
+    for plan_id in [i for i, p in plans.items() if p.deletion_date is not None and p.backup_plan.get("BackupPlanName") == name]:
+        del plans[plan_id]
+
+
+def backup_update_plan(region: str, plan_id: str, document: dict[str, Any], account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, Any] | None:
+    """Replace a plan's document and give it a new version (moto has no UpdateBackupPlan); None if unknown."""
+    import uuid
+
+    plan = backup_backend(region, account_id).plans.get(plan_id)
+    if plan is None or plan.deletion_date is not None:
+        return None
+    for rule in document.get("Rules", []):
+        rule.setdefault("ScheduleExpression", "cron(0 5 ? * * *)")
+        rule.setdefault("RuleId", str(uuid.uuid4()))
+    plan.backup_plan = document
+    plan.version_id = str(uuid.uuid4())
+    return {"BackupPlanId": str(plan.backup_plan_id), "BackupPlanArn": str(plan.backup_plan_arn),
+            "CreationDate": plan.creation_date, "VersionId": plan.version_id}
+
+
 def backup_tag_resource(region: str, arn: str, tags: dict[str, str], account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     """Tag an AWS Backup resource (a recovery point) so ListTags answers with them."""
     if tags:
