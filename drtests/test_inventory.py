@@ -59,8 +59,9 @@ def _preset_costs(endpoint, account_id):
         "Groups": [{"Keys": [service], "Metrics": {"BlendedCost": {"Amount": amount, "Unit": "USD"}}}
                    for service, amount in OFFLINE_COSTS.items()],
     }], "DimensionValueAttributes": []}
-    request = urllib.request.Request(endpoint + CE_RESULTS_ROUTE, method="POST", headers={"Content-Type": "application/json"},
-                                     data=json.dumps({"account_id": account_id, "results": [result]}).encode())
+    body = json.dumps({"account_id": account_id, "results": [result]}).encode()
+    request = urllib.request.Request(endpoint + CE_RESULTS_ROUTE, data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
         assert response.status == 201, f"{endpoint}{CE_RESULTS_ROUTE} answered {response.status}"
 
@@ -81,7 +82,8 @@ def test_backup_jobs_of_the_last_day_completed(dr_target, dr_workload, fresh_rec
     if not finished:
         reason = f"backup vault {vault}: no backup job finished in {window}: the daily backups did not run"
     else:
-        reason = f"backup vault {vault}: {len(finished) - len(failed)} of {len(finished)} backup job(s) finished in {window} COMPLETED"
+        completed = len(finished) - len(failed)
+        reason = f"backup vault {vault}: {completed} of {len(finished)} backup job(s) finished in {window} COMPLETED"
         reason += "".join(f"; {j['ResourceArn']} {j['State']} {j.get('StatusMessage', '')}".rstrip() for j in failed)
     record = dr_record.measure(
         check=DAILY_BACKUP_JOBS, scenario=SCENARIO, resource=f"backup vault {vault} ({region})", tier=w.spec.table.tier,

@@ -50,7 +50,7 @@ PAUSED_CANARIES = 10  # acknowledged while replication is paused, before the out
 HEALTH_TIMEOUT_S = 1.0
 SETTLE_TIMEOUT_S = 30.0
 STACK_SETTLE_S = 10.0
-# Below what a replication pause of PAUSED_CANARIES canaries (>= 0.5 s) loses, above nothing.
+# Well below the window a pause of PAUSED_CANARIES canaries loses (>= 0.5 s at one canary per 0.05 s).
 TIGHT_RPO_S = 0.25
 VERIFY_PREFIX = "_drharness/verify/"  # outside the replicated prefix: the probe's objects are not workload data
 

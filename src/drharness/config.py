@@ -362,8 +362,13 @@ class Workload:
         return Workload(self.spec, account_id, self.source)
 
 
+def printable(text: str) -> str:
+    """Escape what would break a one-line message (newlines, control characters)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _describe_location(loc: tuple[object, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "(top level)"
+    return printable(".".join(str(part) for part in loc)) or "(top level)"
 
 
 def _format_validation(source: str, exc: ValidationError) -> str:

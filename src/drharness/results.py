@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -122,7 +122,12 @@ def judge(value: float | None, objective: Objective | None, *, reason_if_missing
 class ResultSink:
     """Write records as JSON files under `<reports>/results/<run_id>/`; thread- and process-safe."""
 
-    def __init__(self, root: Path | None = None, run: str | None = None, source: str = "api") -> None:
+    def __init__(self, root: Path | None = None, run: str | None = None, source: str = "api",
+                 *, accounts: Iterable[str] = ()) -> None:
+        from drharness.reporting.scrub import Scrubber, configured_accounts
+
+        # Account ids never reach a record (bucket names carry them): masked at the one door records pass.
+        self._scrubber = Scrubber(configured_accounts(*accounts))
         self.run_id = run or run_id()
         self.directory = (root or reports_dir()) / "results" / self.run_id
         self.source = source
@@ -135,6 +140,7 @@ class ResultSink:
 
     def write_record(self, record: ResultRecord) -> tuple[Path, ResultRecord]:
         """Stamp the record with this run and source, write it; return the path and the stamped record."""
+        record = ResultRecord.from_json(_scrub(record.to_json(), self._scrubber.text))
         if not record.run_id or record.source == "api":
             record = ResultRecord(**{**asdict(record), "run_id": record.run_id or self.run_id,
                                      "source": self.source if record.source == "api" else record.source})
@@ -148,6 +154,17 @@ class ResultSink:
         tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True, default=str), encoding="utf-8")
         tmp.replace(path)  # readers never see half a record
         return path, record
+
+
+def _scrub(value: JsonValue, text: Callable[[str], str]) -> JsonValue:
+    """Mask strings only, so JSON numbers stay numbers."""
+    if isinstance(value, str):
+        return text(value)
+    if isinstance(value, list):
+        return [_scrub(v, text) for v in value]
+    if isinstance(value, dict):
+        return {text(str(k)): _scrub(v, text) for k, v in value.items()}
+    return value
 
 
 def _slug(text: str) -> str:

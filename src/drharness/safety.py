@@ -1,19 +1,82 @@
-"""Live-account safety: opt-in, account and region allowlists, checked before any AWS call that changes anything."""
+"""Live-account safety: opt-in, account and region allowlists, tag scope, checked before any change.
+
+A live run goes through three gates, in this order, and each one refuses before anything changes:
+
+1. opt-in: `--live` (pytest: `--dr-live`) AND `DRHARNESS_LIVE=I-UNDERSTAND`;
+2. who we are: STS GetCallerIdentity is the first AWS call; the account must be on
+   `[live].allowed_accounts` and every workload region on `[live].allowed_regions`;
+3. scope, per fault: `ScopedFaultBackend.prepare` asks STS again (credentials can be refreshed into
+   another account mid-run), checks the fault's region, and reads the tags of every resource the
+   fault targets (Resource Groups Tagging API, else the service's own tag call): each must carry all
+   of `[live].tag_scope`. Only then does the wrapped backend prepare, journal and inject.
+
+Account ids in records, reports and logs: none, offline included. The offline world's account
+(123456789012 unless `[offline].account_id` says otherwise) stands in for a real one and bucket names
+carry it, so it is masked exactly like a live account (`mask_account`: last four digits). One rule
+keeps a report identical in shape offline and live, and a scan for account ids
+(`reporting.scrub.scan_tree`) needs no exception to know about. The result sink is where records are
+masked; the console and the report builders mask with `reporting.scrub.Scrubber`; log records are
+masked as they are made, once `scrub_logs` has been called (botocore's DEBUG log holds ARNs and
+caller identities).
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
 import boto3
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from drharness.config import Workload
 from drharness.errors import SafetyError
+from drharness.faults.spec import (
+    AzOutage,
+    CredentialCompromise,
+    DataCorruption,
+    FaultParams,
+    RegionOutage,
+    ReplicationPause,
+    ServiceFault,
+    parse_fault,
+)
 from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
-from drharness.target import AwsTarget
+from drharness.target import LIVE_CONFIG, AwsTarget, Target
 
 OPT_IN_HELP = (
     f"live runs need an explicit opt-in: pass --dr-live (CLI: --live) AND set {LIVE_ENV}={LIVE_ENV_VALUE}, "
     "and list the account in [live].allowed_accounts and the regions in [live].allowed_regions of the workload config"
 )
+NO_ALLOWED_ACCOUNTS = (
+    "[live].allowed_accounts of {source} is empty: no account is allowed for live runs; "
+    "add the 12-digit id of the account meant for DR drills"
+)
+ACCOUNT_NOT_ALLOWED = (
+    "account {account} is not in [live].allowed_accounts of {source}; refusing before any change. "
+    "Add it there if this account is meant for DR drills"
+)
+REGION_NOT_ALLOWED = "region {region} is not in [live].allowed_regions of {source}; refusing before any change"
+ACCOUNT_CHANGED = (
+    "the credentials now belong to account {now}, not {opened} that this run was opened for; "
+    "refusing {fault} before any change. Start the run again with one set of credentials"
+)
+NO_TAG_SCOPE = (
+    "[live].tag_scope of {source} is empty: a live fault could reach any resource; "
+    "set tags the drill's resources carry, e.g. tag_scope = {{ DRHarness = \"allowed\" }}"
+)
+OUT_OF_SCOPE = (
+    "refusing {fault} before any change: outside the tag scope {scope} ([live].tag_scope of {source}): {resources}; "
+    "tag them if they are meant for drills"
+)
+NO_CREDENTIALS = "no AWS credentials found for the live run; configure a profile (AWS_PROFILE) or environment credentials"
+STS_FAILED = "cannot confirm the account with STS GetCallerIdentity at {where}: {error}"
+
+# Resources whose own tags decide the scope (subnets are chosen by tag in the FIS template itself).
+_TAGGABLE_KINDS = ("s3 bucket", "dynamodb table", "iam role", "iam user")
 
 
 def mask_account(account_id: str) -> str:
@@ -21,37 +84,323 @@ def mask_account(account_id: str) -> str:
     return "********" + account_id[-4:] if len(account_id) >= 4 else "****"
 
 
+class _LogScrubbing:
+    """The accounts log records are masked for, and whether the record factory is in place."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.accounts: tuple[str, ...] = ()
+        self.scrub: Any = None
+        self.installed = False
+
+
+_logs = _LogScrubbing()
+
+
+def scrub_logs(*accounts: str) -> None:
+    """From now on mask these account ids, and anything shaped like a credential, in every log record.
+
+    Works at record creation (a log record factory), so every handler — pytest's captured logs, Allure
+    attachments, a file — sees only masked text. Calling it again adds accounts; it installs once.
+    """
+    from drharness.reporting.scrub import Scrubber, configured_accounts
+
+    with _logs.lock:
+        _logs.accounts = configured_accounts(*_logs.accounts, *accounts)
+        _logs.scrub = Scrubber(_logs.accounts).text
+        if _logs.installed:
+            return
+        _logs.installed = True
+        previous = logging.getLogRecordFactory()
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a badly formatted record is logging's to report, not ours
+            return record
+        clean = _logs.scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return record
+
+    logging.setLogRecordFactory(make)
+
+
 def check_live_allowed(settings: RunSettings, workload: Workload, account_id: str) -> None:
     """Raise SafetyError unless opt-in, account allowlist and region allowlist all hold."""
     if not settings.live_opted_in:
         raise SafetyError(OPT_IN_HELP)
     live = workload.spec.live
+    if not live.allowed_accounts:
+        raise SafetyError(NO_ALLOWED_ACCOUNTS.format(source=workload.source))
     if account_id not in live.allowed_accounts:
-        raise SafetyError(
-            f"account {mask_account(account_id)} is not in [live].allowed_accounts of {workload.source}; "
-            "refusing before any change. Add it there if this account is meant for DR drills."
-        )
-    for region in workload.regions:
-        if region not in live.allowed_regions:
-            raise SafetyError(
-                f"region {region} is not in [live].allowed_regions of {workload.source}; refusing before any change"
-            )
+        raise SafetyError(ACCOUNT_NOT_ALLOWED.format(account=mask_account(account_id), source=workload.source))
+    for region in dict.fromkeys((*workload.regions, *workload.table_replica_regions)):
+        check_region_allowed(workload, region)
+
+
+def check_region_allowed(workload: Workload, region: str) -> None:
+    """Raise SafetyError unless `region` is on `[live].allowed_regions`."""
+    if region not in workload.spec.live.allowed_regions:
+        raise SafetyError(REGION_NOT_ALLOWED.format(region=region, source=workload.source))
+
+
+class _EndpointAwsTarget(AwsTarget):
+    """An AwsTarget whose every client goes to the endpoint STS was asked at (an account stand-in in tests)."""
+
+    def __init__(self, session: boto3.session.Session, account_id: str, endpoint_url: str) -> None:
+        # The offline world serves every service on one port and needs account-id endpoints off.
+        super().__init__(session, account_id, config=LIVE_CONFIG.merge(Config(account_id_endpoint_mode="disabled")))
+        self.endpoint_url = endpoint_url
+
+    def client(self, service: str, region: str, *, credentials: dict[str, str] | None = None) -> Any:
+        key = (service, region, (credentials or {}).get("aws_access_key_id", ""))
+
+        def make() -> Any:
+            session = boto3.session.Session(region_name=region, **credentials) if credentials else self._session
+            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=self._config)
+
+        return self._cache.get(key, make)
+
+
+def caller_account(session: boto3.session.Session, region: str, endpoint_url: str | None = None) -> str:
+    """Ask STS which account the credentials belong to (a read: it changes nothing)."""
+    where = endpoint_url or f"sts.{region}.amazonaws.com"
+    try:
+        sts = session.client("sts", region_name=region, endpoint_url=endpoint_url,
+                             config=Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=20))
+        return str(sts.get_caller_identity()["Account"])
+    except NoCredentialsError as exc:
+        raise SafetyError(NO_CREDENTIALS) from exc
+    except (BotoCoreError, ClientError, KeyError) as exc:
+        raise SafetyError(STS_FAILED.format(where=where, error=exc)) from exc
 
 
 def open_live_target(settings: RunSettings, workload: Workload, session: boto3.session.Session | None = None,
                      *, endpoint_url: str | None = None) -> AwsTarget:
-    """Check opt-in, ask STS who we are, check the allowlists; only then hand out an AwsTarget."""
+    """Check opt-in, ask STS who we are, check the allowlists; only then hand out an AwsTarget.
+
+    `endpoint_url` (else the run settings' endpoint) sends STS and every client of the target to one
+    endpoint, so the account checked is the account used; the offline world plays an account that way.
+    """
     if not settings.live_opted_in:
         raise SafetyError(OPT_IN_HELP)
+    endpoint = endpoint_url or settings.endpoint
     session = session or boto3.session.Session()
-    try:
-        sts = session.client("sts", region_name=workload.primary_region, endpoint_url=endpoint_url)
-        account_id = sts.get_caller_identity()["Account"]
-    except NoCredentialsError as exc:
-        raise SafetyError(
-            "no AWS credentials found for the live run; configure a profile (AWS_PROFILE) or environment credentials"
-        ) from exc
-    except (BotoCoreError, ClientError) as exc:
-        raise SafetyError(f"cannot confirm the account with STS GetCallerIdentity: {exc}") from exc
+    account_id = caller_account(session, workload.primary_region, endpoint)
     check_live_allowed(settings, workload, account_id)
+    if endpoint:
+        return _EndpointAwsTarget(session, account_id, endpoint)
     return AwsTarget(session, account_id)
+
+
+# -- what a fault reaches, and whether it is in scope ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScopedResource:
+    """One resource a fault reaches. `arn` is set where its tags can be read; `selector` says how else it is chosen."""
+
+    kind: str
+    name: str
+    region: str
+    arn: str = ""
+    selector: str = ""
+
+    def describe(self) -> str:
+        where = f" ({self.region})" if self.region else ""
+        return f"{self.kind} {self.name}{where}" + (f" [{self.selector}]" if self.selector else "")
+
+
+def fault_resources(
+    name: str, params: FaultParams | Mapping[str, object], *, account_id: str, region: str,
+    tag_scope: Mapping[str, str] | None = None, role_arns: Iterable[str] = (),
+) -> tuple[ScopedResource, ...]:
+    """The resources fault `name` reaches in `account_id`; `region` is where it runs unless it names one."""
+    spec = params if isinstance(params, FaultParams) else parse_fault(name, dict(params))
+    scope = ", ".join(f"{k}={v}" for k, v in (tag_scope or {}).items())
+    found: list[ScopedResource] = []
+    if isinstance(spec, RegionOutage):
+        found.append(ScopedResource("region", spec.region, "", selector="every endpoint of the region"))
+    elif isinstance(spec, AzOutage):
+        found.append(ScopedResource("availability zone", spec.zone, spec.region,
+                                    selector=f"subnets tagged {scope}" if scope else "every subnet and instance in it"))
+    elif isinstance(spec, ServiceFault):
+        what = f"{spec.service}:{spec.operation}" if spec.operation else f"{spec.service} (every operation)"
+        found.append(ScopedResource("service calls", what, spec.region or region, selector=f"{spec.rate:.0%} of calls"))
+        for arn in role_arns:
+            found.append(ScopedResource("iam role", arn.rsplit("/", 1)[-1], "", arn=arn))
+    elif isinstance(spec, (ReplicationPause, DataCorruption)):
+        where = spec.region or region
+        if spec.bucket:
+            found.append(ScopedResource("s3 bucket", spec.bucket, "", arn=f"arn:aws:s3:::{spec.bucket}"))
+        if spec.table:
+            found.append(ScopedResource("dynamodb table", spec.table, where,
+                                        arn=f"arn:aws:dynamodb:{where}:{account_id}:table/{spec.table}"))
+    elif isinstance(spec, CredentialCompromise):
+        found.append(ScopedResource("iam user", spec.user, "", arn=f"arn:aws:iam::{account_id}:user/{spec.user}"))
+    return tuple(found)
+
+
+def fault_regions(name: str, params: FaultParams, region: str) -> tuple[str, ...]:
+    """The regions a fault acts in: the one it names, else `region`."""
+    named = getattr(params, "region", None)
+    return (named or region,)
+
+
+def resource_tags(target: Target, resource: ScopedResource, region: str) -> dict[str, str] | None:
+    """Read a resource's tags (None: it does not exist or cannot be read), through the service's own call."""
+    try:
+        if resource.kind == "s3 bucket":
+            try:
+                tag_set = target.client("s3", region).get_bucket_tagging(Bucket=resource.name)["TagSet"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "NoSuchTagSet":
+                    return {}
+                raise
+            return {t["Key"]: t["Value"] for t in tag_set}
+        if resource.kind == "dynamodb table":
+            client = target.client("dynamodb", resource.region or region)
+            tags: dict[str, str] = {}
+            for page in client.get_paginator("list_tags_of_resource").paginate(ResourceArn=resource.arn):
+                tags.update({t["Key"]: t["Value"] for t in page.get("Tags", [])})
+            return tags
+        if resource.kind in ("iam role", "iam user"):
+            iam = target.client("iam", region)
+            if resource.kind == "iam role":
+                listed = iam.list_role_tags(RoleName=resource.name)["Tags"]
+            else:
+                listed = iam.list_user_tags(UserName=resource.name)["Tags"]
+            return {t["Key"]: t["Value"] for t in listed}
+    except (ClientError, BotoCoreError):
+        return None
+    return None
+
+
+def tags_by_arn(target: Target, arns: Iterable[str], region: str) -> dict[str, dict[str, str]] | None:
+    """Tags of resources in `region` by ARN through the Resource Groups Tagging API (None if it cannot answer)."""
+    wanted = list(dict.fromkeys(arns))
+    found: dict[str, dict[str, str]] = {}
+    try:
+        client = target.client("resourcegroupstaggingapi", region)
+        for start in range(0, len(wanted), 100):  # the API takes at most 100 ARNs, without other filters
+            for item in client.get_resources(ResourceARNList=wanted[start:start + 100]).get("ResourceTagMappingList", []):
+                found[item["ResourceARN"]] = {t["Key"]: t["Value"] for t in item.get("Tags", [])}
+    except (ClientError, BotoCoreError):
+        return None
+    return found
+
+
+def out_of_scope(
+    target: Target, resources: Iterable[ScopedResource], tag_scope: Mapping[str, str], region: str
+) -> list[str]:
+    """Descriptions of the taggable resources that lack any tag of `tag_scope` (missing ones included)."""
+    taggable = [r for r in resources if r.arn and r.kind in _TAGGABLE_KINDS]
+    by_region: dict[str, list[ScopedResource]] = {}
+    for resource in taggable:
+        # Regional resources are read in bulk; buckets and IAM are global and read one by one.
+        if resource.kind == "dynamodb table":
+            by_region.setdefault(resource.region or region, []).append(resource)
+    known: dict[str, dict[str, str]] = {}
+    for where, group in by_region.items():
+        known.update(tags_by_arn(target, [r.arn for r in group], where) or {})
+    refused = []
+    for resource in taggable:
+        tags = known.get(resource.arn)
+        if tags is None:
+            tags = resource_tags(target, resource, region)
+        if tags is None or any(tags.get(k) != v for k, v in tag_scope.items()):
+            refused.append(resource.describe() + (" (not found)" if tags is None else ""))
+    return refused
+
+
+def check_fault_scope(
+    target: Target, workload: Workload, name: str, params: FaultParams, *, region: str, role_arns: Iterable[str] = ()
+) -> tuple[ScopedResource, ...]:
+    """Refuse (SafetyError) a live fault outside the allowed regions or the tag scope; return what it reaches."""
+    live = workload.spec.live
+    if not live.tag_scope:
+        raise SafetyError(NO_TAG_SCOPE.format(source=workload.source))
+    for where in fault_regions(name, params, region):
+        check_region_allowed(workload, where)
+    resources = fault_resources(name, params, account_id=target.account_id, region=region,
+                                tag_scope=live.tag_scope, role_arns=role_arns)
+    for resource in resources:
+        if resource.kind in ("availability zone", "service calls") and resource.region:
+            check_region_allowed(workload, resource.region)
+    refused = out_of_scope(target, resources, live.tag_scope, region)
+    if refused:
+        scope = ", ".join(f"{k}={v}" for k, v in live.tag_scope.items())
+        raise SafetyError(OUT_OF_SCOPE.format(fault=f"{name} ({params.summary()})", resources="; ".join(refused),
+                                              scope=scope, source=workload.source))
+    return resources
+
+
+class ScopedFaultBackend:
+    """A live fault backend behind the safety gates: each fault is checked before it is journalled or injected.
+
+    `faults.inject` calls `prepare` before it writes anything, so a refusal here changes nothing.
+    """
+
+    def __init__(self, inner: Any, target: Target, workload: Workload, *, region: str, role_arns: Iterable[str] = ()) -> None:
+        self.inner = inner
+        self.target = target
+        self.workload = workload
+        self.region = region
+        self.role_arns = tuple(role_arns)
+        self.ref = inner.ref
+
+    def __repr__(self) -> str:
+        return f"ScopedFaultBackend({self.inner!r})"
+
+    def check(self, name: str, params: FaultParams) -> tuple[ScopedResource, ...]:
+        """Re-confirm the account, then the regions and the tag scope of one fault."""
+        try:
+            now = str(self.target.client("sts", self.region).get_caller_identity()["Account"])
+        except (BotoCoreError, ClientError, KeyError) as exc:
+            raise SafetyError(STS_FAILED.format(where=self.region, error=exc)) from exc
+        if now != self.target.account_id:
+            raise SafetyError(ACCOUNT_CHANGED.format(now=mask_account(now), opened=mask_account(self.target.account_id),
+                                                     fault=name))
+        if now not in self.workload.spec.live.allowed_accounts:
+            raise SafetyError(ACCOUNT_NOT_ALLOWED.format(account=mask_account(now), source=self.workload.source))
+        return check_fault_scope(self.target, self.workload, name, params, region=self.region, role_arns=self.role_arns)
+
+    def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
+        self.check(name, params)
+        return dict(self.inner.prepare(fault_id, name, params))
+
+    def inject(self, fault_id: str, name: str, params: FaultParams) -> Any:
+        return self.inner.inject(fault_id, name, params)
+
+    def revert(self, fault_id: str, refs: Mapping[str, str]) -> None:
+        self.inner.revert(fault_id, refs)  # undoing is never refused
+
+    def active(self) -> list[Any]:
+        return list(self.inner.active())
+
+    def active_ids(self) -> list[str]:
+        return list(self.inner.active_ids())
+
+
+def open_live_backend(
+    settings: RunSettings, workload: Workload, options: Any, session: boto3.session.Session | None = None,
+    *, endpoint_url: str | None = None,
+) -> ScopedFaultBackend:
+    """Open the target through every gate and return its FIS backend behind the per-fault scope check.
+
+    `options` is a `faults.LiveOptions`; its tag scope becomes `[live].tag_scope` (one source), and
+    unless it names stop alarms, `[live].stop_alarms` become each experiment's stopConditions.
+    """
+    from dataclasses import replace
+
+    from drharness.faults.live import LiveFaultBackend
+    from drharness.guard import alarm_arns
+
+    target = open_live_target(settings, workload, session, endpoint_url=endpoint_url)
+    check_region_allowed(workload, options.region)
+    scoped_options = replace(options, tag_scope=dict(workload.spec.live.tag_scope),
+                             stop_alarm_arns=options.stop_alarm_arns or alarm_arns(workload, target.account_id))
+    backend = LiveFaultBackend(target, scoped_options)
+    return ScopedFaultBackend(backend, target, workload, region=options.region, role_arns=options.api_fault_role_arns)

@@ -30,7 +30,10 @@ class DrSession:
         self.deployed = False
 
     def open(self) -> "DrSession":
+        from drharness.safety import scrub_logs
+
         workload = load_workload(self.settings.config)
+        scrub_logs(workload.spec.offline.account_id, *workload.spec.live.allowed_accounts)
         if self.settings.target == "aws":
             from drharness.safety import open_live_target
 
@@ -63,7 +66,9 @@ class DrSession:
                     raise
         self.target = target
         self.workload = workload.with_account(target.account_id)
-        self.sink = ResultSink(self.settings.reports, source=self.source)
+        self.sink = ResultSink(self.settings.reports, source=self.source,
+                               accounts=(target.account_id, *workload.spec.live.allowed_accounts))
+        scrub_logs(target.account_id)
         return self
 
     def describe(self) -> str:

@@ -12,7 +12,8 @@ from typing import Any, Literal, Protocol
 import boto3
 from botocore.config import Config
 
-from drharness.world.server import OFFLINE_CREDENTIALS
+# The offline world accepts any credentials; these make it obvious in a log that no real key is in use.
+OFFLINE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 TargetName = Literal["offline", "aws"]
 

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
     except DrHarnessError as exc:
         typer.echo(f"drharness: error: {exc}", err=True)
         sys.exit(2)
+    except KeyboardInterrupt as exc:
+        reason = str(exc) or "interrupted; every fault this run injected was reverted"
+        typer.echo(f"drharness: stopped: {reason}", err=True)
+        sys.exit(130)
     except typer.Abort:
         typer.echo("drharness: aborted", err=True)
         sys.exit(130)

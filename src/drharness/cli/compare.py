@@ -144,7 +144,7 @@ def compare(
             max_listed=max_listed,
             workers=workers,
             segments=segments,
-            page_limit=page_size,
+            **({"page_limit": page_size} if page_size else {}),
         )
         regions = (src.region, rep.region)
     render(report, regions=regions, target=clients.target_name)

@@ -35,6 +35,12 @@ def register(app: typer.Typer) -> None:
         if not suite.is_dir():
             raise ConfigError(f"suite directory {str(suite)!r} not found; run from the repository root or pass --suite")
         settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, seed=seed, live=live)
+        if settings.target == "aws":
+            # Refuse up front (opt-in, STS account, allowlists), even for a suite that never opens a session.
+            from drharness.config import load_workload
+            from drharness.safety import open_live_target
+
+            open_live_target(settings, load_workload(settings.config))
         run = new_run_id()
         args = [sys.executable, "-m", "pytest", str(suite), "-m", cadence, "-q", "-rfEs", "-p", "no:cacheprovider",
                 "--dr-target", settings.target, "--dr-reports", str(settings.reports),

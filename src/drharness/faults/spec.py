@@ -143,7 +143,9 @@ def parse_fault(name: str, params: dict[str, object]) -> FaultParams:
         return model.model_validate(params)
     except ValidationError as exc:
         first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(parameters)"
+        from drharness.config import printable
+
+        key = printable(".".join(str(p) for p in first["loc"])) or "(parameters)"
         message = first["msg"]
         if first["type"] == "extra_forbidden":
             message = f"unknown parameter; {name} takes {', '.join(model.model_fields)}"

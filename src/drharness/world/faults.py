@@ -91,6 +91,7 @@ class FaultTable:
         self._mutate = threading.RLock()
         self._active: dict[str, ActiveFault] = {}
         self._reverted: dict[str, ActiveFault] = {}
+        self._tombstones: set[str] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -101,7 +102,7 @@ class FaultTable:
             with self._lock:
                 if fault_id and fault_id in self._active:
                     return self._active[fault_id]
-                if fault_id and fault_id in self._reverted:
+                if fault_id and (fault_id in self._reverted or fault_id in self._tombstones):
                     raise FaultError(f"fault id {fault_id} was already used and reverted; inject with a new id")
             fault = ActiveFault(fault_id or uuid.uuid4().hex[:12], name, spec, time.time())
             self._apply(fault)
@@ -116,7 +117,11 @@ class FaultTable:
             with self._lock:
                 fault = self._active.get(fault_id)
                 if fault is None:
-                    return self._reverted.get(fault_id)
+                    known = self._reverted.get(fault_id)
+                    if known is None:
+                        # Remember the id: an injection still in flight must not land after its revert.
+                        self._tombstones.add(fault_id)
+                    return known
             self._undo(fault)  # on failure the fault stays listed, so the revert can be retried
             with self._lock:
                 self._active.pop(fault_id, None)

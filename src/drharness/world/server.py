@@ -22,6 +22,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from drharness.config import Offline
 from drharness.errors import WorldError
+from drharness.target import OFFLINE_CREDENTIALS
 from drharness.waiting import pause
 from drharness.world import moto_access
 from drharness.world.requests import AwsRequest, classify, protocol_of
@@ -30,7 +31,6 @@ from drharness.world.truth import GroundTruth, RequestRecord
 
 INTERNAL_HEADER = "x-drharness-internal"
 CONTROL_PREFIX = "/_drharness/"
-OFFLINE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 @dataclass
@@ -142,6 +142,10 @@ class World:
         self.fsx = FsxEngine(self)
         self.backup = BackupEngine(self)
         self.engines += [self.fsx, self.backup]
+        from drharness.world.fis import FisEngine
+
+        self.fis = FisEngine(self)
+        self.engines.append(self.fis)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
