@@ -11,6 +11,15 @@ from drharness.target import AwsTarget, OfflineTarget, Target
 
 __version__ = "0.1.0"
 
+
+def discover(discover_system: bool = True) -> dict:
+    """Describe the Chaos Toolkit activities of drharness (`chaos discover drharness --no-install`)."""
+    # Imported here: the core never imports chaoslib, only the extension does.
+    from drharness.chaos.discovery import discover as discover_activities
+
+    return discover_activities(discover_system=discover_system)
+
+
 __all__ = [
     "AwsTarget",
     "DrHarnessError",
@@ -20,6 +29,7 @@ __all__ = [
     "ResultSink",
     "Target",
     "Workload",
+    "discover",
     "load_workload",
     "__version__",
 ]
