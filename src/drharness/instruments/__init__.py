@@ -1,7 +1,9 @@
 """Instruments: what measures a recovery. Each takes boto3 clients from a Target and never knows which.
 
 `Timeline` times RTO phases, `CanaryLedger` measures the data-loss window and the exact lost writes,
-`LagProbe` measures the replication lag distribution (CloudWatch's own ReplicationLatency beside it).
+`LagProbe` measures the replication lag distribution (CloudWatch's own ReplicationLatency beside it),
+the consistency checks compare primary vs replica and source-at-T vs restore with bounded memory, and
+`RestoreTimer` times PITR, backup, AWS Backup and FSx restores to usable and verified.
 """
 
 from drharness.instruments.canary import Canary, CanaryLedger, LedgerAssessment
@@ -27,10 +29,32 @@ from drharness.instruments.timeline import (
     s3_write_read_probe,
 )
 
-# Consistency checks (primary vs replica, source vs restore) and RestoreTimer are exported here too once
-# settled: from drharness.instruments.consistency import ConsistencyReport, compare_buckets, compare_tables, ...
+from drharness.instruments.consistency import (
+    BucketSide,
+    ConsistencyReport,
+    Divergence,
+    ExpectedObject,
+    TableSide,
+    compare_bucket_to_expected,
+    compare_buckets,
+    compare_table_to_expected,
+    compare_tables,
+)
+from drharness.instruments.restore import RestoreMeasurement, RestoreTimer, VerifyOutcome
 
 __all__ = [
+    "BucketSide",
+    "ConsistencyReport",
+    "Divergence",
+    "ExpectedObject",
+    "RestoreMeasurement",
+    "RestoreTimer",
+    "TableSide",
+    "VerifyOutcome",
+    "compare_bucket_to_expected",
+    "compare_buckets",
+    "compare_table_to_expected",
+    "compare_tables",
     "DETECTED",
     "FAILED_OVER",
     "FAULT_INJECTED",
