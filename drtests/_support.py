@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from drharness.compliance.mechanisms import hours  # noqa: F401 - re-exported for the suites
 from drharness.instruments.consistency import ExpectedObject
 from drharness.target import Target
 
@@ -15,15 +16,6 @@ from drharness.target import Target
 # instead of waiting out a 15-minute or 4-hour objective.
 OFFLINE_WAIT_CAP_S = 30.0
 OFFLINE_RESTORE_CAP_S = 60.0
-
-
-def hours(seconds: float) -> str:
-    """A duration as people read it: hours, minutes or seconds."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:.3g} s"
 
 
 def wait_limit(target: Target, objective_s: float, offline_cap_s: float = OFFLINE_WAIT_CAP_S) -> float:

@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from drharness.errors import DrHarnessError
 from drharness.objectives import objectives_for
 from drharness.results import Objective
-from drtests._compliance import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
+from drharness.compliance.checks import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
 from drtests._support import hours
 
 pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]

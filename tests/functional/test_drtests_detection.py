@@ -24,7 +24,7 @@ from drharness.reporting.scrub import Scrubber, configured_accounts
 from drharness.results import RUN_ID_ENV, read_records
 from drharness.target import OfflineTarget
 from drharness.world import World
-from drtests._compliance import (
+from drharness.compliance.checks import (
     BACKUP_SELECTION,
     CHECKS,
     DYNAMODB_GLOBAL_REPLICA,
@@ -38,7 +38,7 @@ from drtests._compliance import (
     S3_REPLICATION_RULE,
     S3_RTC,
 )
-from drtests._mechanisms import KINDS
+from drharness.compliance.mechanisms import KINDS
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 120.0

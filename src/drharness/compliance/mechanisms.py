@@ -23,7 +23,15 @@ from drharness.deploy import backup as deploy_backup
 from drharness.deploy import check_workload, fsx
 from drharness.deploy.common import Finding, error_code, tag_map
 from drharness.target import Target
-from drtests._support import hours
+
+
+def hours(seconds: float) -> str:
+    """A duration as people read it: hours, minutes or seconds."""
+    if seconds >= 3600:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:.3g} s"
 
 # DynamoDB keeps LatestRestorableDateTime within about five minutes of now.
 PITR_WINDOW_SECONDS = 300.0

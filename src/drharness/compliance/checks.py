@@ -16,8 +16,7 @@ from drharness.cron import parse_aws_cron
 from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, names, notifications, s3
 from drharness.deploy.common import MISSING, Finding
 from drharness.inventory import check_monthly_schedule
-from drtests._mechanisms import TargetReads, selection_selects, worst_gap_seconds
-from drtests._support import hours
+from drharness.compliance.mechanisms import TargetReads, hours, selection_selects, worst_gap_seconds
 
 SCENARIO = "config"
 
