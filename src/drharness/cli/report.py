@@ -28,12 +28,27 @@ def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report")
 
 
+def _runs_in_results(results_dir: Path) -> list[str]:
+    """The runs whose records are attached in these Allure results: every run the report shows is gated."""
+    import json
+
+    runs: set[str] = set()
+    for path in results_dir.glob("*-attachment.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("run_id"), str) and data["run_id"]:
+            runs.add(data["run_id"])
+    return sorted(runs)
+
+
 @report_app.command("allure")
 def allure_report(
     results: Path = typer.Option(None, "--results", help="Allure results to build from (default <reports>/allure-results)"),
     output: Path = typer.Option(None, "--output", help="where the HTML report goes (default <reports>/allure-report)"),
     reports: Path = typer.Option(None, "--reports", help="reports root holding results/<run_id>/ (default ./reports)"),
-    run: str = typer.Option(None, "--run", help=f"run whose records the gate judges (default ${RUN_ID_ENV}, else the newest)"),
+    run: str = typer.Option(None, "--run", help=f"run whose records the gate judges (default ${RUN_ID_ENV}, else every run in the Allure results, else the newest)"),
     config: Path = typer.Option(None, "--config", help="workload config: regions and accounts to mask (default ./workload.toml)"),
     gate: bool = typer.Option(True, "--gate/--no-gate", help="exit 1 when a critical-tier objective was missed"),
 ) -> None:
@@ -47,8 +62,11 @@ def allure_report(
     workload = load_workload(settings.config)
     results_dir = results or settings.reports / "allure-results"
     output_dir = output or settings.reports / "allure-report"
-    run_id = run or os.environ.get(RUN_ID_ENV) or next(reversed(list_runs(settings.reports)), None)
-    records = read_records(settings.reports, run_id) if run_id else []
+    runs = [run] if run else [os.environ[RUN_ID_ENV]] if os.environ.get(RUN_ID_ENV) else (
+        _runs_in_results(results_dir) or list(list_runs(settings.reports))[-1:])
+    known = set(list_runs(settings.reports))
+    records = [r for one in runs if one in known for r in read_records(settings.reports, one)]
+    run_id = ", ".join(runs) or None
     scrubber = Scrubber.for_workload(workload)
     accounts = scrubber.accounts
     outcome = build_report(results_dir, output_dir, records, regions=workload.regions, accounts=accounts)
