@@ -21,7 +21,7 @@ TargetName = Literal["offline", "aws"]
 OFFLINE_CONFIG = Config(
     retries={"max_attempts": 3, "mode": "standard"},
     connect_timeout=2,
-    read_timeout=30,
+    read_timeout=120,  # a large offline Scan page can take this long; a dropped region fails at once anyway
     account_id_endpoint_mode="disabled",
 )
 LIVE_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)

@@ -99,7 +99,9 @@ def sides(target: OfflineTarget, d: dict[str, Any], prefix: str = "") -> tuple[B
     [{}, {"workers": 1}, {"shard_prefixes": ["emb/part-1/", "emb/part-2/obj-00100"]}, {"page_size": 7}],
     ids=["sharded", "one-thread", "given-shards", "small-pages"],
 )
-def test_s3_finds_every_seeded_difference(target: OfflineTarget, diverged: dict[str, Any], options: dict[str, Any]) -> None:
+def test_s3_finds_every_seeded_difference(
+    target: OfflineTarget, diverged: dict[str, Any], options: dict[str, Any]
+) -> None:
     report = compare_buckets(*sides(target, diverged), **options)
     assert list(report.first_missing) == diverged["missing"]
     assert list(report.first_extra) == diverged["extra"]
@@ -283,7 +285,9 @@ def table_sides(target: OfflineTarget, t: dict[str, Any]) -> tuple[TableSide, Ta
     return TableSide.of(target, EAST, t["source"]), TableSide.of(target, WEST, t["replica"])
 
 
-@pytest.mark.parametrize("options", [{}, {"segments": 3, "page_limit": 17, "buckets": 8}, {"segments": 1, "workers": 1}])
+@pytest.mark.parametrize(
+    "options", [{}, {"segments": 3, "page_limit": 17, "buckets": 8}, {"segments": 1, "workers": 1, "page_limit": None}]
+)
 def test_dynamodb_finds_every_seeded_difference(target: OfflineTarget, tables: dict[str, Any],
                                                 options: dict[str, Any]) -> None:
     report = compare_tables(*table_sides(target, tables), **options)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -84,7 +83,8 @@ def bucket_region(clients: _Clients, location: S3Location, role: str, option: st
     except ClientError as exc:
         error = exc.response.get("Error", {})
         if error.get("Code") == "NoSuchBucket":
-            raise MeasurementError(NO_SUCH_BUCKET.format(bucket=location.bucket, role=role, text=location.text)) from exc
+            message = NO_SUCH_BUCKET.format(bucket=location.bucket, role=role, text=location.text)
+            raise MeasurementError(message) from exc
         raise MeasurementError(REGION_UNKNOWN.format(bucket=location.bucket, error=error.get("Message", exc),
                                                      option=option)) from exc
     except BotoCoreError as exc:
@@ -105,17 +105,15 @@ def compare(
     max_listed: int = typer.Option(20, "--max-listed", min=0, help="List the first N keys of each kind."),
     workers: int = typer.Option(8, "--workers", min=1, help="Listing or scan threads."),
     page_size: int | None = typer.Option(None, "--page-size", min=1,
-                                         help="S3 MaxKeys (<= 1000) or DynamoDB Scan Limit per request."),
+                                         help="Keys per request: S3 MaxKeys (at most 1000) or DynamoDB Scan "
+                                         "Limit (default 1000 for both)."),
     segments: int = typer.Option(4, "--segments", min=1, help="DynamoDB: parallel Scan segments per table."),
     record: bool = typer.Option(False, "--record", help="Also write the result record under reports/."),
 ) -> None:
     """Compare two S3 prefixes or two DynamoDB tables, each in its own region (exit 0 equal, 1 differ)."""
-    from drharness.instruments.consistency import (
-        BucketSide,
-        TableSide,
-        compare_buckets,
-        compare_tables,
-    )
+    from drharness.instruments.consistency import BucketSide, TableSide, compare_buckets, compare_tables
+    from drharness.instruments.consistency.dynamodb import DEFAULT_PAGE_LIMIT
+    from drharness.instruments.consistency.s3 import PAGE_SIZE
 
     src = parse_location(source, "SOURCE")
     rep = parse_location(replica, "REPLICA")
@@ -133,7 +131,7 @@ def compare(
             BucketSide(clients.client("s3", rep_region), rep.bucket, rep.prefix),
             max_listed=max_listed,
             workers=workers,
-            page_size=min(page_size or 1000, 1000),
+            page_size=min(page_size or PAGE_SIZE, PAGE_SIZE),
         )
         regions = (src_region, rep_region)
     else:
@@ -144,7 +142,7 @@ def compare(
             max_listed=max_listed,
             workers=workers,
             segments=segments,
-            **({"page_limit": page_size} if page_size else {}),
+            page_limit=page_size or DEFAULT_PAGE_LIMIT,
         )
         regions = (src.region, rep.region)
     render(report, regions=regions, target=clients.target_name)
@@ -153,8 +151,7 @@ def compare(
 
         path = ResultSink(source="cli").write(report.to_record(target=clients.target_name))  # type: ignore[arg-type]
         typer.echo(f"record: {path}")
-    # typer.Exit's code is returned, not raised, under standalone_mode=False: exit explicitly.
-    sys.exit(0 if report.equal else 1)
+    raise typer.Exit(code=0 if report.equal else 1)
 
 
 def render(report: "ConsistencyReport", *, regions: tuple[str, str], target: str) -> None:

@@ -138,27 +138,38 @@ def _etag(raw: str) -> str:
 _LEAN = threading.local()
 _LEAN_EVENT = "before-parse.s3.ListObjectsV2"
 _LEAN_FIELD = "DrharnessObjects"
+# One page's element tree at a time: parsing holds the GIL anyway, and concurrent trees (about 1 MiB per
+# 1000 objects) would make peak memory depend on how many threads happen to parse at once.
+_PARSE_LOCK = threading.Lock()
 
 
 def _lean_listing(response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any) -> None:
     if not getattr(_LEAN, "active", False) or response_dict.get("status_code", 500) >= 300:
         return
-    root = ET.fromstring(response_dict["body"])
+    with _PARSE_LOCK:
+        objects, stripped = _parse_listing(response_dict["body"])
+    customized_response_dict[_LEAN_FIELD] = objects
+    response_dict["body"] = stripped
+
+
+def _parse_listing(body: bytes) -> tuple[list[tuple[str, int, str, bool]], bytes]:
+    """(key, size, ETag, SHA256 listed) of each listed object, and the page without its Contents."""
+    root = ET.fromstring(body)
     ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
     encoded = root.findtext(f"{ns}EncodingType") == "url"
     key_tag, size_tag, etag_tag, algo_tag = f"{ns}Key", f"{ns}Size", f"{ns}ETag", f"{ns}ChecksumAlgorithm"
+    contents_tag = f"{ns}Contents"
     objects = []
-    for element in root.findall(f"{ns}Contents"):
+    for element in root.iterfind(contents_tag):
         key = element.findtext(key_tag) or ""
         objects.append((
             unquote_str(key) if encoded else key,
             int(element.findtext(size_tag) or 0),
             (element.findtext(etag_tag) or "").strip('"'),
-            any(a.text == "SHA256" for a in element.findall(algo_tag)),
+            any(a.text == "SHA256" for a in element.iterfind(algo_tag)),
         ))
-        root.remove(element)
-    customized_response_dict[_LEAN_FIELD] = objects
-    response_dict["body"] = ET.tostring(root)
+    root[:] = [child for child in root if child.tag != contents_tag]
+    return objects, ET.tostring(root)
 
 
 def _list_page(side: BucketSide, kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, int, str, bool]]]:
