@@ -30,7 +30,10 @@ def _objective(record: ResultRecord) -> str:
 
 def render_summary(records: list[ResultRecord], console: Console | None = None, *, title: str = "DR results") -> Counter[str]:
     """Print one line per record and the verdict counts; return the counts."""
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=180)  # a CI log: lines are cheap, folded cells are not
     table = Table(title=title, show_lines=False)
     for column in ("verdict", "scenario", "check", "resource", "tier", "measured", "objective"):
         table.add_column(column, overflow="fold")
