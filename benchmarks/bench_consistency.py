@@ -197,7 +197,7 @@ def rclone_config(endpoint: str, path: Path) -> Path:
     for name, region in (("src", EAST), ("dst", WEST)):
         lines += [f"[{name}]", "type = s3", "provider = Other", "access_key_id = testing",
                   "secret_access_key = testing", f"region = {region}", f"endpoint = {endpoint}",
-                  "force_path_style = true", ""]
+                  "force_path_style = true", "list_version = 2", ""]
     path.write_text("\n".join(lines))
     return path
 

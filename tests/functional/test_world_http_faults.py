@@ -122,3 +122,12 @@ def test_request_log_marks_mutating_calls(world, target):
     s3.create_bucket(Bucket="logged")
     log = WorldClient(world.endpoint).requests(mutating_only=True)
     assert [(r["service"], r["operation"]) for r in log] == [("s3", "CreateBucket")]
+
+
+def test_an_empty_listing_parameter_is_not_a_sub_resource(world, target):
+    s3 = target.client("s3", "us-east-1")
+    s3.create_bucket(Bucket="listed")
+    s3.list_objects(Bucket="listed", Delimiter="")
+    s3.list_objects(Bucket="listed", Delimiter="/", Prefix="")
+    operations = [r.operation for r in world.truth.requests() if r.service == "s3"]
+    assert operations[-2:] == ["ListObjects", "ListObjects"]

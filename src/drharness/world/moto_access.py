@@ -440,6 +440,7 @@ def s3_restore_objects(
     for obj in objects:
         stored = backend.put_object(bucket, obj.key, obj.body, disable_notification=True)
         stored._metadata.update(obj.metadata)
+    s3_note_write()
 
 
 def s3_bucket_tags(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, str]:
@@ -546,3 +547,63 @@ def fsx_backup_lifecycle(region: str, backup_id: str, account_id: str = DEFAULT_
 
 def fsx_delete_backup(region: str, backup_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     fsx_backend(region, account_id).backups.pop(backup_id, None)
+
+
+# -- S3 listing: what the world's key index reads of a bucket -------------------------------------
+
+
+class S3ListedObject(NamedTuple):
+    """The fields moto lists for an object's current version."""
+
+    last_modified_iso: str
+    etag: str
+    size: int
+    storage_class: str
+    checksum_algorithm: str | None
+
+
+_s3_write_generation = 0
+
+
+def s3_note_write() -> None:
+    """Count a write made into some bucket outside the HTTP path, so listing indexes rebuild."""
+    global _s3_write_generation
+    _s3_write_generation += 1
+
+
+def s3_write_generation() -> int:
+    return _s3_write_generation
+
+
+def s3_key_count(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> int | None:
+    """How many key names (current objects and delete markers) the bucket holds; None without the bucket."""
+    found = s3_backend(account_id).buckets.get(bucket)
+    return None if found is None else len(found.keys)
+
+
+def s3_key_names(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str] | None:
+    """Every key name of the bucket, delete markers included; None without the bucket."""
+    found = s3_backend(account_id).buckets.get(bucket)
+    return None if found is None else _settled(lambda: list(dict.keys(found.keys)))
+
+
+def s3_listed_object(bucket: str, key: str, account_id: str = DEFAULT_ACCOUNT_ID) -> S3ListedObject | None:
+    """What a listing shows of the key's latest version; None for a delete marker. KeyError when the key is gone."""
+    from moto.s3.models import FakeDeleteMarker
+
+    latest = s3_backend(account_id).buckets[bucket].keys[key]  # KeyError or IndexError: the name is gone
+    if isinstance(latest, FakeDeleteMarker):
+        return None
+    return S3ListedObject(
+        str(latest.last_modified_ISO8601), str(latest.etag), int(latest.size), str(latest.storage_class), latest.checksum_algorithm
+    )
+
+
+def s3_continuation_key(token: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
+    """The last key of the page that handed out this continuation token; None for an unknown token."""
+    return s3_backend(account_id)._pagination_tokens.get(token)
+
+
+def s3_remember_continuation(token: str, key: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
+    """Register a continuation token where moto keeps its own, so either path can resume the listing."""
+    s3_backend(account_id)._pagination_tokens[token] = key

@@ -144,6 +144,10 @@ def _camel(word: str) -> str:
 
 
 _S3_BUCKET_LIST_QUERIES = {"versions": "ListObjectVersions", "uploads": "ListMultipartUploads"}
+# Parameters of a listing, not sub-resources, even when sent empty (`delimiter=`).
+_S3_LIST_PARAMETERS = frozenset({"delimiter", "prefix", "marker", "max-keys", "encoding-type", "list-type",
+                                 "start-after", "continuation-token", "fetch-owner", "key-marker",
+                                 "version-id-marker", "upload-id-marker", "x-id"})
 
 
 def _s3_operation(request: AwsRequest) -> str:
@@ -161,7 +165,7 @@ def _s3_operation(request: AwsRequest) -> str:
                     return operation
             if q.get("list-type") == ["2"]:
                 return "ListObjectsV2"
-        sub = [name for name in q if name and not q[name][0]]
+        sub = [name for name in q if name and not q[name][0] and name not in _S3_LIST_PARAMETERS]
         verb = {"GET": "Get", "PUT": "Put", "DELETE": "Delete"}.get(method, "")
         if sub and verb:
             return f"{verb}Bucket{_camel(sub[0])}"

@@ -20,6 +20,7 @@ from drharness.world import moto_access
 from drharness.world.base import BaseEngine
 from drharness.world.lag import LagSampler
 from drharness.world.requests import AwsRequest
+from drharness.world.s3_listing import ListingIndex
 from drharness.world.truth import WriteRecord
 
 if TYPE_CHECKING:
@@ -89,6 +90,9 @@ class S3ReplicationEngine(BaseEngine):
         self._lock = threading.Lock()
         self._status: dict[tuple[str, str, str], str] = {}
         self._rules: dict[str, list[Rule]] = {}
+        # ListObjectsV2 from a sorted key index; False leaves every listing to moto.
+        self.indexed_listing = True
+        self.listing = ListingIndex()
 
     # -- what clients see -----------------------------------------------------------------------------
 
@@ -112,7 +116,14 @@ class S3ReplicationEngine(BaseEngine):
 
     # -- the HTTP path --------------------------------------------------------------------------------
 
+    def before(self, request: AwsRequest) -> "CapturedResponse | None":
+        if self.indexed_listing and request.service == "s3" and request.operation == "ListObjectsV2":
+            return self.listing.list_objects_v2(request)
+        return None
+
     def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
+        if request.service == "s3" and request.mutating and request.s3_bucket:
+            self.listing.changed(request.s3_bucket)  # even a failed write may have changed some keys
         if request.service != "s3" or not response.ok:
             return
         op, bucket = request.operation, request.s3_bucket
@@ -203,6 +214,7 @@ class S3ReplicationEngine(BaseEngine):
             return
         if kind == "delete-marker":
             backend.delete_object(rule.destination_bucket, key)
+            self.listing.changed(rule.destination_bucket)
             self.world.truth.replicated(record, dest_region, self.world.now())
             return
         source = backend.get_object(bucket, key, version_id=None if version == "null" else version)
@@ -219,6 +231,7 @@ class S3ReplicationEngine(BaseEngine):
             kms_key_id=rule.replica_kms_key or source.kms_key_id,
             disable_notification=True,
         )
+        self.listing.changed(rule.destination_bucket)
         replica._metadata["Content-Type"] = source._metadata.get("Content-Type", "binary/octet-stream")
         if version != "null":
             replica._version_id = version
