@@ -39,7 +39,8 @@ class Recorder:
     ) -> ResultRecord:
         """Judge `value` against `objective` (unless a verdict is given) and write the record."""
         judged, judged_reason = judge(value, objective, reason_if_missing=reason or "")
-        record = ResultRecord(
+        record = ResultRecord.against(
+            objective,
             check=check,
             scenario=scenario or self.scenario,
             resource=resource,
@@ -48,8 +49,6 @@ class Recorder:
             metric=metric,
             value=value,
             unit=unit,
-            objective=objective.limit if objective else None,
-            comparison=objective.comparison if objective else None,
             verdict=verdict or judged,  # type: ignore[arg-type]
             reason=reason if (reason and (verdict or value is None)) else judged_reason if not reason else f"{judged_reason}; {reason}",
             started_at=started_at or iso(utc_now()),

@@ -94,6 +94,12 @@ class ResultRecord:
     run_id: str = ""
     schema: int = SCHEMA_VERSION
 
+    @classmethod
+    def against(cls, objective: Objective | None, **fields: object) -> "ResultRecord":
+        """A record judged against `objective`: its limit and comparison copied in (none without one)."""
+        return cls(objective=objective.limit if objective else None,  # type: ignore[arg-type]
+                   comparison=objective.comparison if objective else None, **fields)
+
     def to_json(self) -> dict[str, JsonValue]:
         data = asdict(self)
         data["evidence"] = dict(self.evidence)

@@ -110,7 +110,8 @@ class LedgerAssessment:
             "lost_sequences_truncated": self.lost_writes > EVIDENCE_LIMIT,
             "unacknowledged_present": list(self.unacknowledged_present[:EVIDENCE_LIMIT]),
         }
-        return ResultRecord(
+        return ResultRecord.against(
+            objective,
             check=check or f"{metric}:{self.store}:{self.resource}",
             scenario=scenario,
             resource=self.resource,
@@ -119,8 +120,6 @@ class LedgerAssessment:
             metric=metric,
             value=self.data_loss_window_seconds,
             unit="s",
-            objective=objective.limit if objective else None,
-            comparison=objective.comparison if objective else None,
             verdict=verdict,
             reason=reason,
             started_at=iso(started_at or self.fault_time),

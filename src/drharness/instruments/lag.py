@@ -132,7 +132,8 @@ class LagDistribution:
                          "lag_p99_seconds", "lag_max_seconds", "lag_mean_seconds", "uncertainty_max_seconds",
                          "poll_interval_seconds", "timeout_seconds", "max_uncertainty_seconds")
         }
-        return ResultRecord(
+        return ResultRecord.against(
+            objective,
             check=check or f"replication-lag:{self.store}:{self.source}",
             scenario=scenario,
             resource=self.source.split("@", 1)[0],
@@ -141,8 +142,6 @@ class LagDistribution:
             metric=objective.metric if objective else "replication_lag_p99",
             value=self.lag_p99_seconds,
             unit="s",
-            objective=objective.limit if objective else None,
-            comparison=objective.comparison if objective else None,
             verdict=verdict,
             reason=reason,
             started_at=iso(self.started_at),

@@ -99,10 +99,10 @@ class RestoreMeasurement:
         """The measurement as a record: metric "restore_seconds", judged against `objective` (the tier RTO)."""
         verdict, reason = judge(self.restore_seconds, objective, reason_if_missing=self.reason)
         elapsed = [s for s in (self.restore_seconds, self.available_seconds) if s is not None]
-        return ResultRecord(
+        return ResultRecord.against(
+            objective,
             check=check or f"restore:{self.kind}", scenario=scenario, resource=resource or self.source, tier=tier,
             target=self.target, metric=METRIC, value=self.restore_seconds, unit="s",
-            objective=objective.limit if objective else None, comparison=objective.comparison if objective else None,
             verdict=verdict, reason=reason, started_at=iso(self.started_at),
             duration_seconds=max(elapsed) if elapsed else self.timeout_seconds,
             evidence={

@@ -118,7 +118,8 @@ class TimelineResult:
     ) -> ResultRecord:
         """The RTO as a result record: metric "rto" in seconds, judged against `objective` (objectives.rto)."""
         verdict, reason = judge(self.rto_seconds, objective, reason_if_missing=self.reason)
-        return ResultRecord(
+        return ResultRecord.against(
+            objective,
             check=check or f"rto:{self.label}",
             scenario=scenario,
             resource=resource,
@@ -127,8 +128,6 @@ class TimelineResult:
             metric="rto",
             value=self.rto_seconds,
             unit="s",
-            objective=objective.limit if objective else None,
-            comparison=objective.comparison if objective else None,
             verdict=verdict,
             reason=reason,
             started_at=iso(self.started_at),
