@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from drharness.config import LagModel, Offline
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
 
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
@@ -23,11 +23,4 @@ def world(tmp_path, monkeypatch) -> Iterator[World]:
 
 @pytest.fixture
 def target(world: World) -> OfflineTarget:
-    from botocore.config import Config
-
-    return OfflineTarget(
-        world.endpoint,
-        world.account_id,
-        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-                      account_id_endpoint_mode="disabled"),
-    )
+    return OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)

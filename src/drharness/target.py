@@ -24,6 +24,13 @@ OFFLINE_CONFIG = Config(
     read_timeout=120,  # a large offline Scan page can take this long; a dropped region fails at once anyway
     account_id_endpoint_mode="disabled",
 )
+# One attempt per call: for probes and tests that must see a fault the moment it is injected.
+FAIL_FAST_CONFIG = Config(
+    retries={"total_max_attempts": 1, "mode": "standard"},
+    connect_timeout=2,
+    read_timeout=10,
+    account_id_endpoint_mode="disabled",
+)
 LIVE_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drharness.cli import main
 from drharness.config import Workload, load_workload
-from drharness.deploy import VerificationError, deploy_workload
+from drharness.deploy import deploy_workload
 from drharness.errors import ProcedureError
 from drharness.procedures.config_backup import (
     DESCRIPTION,
@@ -30,7 +29,7 @@ from drharness.procedures.config_backup import (
     restore_stack,
 )
 from drharness.procedures.stack import activate_dr_stack, read_dr_stack
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 
@@ -69,12 +68,8 @@ def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     workload = load_workload(config)
     with World(workload.spec.offline, seed=29) as world:
         workload = workload.with_account(world.account_id)
-        target = OfflineTarget(world.endpoint, world.account_id, config=Config(
-            retries={"total_max_attempts": 1, "mode": "standard"}, account_id_endpoint_mode="disabled"))
-        try:
-            deploy_workload(target, workload)
-        except VerificationError as exc:
-            assert all("ReplicationConfiguration" in f.property for f in exc.findings), exc
+        target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
+        deploy_workload(target, workload)
         yield Deployed(world, target, workload, config)
 
 

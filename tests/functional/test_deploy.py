@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from botocore.config import Config
 
 from drharness.config import Workload, load_workload
 from drharness.deploy import DeployReport, VerificationError, deploy_workload, verify_workload
 from drharness.deploy import backup, batch, dynamodb, events, fsx, names, notifications, s3
 from drharness.deploy.common import MISSING
 from drharness.errors import DeployError
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
 
 # Two of the guide's names are longer than AWS accepts: the backup bucket with the account id (69
@@ -36,8 +35,7 @@ def write_config(directory: Path) -> Path:
 
 def quick_target(endpoint: str, account_id: str) -> OfflineTarget:
     # No retries: an API the world lacks answers at once instead of after backoff.
-    return OfflineTarget(endpoint, account_id, config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
-                                                             account_id_endpoint_mode="disabled"))
+    return OfflineTarget(endpoint, account_id, config=FAIL_FAST_CONFIG)
 
 
 def deploy(target: OfflineTarget, workload: Workload) -> DeployReport:

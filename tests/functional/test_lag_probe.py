@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
 from drharness.config import LagModel, Offline, load_workload
 from drharness.errors import MeasurementError
@@ -22,7 +21,7 @@ from drharness.instruments import (
 )
 from drharness.instruments.lag import FAILED_WRITES, TIMEOUTS, TOO_IMPRECISE
 from drharness.objectives import objectives_for
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import pause
 from drharness.world import World
 
@@ -53,9 +52,7 @@ def lag_world(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
 
 @pytest.fixture
 def lag_target(lag_world: World) -> OfflineTarget:
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-                    account_id_endpoint_mode="disabled")
-    return OfflineTarget(lag_world.endpoint, lag_world.account_id, config=config)
+    return OfflineTarget(lag_world.endpoint, lag_world.account_id, config=FAIL_FAST_CONFIG)
 
 
 @pytest.fixture

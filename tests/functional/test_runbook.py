@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
 
 from drharness.cli import main
 from drharness.config import Workload, load_workload
-from drharness.deploy import VerificationError, deploy_workload
+from drharness.deploy import deploy_workload
 from drharness.errors import ProcedureError
 from drharness.objectives import objectives_for
 from drharness.procedures import recovery
@@ -24,7 +23,7 @@ from drharness.procedures.stack import TEMPLATE_MISSING, read_dr_stack, template
 from drharness.procedures.steps import StepOutcome
 from drharness.procedures.verification import NO_REFERENCE
 from drharness.results import ResultSink
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World, WorldClient
 
 pytestmark = pytest.mark.xdist_group("procedures-runbook")
@@ -67,13 +66,8 @@ def module_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]
     workload = load_workload(config)
     with World(workload.spec.offline, seed=23) as world:
         workload = workload.with_account(world.account_id)
-        target = OfflineTarget(world.endpoint, world.account_id, config=Config(
-            retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-            account_id_endpoint_mode="disabled"))
-        try:
-            deploy_workload(target, workload)
-        except VerificationError as exc:
-            assert all("ReplicationConfiguration" in f.property for f in exc.findings), exc
+        target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
+        deploy_workload(target, workload)
         prefix = workload.spec.bucket.replication.prefix
         s3, ddb = target.client("s3", workload.primary_region), target.client("dynamodb", workload.primary_region)
         for i in range(OBJECTS):

@@ -6,14 +6,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drharness.config import LagModel, Offline
 from drharness.faults import LiveOptions, parse_fault
 from drharness.faults.live import experiment_template
 from drharness.instruments import LagProbe
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World
 from drharness.world.fis import BAD_DURATION, EMPTY_TARGET, parse_duration
@@ -33,9 +32,7 @@ def world() -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def target(world: World) -> OfflineTarget:
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-                    account_id_endpoint_mode="disabled")
-    return OfflineTarget(world.endpoint, world.account_id, config=config)
+    return OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
 
 
 @pytest.fixture(autouse=True)
