@@ -141,8 +141,24 @@ def serve(objects: list[int], items: list[int]) -> None:
                     west.put_item(name, table_item(i, "0.75" if i in alter else "0.50"))  # 0.50 == 0.5
             for i in extra:
                 west.put_item(name, table_item(i))
+        warm_listings(world, [name for n in objects for name in bucket_names(n)])
         print(json.dumps({"endpoint": world.endpoint}), flush=True)
         sys.stdin.read()  # the controller closes stdin to stop the world
+
+
+def warm_listings(world: Any, buckets: list[str]) -> None:
+    """List every bucket once in each form a tool may ask for (URL-encoded or not, with the owner or not), so
+    that no tool's first run pays for building the world's listing index and its rendered entries."""
+    from botocore.handlers import set_list_objects_encoding_type_url
+
+    for encoded in (True, False):
+        client = world.client("s3", EAST)
+        if not encoded:
+            client.meta.events.unregister("before-parameter-build.s3.ListObjectsV2", set_list_objects_encoding_type_url)
+        for bucket in buckets:
+            for owner in ({}, {"FetchOwner": True}):  # the world, as moto, adds the owner for any value given
+                for _ in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, **owner):
+                    pass
 
 
 # -- measuring a process ---------------------------------------------------------------------------------------
@@ -160,11 +176,22 @@ class Run:
     changed: set[str] = field(default_factory=set)
     heap_peak_mib: float | None = None
     server_cpu_seconds: float | None = None
+    tool_cpu_seconds: float | None = None
     note: str = ""
 
 
-def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int, str, str]:
-    """Run `cmd`; its wall time, peak RSS (MiB, from wait4), exit code, stdout and stderr."""
+@dataclass
+class Measured:
+    wall: float
+    rss: float  # peak RSS, MiB (wait4)
+    cpu: float  # user + system CPU seconds (wait4)
+    code: int
+    out: str
+    err: str
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None) -> Measured:
+    """Run `cmd`; its wall time, peak RSS, CPU, exit code, stdout and stderr."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     # A CA bundle in the environment makes rclone's AWS SDK refuse its own transport; the world is http.
     base = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
@@ -172,24 +199,24 @@ def measure(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, f
     proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**base, **(env or {})})
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     out.seek(0)
     err.seek(0)
-    return wall, usage.ru_maxrss / 1024, proc.returncode, out.read().decode(), err.read().decode()
+    return Measured(wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status),
+                    out.read().decode(), err.read().decode())
 
 
 def run_drharness(endpoint: str, n: int, reports: Path) -> Run:
     source, replica = bucket_names(n)
     env = {"DRHARNESS_REPORTS": str(reports), "DRHARNESS_RUN_ID": f"bench-{n}-{time.time_ns()}"}
-    wall, rss, code, out, err = measure(
+    m = measure(
         [str(VENV_BIN / "drharness"), "compare", f"s3://{source}/{PREFIX}", f"s3://{replica}/{PREFIX}",
          "--endpoint", endpoint, "--max-listed", "1000", "--record"], env)
-    if code not in (0, 1):
-        raise SystemExit(f"drharness compare failed ({code}): {err.strip()}")
-    record_path = out.strip().splitlines()[-1].removeprefix("record: ")
+    if m.code not in (0, 1):
+        raise SystemExit(f"drharness compare failed ({m.code}): {m.err.strip()}")
+    record_path = m.out.strip().splitlines()[-1].removeprefix("record: ")
     evidence = json.loads(Path(record_path).read_text())["evidence"]
-    return Run("drharness compare", n, wall, rss, code, set(evidence["first_missing"]), set(evidence["first_extra"]),
-               {d["key"] for d in evidence["first_differing"]})
+    return Run("drharness compare", n, m.wall, m.rss, m.code, set(evidence["first_missing"]),
+               set(evidence["first_extra"]), {d["key"] for d in evidence["first_differing"]}, tool_cpu_seconds=m.cpu)
 
 
 def rclone_config(endpoint: str, path: Path) -> Path:
@@ -206,10 +233,10 @@ def run_rclone(endpoint: str, n: int, workdir: Path) -> Run:
     source, replica = bucket_names(n)
     config = rclone_config(endpoint, workdir / "rclone.conf")
     combined = workdir / f"rclone-{n}.txt"
-    wall, rss, code, out, err = measure(
+    m = measure(
         ["rclone", "check", f"src:{source}/{PREFIX}", f"dst:{replica}/{PREFIX}", "--config", str(config),
          "--combined", str(combined)])
-    run = Run("rclone check", n, wall, rss, code)
+    run = Run("rclone check", n, m.wall, m.rss, m.code, tool_cpu_seconds=m.cpu)
     for line in combined.read_text().splitlines():
         mark, key = line[:1], line[2:]
         # "+": only in the source (missing on the replica), "-": only in the replica, "*": differ.
@@ -221,13 +248,13 @@ def run_rclone(endpoint: str, n: int, workdir: Path) -> Run:
 
 def run_aws(endpoint: str, n: int) -> Run:
     source, replica = bucket_names(n)
-    wall, rss, code, out, err = measure(
+    m = measure(
         [str(VENV_BIN / "aws"), "s3", "sync", f"s3://{source}/{PREFIX}", f"s3://{replica}/{PREFIX}", "--dryrun",
          "--delete", "--endpoint-url", endpoint, "--region", WEST], CREDS)
     # No --source-region: the AWS CLI then builds the source client without --endpoint-url (real S3).
-    run = Run("aws s3 sync --dryrun", n, wall, rss, code)
+    run = Run("aws s3 sync --dryrun", n, m.wall, m.rss, m.code, tool_cpu_seconds=m.cpu)
     src_root, dst_root = f"s3://{source}/{PREFIX}", f"s3://{replica}/{PREFIX}"
-    for line in out.splitlines():
+    for line in m.out.splitlines():
         if line.startswith("(dryrun) copy: "):
             key = line.split(" to ", 1)[0].removeprefix("(dryrun) copy: ").removeprefix(src_root)
             run.changed.add(key)  # sync copies missing and changed alike; split below
@@ -238,10 +265,10 @@ def run_aws(endpoint: str, n: int) -> Run:
 
 def heap_probe_s3(endpoint: str, n: int) -> float:
     """Peak Python heap (MiB) of compare_buckets under tracemalloc, in a fresh process."""
-    wall, rss, code, out, err = measure([sys.executable, str(HERE), "probe-s3", endpoint, str(n)])
-    if code != 0:
-        raise SystemExit(f"probe failed: {err.strip()}")
-    return json.loads(out)["heap_peak_mib"]
+    m = measure([sys.executable, str(HERE), "probe-s3", endpoint, str(n)])
+    if m.code != 0:
+        raise SystemExit(f"probe failed: {m.err.strip()}")
+    return json.loads(m.out)["heap_peak_mib"]
 
 
 def probe_s3(endpoint: str, n: int) -> None:
@@ -308,12 +335,13 @@ def scan_into_dicts(east: Any, west: Any, name: str) -> dict[str, list[str]]:
 
 
 def run_ddb(endpoint: str, n: int, way: str) -> Run:
-    wall, rss, code, out, err = measure([sys.executable, str(HERE), "probe-ddb", endpoint, str(n), way])
-    if code != 0:
-        raise SystemExit(f"{way} failed: {err.strip()}")
-    found = json.loads(out)
+    m = measure([sys.executable, str(HERE), "probe-ddb", endpoint, str(n), way])
+    if m.code != 0:
+        raise SystemExit(f"{way} failed: {m.err.strip()}")
+    found = json.loads(m.out)
     label = "drharness compare_tables" if way == "drharness" else "scan both into dicts"
-    return Run(label, n, wall, rss, code, set(found["missing"]), set(found["extra"]), set(found["changed"]))
+    return Run(label, n, m.wall, m.rss, m.code, set(found["missing"]), set(found["extra"]), set(found["changed"]),
+               tool_cpu_seconds=m.cpu)
 
 
 # -- the controller ---------------------------------------------------------------------------------------------
@@ -419,8 +447,10 @@ def summarize(runs: list[dict[str, Any]]) -> None:
     for (tool, n), group in groups.items():
         wall = statistics.median(r["wall_seconds"] for r in group)
         cpu = statistics.median(r["server_cpu_seconds"] for r in group)
+        own = statistics.median(r["tool_cpu_seconds"] for r in group)
         rss = max(r["peak_rss_mib"] for r in group)
-        line = f"  {tool:26s} n={n:<7d} wall {wall:7.2f} s  world CPU {cpu:7.2f} s  peak RSS {rss:6.1f} MiB"
+        line = (f"  {tool:26s} n={n:<7d} wall {wall:7.2f} s  world CPU {cpu:7.2f} s  tool CPU {own:6.2f} s  "
+                f"peak RSS {rss:6.1f} MiB")
         rclone = groups.get(("rclone check", n))
         if tool == "drharness compare" and rclone:
             ratio = wall / statistics.median(r["wall_seconds"] for r in rclone)
@@ -432,9 +462,11 @@ def report(runs: list[dict[str, Any]], run: Run, found: str) -> None:
     heap = f"  heap peak {run.heap_peak_mib:.1f} MiB" if run.heap_peak_mib is not None else ""
     cpu = run.server_cpu_seconds or 0
     print(f"{run.tool:26s} n={run.n:<7d} wall {run.wall_seconds:7.2f} s  world CPU {cpu:7.2f} s  "
+          f"tool CPU {run.tool_cpu_seconds or 0:6.2f} s  "
           f"peak RSS {run.peak_rss_mib:6.1f} MiB{heap}  exit {run.exit_code}  found: {found} {run.note}", flush=True)
     runs.append({"tool": run.tool, "n": run.n, "wall_seconds": round(run.wall_seconds, 3),
                  "server_cpu_seconds": round(run.server_cpu_seconds or 0, 2),
+                 "tool_cpu_seconds": round(run.tool_cpu_seconds or 0, 2),
                  "peak_rss_mib": round(run.peak_rss_mib, 1), "exit_code": run.exit_code, "found": found})
 
 

@@ -44,6 +44,7 @@ from drharness.faults.spec import (
     ServiceFault,
     parse_fault,
 )
+from drharness.reporting.scrub import mask_account
 from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
 from drharness.target import LIVE_CONFIG, AwsTarget, Target
 
@@ -77,11 +78,6 @@ STS_FAILED = "cannot confirm the account with STS GetCallerIdentity at {where}: 
 
 # Resources whose own tags decide the scope (subnets are chosen by tag in the FIS template itself).
 _TAGGABLE_KINDS = ("s3 bucket", "dynamodb table", "iam role", "iam user")
-
-
-def mask_account(account_id: str) -> str:
-    """Show only the last four digits of an account id."""
-    return "********" + account_id[-4:] if len(account_id) >= 4 else "****"
 
 
 class _LogScrubbing:

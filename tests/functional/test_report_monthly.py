@@ -47,7 +47,7 @@ FEB, MAR_A, MAR_B, APR = "20250210T100000Z-feb001", "20250305T090000Z-mar001", "
 RTO_KIND, RPO_KIND = {"rto", "restore_seconds"}, {"rpo"}
 TIERS = ("critical", "important", "standard")
 
-monthly_cli.register(app)  # idempotent: also registered by drharness.cli.commands
+monthly_cli.register(app)  # idempotent: also registered by drharness.cli._register
 
 
 def rec(run: str, day: int, check: str, metric: str, value: float | None, unit: str, verdict: str, *,

@@ -151,3 +151,13 @@ def test_missing_bucket_and_unknown_token_are_motos_answers(world, s3):
     finally:
         world.s3.indexed_listing = True
     assert [o["Key"] for o in resumed["Contents"]] == [o["Key"] for o in resumed_by_moto["Contents"]]
+
+
+def test_an_overwrite_the_index_was_not_told_of_still_shows(world, s3):
+    _same_as_moto(world, s3, Prefix="data/batch-02/")  # the index and its rendered entries are warm
+    backend = moto_access.s3_backend()
+    backend.put_object(BUCKET, "data/batch-02/part-0003", b"rewritten behind the index's back",
+                       disable_notification=True)
+    _same_as_moto(world, s3, Prefix="data/batch-02/")
+    page = s3.list_objects_v2(Bucket=BUCKET, Prefix="data/batch-02/part-0003")
+    assert [o["Size"] for o in page["Contents"]] == [len(b"rewritten behind the index's back")]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drharness.cli import start_up
 from drharness.errors import ConfigError, MeasurementError
 
 if TYPE_CHECKING:
@@ -111,10 +112,6 @@ def compare(
     record: bool = typer.Option(False, "--record", help="Also write the result record under reports/."),
 ) -> None:
     """Compare two S3 prefixes or two DynamoDB tables, each in its own region (exit 0 equal, 1 differ)."""
-    from drharness.instruments.consistency import BucketSide, TableSide, compare_buckets, compare_tables
-    from drharness.instruments.consistency.dynamodb import DEFAULT_PAGE_LIMIT
-    from drharness.instruments.consistency.s3 import PAGE_SIZE
-
     src = parse_location(source, "SOURCE")
     rep = parse_location(replica, "REPLICA")
     if type(src) is not type(rep):
@@ -122,29 +119,15 @@ def compare(
     for option, value in (("--source-region", source_region), ("--replica-region", replica_region)):
         if value is not None and not _REGION.match(value):
             raise ConfigError(f"{option} {value!r} is not a region name (e.g. us-west-2)")
-    clients = _Clients(endpoint)
+    with start_up():
+        clients = _Clients(endpoint)
     if isinstance(src, S3Location) and isinstance(rep, S3Location):
-        src_region = source_region or bucket_region(clients, src, "SOURCE", "--source-region")
-        rep_region = replica_region or bucket_region(clients, rep, "REPLICA", "--replica-region")
-        report = compare_buckets(
-            BucketSide(clients.client("s3", src_region), src.bucket, src.prefix),
-            BucketSide(clients.client("s3", rep_region), rep.bucket, rep.prefix),
-            max_listed=max_listed,
-            workers=workers,
-            page_size=min(page_size or PAGE_SIZE, PAGE_SIZE),
-        )
-        regions = (src_region, rep_region)
+        report, regions = _compare_s3(clients, src, rep, source_region, replica_region, max_listed=max_listed,
+                                      workers=workers, page_size=page_size)
     else:
         assert isinstance(src, TableLocation) and isinstance(rep, TableLocation)
-        report = compare_tables(
-            TableSide(clients.client("dynamodb", src.region), src.table, src.region),
-            TableSide(clients.client("dynamodb", rep.region), rep.table, rep.region),
-            max_listed=max_listed,
-            workers=workers,
-            segments=segments,
-            page_limit=page_size or DEFAULT_PAGE_LIMIT,
-        )
-        regions = (src.region, rep.region)
+        report, regions = _compare_tables(clients, src, rep, max_listed=max_listed, workers=workers,
+                                          segments=segments, page_size=page_size)
     render(report, regions=regions, target=clients.target_name)
     if record:
         from drharness.results import ResultSink
@@ -154,38 +137,68 @@ def compare(
     raise typer.Exit(code=0 if report.equal else 1)
 
 
-def render(report: "ConsistencyReport", *, regions: tuple[str, str], target: str) -> None:
-    """Print the counts and the first differences of each kind (keys printed verbatim, never as markup)."""
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
+def _compare_s3(
+    clients: _Clients, src: S3Location, rep: S3Location, source_region: str | None, replica_region: str | None,
+    *, max_listed: int, workers: int, page_size: int | None,
+) -> tuple["ConsistencyReport", tuple[str, str]]:
+    with start_up():
+        from drharness.instruments.consistency.s3 import PAGE_SIZE, BucketSide, compare_buckets
 
-    console = Console(highlight=False)
-    console.print(f"[bold]{escape(report.source)}[/] ({regions[0]}) vs [bold]{escape(report.replica)}[/] "
-                  f"({regions[1]}) [dim]target {target}, {report.method}, {report.duration_seconds:.2f} s[/]")
-    counts = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("compared", "source", "replica", "missing", "extra", "differing"):
-        counts.add_column(column, justify="right")
-    counts.add_row(*(str(n) for n in (report.compared_count, report.source_count, report.replica_count,
-                                      report.missing_count, report.extra_count, report.differing_count)))
-    console.print(counts)
+        src_region = source_region or bucket_region(clients, src, "SOURCE", "--source-region")
+        rep_region = replica_region or bucket_region(clients, rep, "REPLICA", "--replica-region")
+        sides = (BucketSide(clients.client("s3", src_region), src.bucket, src.prefix),
+                 BucketSide(clients.client("s3", rep_region), rep.bucket, rep.prefix))
+    report = compare_buckets(*sides, max_listed=max_listed, workers=workers,
+                             page_size=min(page_size or PAGE_SIZE, PAGE_SIZE))
+    return report, (src_region, rep_region)
+
+
+def _compare_tables(
+    clients: _Clients, src: TableLocation, rep: TableLocation,
+    *, max_listed: int, workers: int, segments: int, page_size: int | None,
+) -> tuple["ConsistencyReport", tuple[str, str]]:
+    with start_up():
+        from drharness.instruments.consistency.dynamodb import DEFAULT_PAGE_LIMIT, TableSide, compare_tables
+
+        tables = (TableSide(clients.client("dynamodb", src.region), src.table, src.region),
+                  TableSide(clients.client("dynamodb", rep.region), rep.table, rep.region))
+    report = compare_tables(*tables, max_listed=max_listed, workers=workers, segments=segments,
+                            page_limit=page_size or DEFAULT_PAGE_LIMIT)
+    return report, (src.region, rep.region)
+
+
+def _shown(key: str) -> str:
+    """A key as printed: verbatim, or quoted when it holds characters a terminal would act on."""
+    return key if key.isprintable() else repr(key)
+
+
+def render(report: "ConsistencyReport", *, regions: tuple[str, str], target: str) -> None:
+    """Print the counts and the first differences of each kind (colour only on a terminal)."""
+    def bold(text: str) -> str:
+        return typer.style(text, bold=True)
+
+    lines = [f"{bold(report.source)} ({regions[0]}) vs {bold(report.replica)} ({regions[1]})  "
+             + typer.style(f"target {target}, {report.method}, {report.duration_seconds:.2f} s", dim=True)]
+    columns = ("compared", "source", "replica", "missing", "extra", "differing")
+    counts = (report.compared_count, report.source_count, report.replica_count,
+              report.missing_count, report.extra_count, report.differing_count)
+    widths = [max(len(c), len(str(n))) for c, n in zip(columns, counts)]
+    lines.append(bold("  ".join(c.rjust(w) for c, w in zip(columns, widths))))
+    lines.append("  ".join(str(n).rjust(w) for n, w in zip(counts, widths)))
     for title, total, keys in (("missing in the replica", report.missing_count, report.first_missing),
                                ("extra in the replica", report.extra_count, report.first_extra)):
         if total:
-            console.print(f"[bold]{title}[/] (first {len(keys)} of {total}):")
-            for key in keys:
-                console.print(Text(f"  {key}"))
+            lines.append(f"{bold(title)} (first {len(keys)} of {total}):")
+            lines.extend(f"  {_shown(key)}" for key in keys)
     if report.differing_count:
-        table = Table(title=f"differing (first {len(report.first_differing)} of {report.differing_count})",
-                      title_justify="left", header_style="bold")
-        for column in ("key", "source", "replica"):
-            table.add_column(column, overflow="fold")
+        lines.append(f"{bold('differing')} (first {len(report.first_differing)} of {report.differing_count}):")
         for d in report.first_differing:
-            table.add_row(Text(d.key), Text(d.source), Text(d.replica))
-        console.print(table)
-    verdict = "[green]EQUAL[/]" if report.equal else f"[red]DIFFERENT[/]: {report.divergent_count} divergent keys"
-    console.print(verdict)
+            lines += [f"  {_shown(d.key)}", f"    source:  {d.source}", f"    replica: {d.replica}"]
+    if report.equal:
+        lines.append(typer.style("EQUAL", fg="green"))
+    else:
+        lines.append(f"{typer.style('DIFFERENT', fg='red')}: {report.divergent_count} divergent keys")
+    typer.echo("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from drharness.safety import mask_account
-
 if TYPE_CHECKING:
     from drharness.config import Workload
 
@@ -28,6 +26,12 @@ KEY_MASK = "****MASKED-KEY****"
 SECRET_MASK = "****MASKED-SECRET****"
 TOKEN_MASK = "****MASKED-TOKEN****"
 ARN_ACCOUNT_MASK = "************"
+
+
+def mask_account(account_id: str) -> str:
+    """Show only the last four digits of an account id."""
+    return "********" + account_id[-4:] if len(account_id) >= 4 else "****"
+
 
 # Text files worth reading; binary attachments (PNG) are made from scrubbed text and skipped here.
 TEXT_SUFFIXES = frozenset({".json", ".txt", ".html", ".htm", ".csv", ".properties", ".xml", ".log", ".md",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from moto.core.models import DEFAULT_ACCOUNT_ID
@@ -587,16 +588,39 @@ def s3_key_names(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]
     return None if found is None else _settled(lambda: list(dict.keys(found.keys)))
 
 
-def s3_listed_object(bucket: str, key: str, account_id: str = DEFAULT_ACCOUNT_ID) -> S3ListedObject | None:
-    """What a listing shows of the key's latest version; None for a delete marker. KeyError when the key is gone."""
+def s3_latest_versions(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Callable[[str], Any]:
+    """A reader of each key's latest version object in `bucket` (the bucket is looked up once). The reader
+    raises KeyError or IndexError for a key that is gone; creating it raises KeyError when the bucket is.
+    moto replaces the object on every write, so the same object means the same listing."""
+    versions = dict.__getitem__  # the store maps a key to its versions, the latest last
+    keys = s3_backend(account_id).buckets[bucket].keys
+    return lambda key: versions(keys, key)[-1]
+
+
+def s3_listed(version: Any) -> S3ListedObject | None:
+    """What a listing shows of a latest version; None for a delete marker."""
     from moto.s3.models import FakeDeleteMarker
 
-    latest = s3_backend(account_id).buckets[bucket].keys[key]  # KeyError or IndexError: the name is gone
-    if isinstance(latest, FakeDeleteMarker):
+    if isinstance(version, FakeDeleteMarker):
         return None
     return S3ListedObject(
-        str(latest.last_modified_ISO8601), str(latest.etag), int(latest.size), str(latest.storage_class), latest.checksum_algorithm
+        _listed_time(version), str(version.etag), int(version.size), str(version.storage_class), version.checksum_algorithm
     )
+
+
+_LISTED_TIMES: dict[tuple[int, ...], str] = {}
+
+
+def _listed_time(key: Any) -> str:
+    """moto's listing timestamp of a key (whole seconds), formatted once per second: objects share them."""
+    stamp = key.last_modified
+    second = (stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute, stamp.second)
+    text = _LISTED_TIMES.get(second)
+    if text is None:
+        if len(_LISTED_TIMES) > 4096:
+            _LISTED_TIMES.clear()
+        text = _LISTED_TIMES[second] = str(key.last_modified_ISO8601)
+    return text
 
 
 def s3_continuation_key(token: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:

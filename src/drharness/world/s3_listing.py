@@ -6,19 +6,22 @@ O(page + log bucket): a sorted list of key names per bucket, rebuilt lazily when
 
 A bucket counts as changed when a mutating S3 request reached it through the world, when the world
 wrote into it directly (replication, restores), or when its number of key names differs from the
-index's. Anything unusual (an unknown parameter, an unknown continuation token, a missing bucket) is
-left to moto, which then answers as it always did.
+index's. Each object's <Contents> element is rendered once and kept with the index, for the very
+version object it was rendered from: moto replaces that object on every write, so a write the index
+was not told of still shows. Anything unusual (an unknown parameter, an unknown continuation token, a
+missing bucket) is left to moto, which then answers as it always did.
 """
 
 from __future__ import annotations
 
 import bisect
 import hashlib
+import re
 import threading
 import urllib.parse
 import uuid
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from drharness.world import moto_access
@@ -35,6 +38,7 @@ _KNOWN_PARAMS = frozenset(
 )
 _DEFAULT_MAX_KEYS = 1000
 _LAST_CODE_POINT = 0x10FFFF
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.~/-]*")  # what urllib.parse.quote and XML escaping leave as it is
 
 
 class StaleIndex(Exception):
@@ -58,6 +62,10 @@ class _Entry:
     generation: tuple[int, int]
     key_count: int
     names: list[str]
+    # Per (url_encoded, fetch_owner): key name -> (the version it was rendered from, its <Contents>, or
+    # None for a delete marker). A hit counts only for the very same version object, so a write that
+    # bypassed the index's notice still shows.
+    rendered: dict[tuple[bool, bool], dict[str, tuple[Any, str | None]]] = field(default_factory=dict)
 
 
 def parse_query(request: AwsRequest) -> ListQuery | None:
@@ -105,7 +113,7 @@ class ListingIndex:
         with self._lock:
             self._bumps[bucket] = self._bumps.get(bucket, 0) + 1
 
-    def _names(self, bucket: str, force: bool = False) -> list[str] | None:
+    def _entry(self, bucket: str, force: bool = False) -> _Entry | None:
         with self._lock:
             generation = (self._bumps.get(bucket, 0), moto_access.s3_write_generation())
             entry = self._entries.get(bucket)
@@ -113,14 +121,15 @@ class ListingIndex:
         if count is None:
             return None
         if not force and entry is not None and entry.generation == generation and entry.key_count == count:
-            return entry.names
+            return entry
         names = moto_access.s3_key_names(bucket)
         if names is None:
             return None
         names.sort()
+        entry = _Entry(generation, len(names), names)
         with self._lock:
-            self._entries[bucket] = _Entry(generation, len(names), names)
-        return names
+            self._entries[bucket] = entry
+        return entry
 
     def list_objects_v2(self, request: AwsRequest) -> "CapturedResponse | None":
         """Answer a ListObjectsV2 request as moto would; None to leave it to moto."""
@@ -133,11 +142,11 @@ class ListingIndex:
             if after is None:
                 return None
         for force in (False, True):
-            names = self._names(query.bucket, force)
-            if names is None:
+            entry = self._entry(query.bucket, force)
+            if entry is None:
                 return None
             try:
-                page = _page(query, names, after)
+                page = _page(query, entry, after)
             except StaleIndex:
                 continue
             return _response(query, *page)
@@ -154,16 +163,21 @@ def _end_of(names: list[str], folder: str, start: int) -> int:
     return start
 
 
-def _page(
-    query: ListQuery, names: list[str], after: str | None
-) -> tuple[list[tuple[str, moto_access.S3ListedObject | None]], bool]:
-    """Collect the page's keys (with their listing) and common prefixes (with None) in order, and whether it is truncated."""
+def _page(query: ListQuery, entry: _Entry, after: str | None) -> tuple[list[tuple[str, str | None]], bool]:
+    """Collect the page's keys (with their <Contents>) and common prefixes (with None) in order, and
+    whether it is truncated."""
+    names = entry.names
     prefix, delimiter = query.prefix, query.delimiter
     i = bisect.bisect_left(names, prefix) if prefix else 0
     if after is not None:
         i = max(i, bisect.bisect_right(names, after))
     wanted = query.max_keys + 1  # one more than a page says whether the listing is truncated
-    found: list[tuple[str, moto_access.S3ListedObject | None]] = []
+    found: list[tuple[str, str | None]] = []
+    try:
+        latest = moto_access.s3_latest_versions(query.bucket)
+    except KeyError as exc:
+        raise StaleIndex(query.bucket) from exc
+    rendered = entry.rendered.setdefault((query.url_encoded, query.fetch_owner), {})
     while i < len(names) and len(found) < wanted:
         name = names[i]
         if prefix and not name.startswith(prefix):
@@ -177,40 +191,46 @@ def _page(
                 i = _end_of(names, folder, i)
                 continue
         try:
-            listed = moto_access.s3_listed_object(query.bucket, name)
+            version = latest(name)
         except (KeyError, IndexError) as exc:
             raise StaleIndex(name) from exc
-        if listed is not None:
-            found.append((name, listed))
+        hit = rendered.get(name)
+        if hit is None or hit[0] is not version:
+            listed = moto_access.s3_listed(version)
+            hit = rendered[name] = (version, None if listed is None else _contents(query, name, listed))
+        if hit[1] is not None:
+            found.append((name, hit[1]))
         i += 1
     if query.max_keys == 0:
         return [], False
     return found[: query.max_keys], len(found) > query.max_keys
 
 
-def _response(
-    query: ListQuery, items: list[tuple[str, moto_access.S3ListedObject | None]], truncated: bool
-) -> "CapturedResponse":
+def _name_of(query: ListQuery, name: str) -> str:
+    if _PLAIN_NAME.fullmatch(name):  # most names: nothing to quote or escape
+        return name
+    return escape(urllib.parse.quote(name) if query.url_encoded else name)
+
+
+def _contents(query: ListQuery, name: str, listed: moto_access.S3ListedObject) -> str:
+    """One object's <Contents> element, as moto's serializer writes it."""
+    algorithm = f"<ChecksumAlgorithm>{escape(listed.checksum_algorithm)}</ChecksumAlgorithm>" if listed.checksum_algorithm else ""
+    return (f"<Contents><Key>{_name_of(query, name)}</Key><LastModified>{listed.last_modified_iso}</LastModified>"
+            f"<ETag>{escape(listed.etag)}</ETag>{algorithm}<Size>{listed.size}</Size>"
+            f"<StorageClass>{escape(listed.storage_class)}</StorageClass>{_OWNER if query.fetch_owner else ''}</Contents>")
+
+
+def _response(query: ListQuery, items: list[tuple[str, str | None]], truncated: bool) -> "CapturedResponse":
     """Render the page as moto's serializer does."""
     from drharness.world.server import CapturedResponse
 
-    def name_of(name: str) -> str:
-        return escape(urllib.parse.quote(name) if query.url_encoded else name)
-
     parts = [_HEAD, f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"]
     folders = []
-    for name, listed in items:
-        if listed is None:
+    for name, contents in items:
+        if contents is None:
             folders.append(name)
-            continue
-        parts.append(f"<Contents><Key>{name_of(name)}</Key><LastModified>{listed.last_modified_iso}</LastModified>"
-                     f"<ETag>{escape(listed.etag)}</ETag>")
-        if listed.checksum_algorithm:
-            parts.append(f"<ChecksumAlgorithm>{escape(listed.checksum_algorithm)}</ChecksumAlgorithm>")
-        parts.append(f"<Size>{listed.size}</Size><StorageClass>{escape(listed.storage_class)}</StorageClass>")
-        if query.fetch_owner:
-            parts.append(_OWNER)
-        parts.append("</Contents>")
+        else:
+            parts.append(contents)
     parts.append(f"<Name>{escape(query.bucket)}</Name>")
     prefix = urllib.parse.quote(query.prefix) if query.url_encoded else query.prefix
     parts.append(f"<Prefix>{escape(prefix)}</Prefix>" if prefix else "<Prefix/>")
@@ -218,7 +238,7 @@ def _response(
         parts.append(f"<Delimiter>{escape(query.delimiter)}</Delimiter>")
     parts.append(f"<MaxKeys>{query.max_keys}</MaxKeys>")
     if query.delimiter:
-        parts.extend(f"<CommonPrefixes><Prefix>{name_of(folder)}</Prefix></CommonPrefixes>" for folder in folders)
+        parts.extend(f"<CommonPrefixes><Prefix>{_name_of(query, folder)}</Prefix></CommonPrefixes>" for folder in folders)
     if query.url_encoded:
         parts.append("<EncodingType>url</EncodingType>")
     parts.append(f"<KeyCount>{len(items)}</KeyCount>")
