@@ -26,11 +26,18 @@ def test_the_table_names_what_each_module_registers() -> None:
 
 
 def test_compare_and_its_record_start_without_the_world_moto_or_the_workload_model() -> None:
-    code = ("import sys; from drharness.cli import _register; _register('compare'); "
-            "import drharness.instruments.consistency.s3, drharness.target, drharness.results, "
-            "drharness.reporting.scrub; "
-            "heavy = ('moto', 'drharness.world', 'drharness.config', 'drharness.faults', 'boto3', 's3transfer', 'rich'); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))")
+    code = "\n".join([
+        "import sys",
+        "from drharness.cli import main",
+        "try:",
+        "    main(['compare', 's3://bucket-a', 'dynamodb://us-east-1/table-b'])  # parsed, then refused",
+        "except SystemExit as exc:",
+        "    assert exc.code == 2",
+        "import drharness.instruments.consistency.s3, drharness.target, drharness.results, drharness.reporting.scrub",
+        "heavy = ('moto', 'drharness.world', 'drharness.config', 'drharness.faults', 'boto3', 's3transfer', 'rich',",
+        "         'pydantic')",
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m.startswith(heavy)))",
+    ])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
