@@ -256,7 +256,10 @@ def _fault_of(activity: Mapping[str, Any], variables: Mapping[str, object], sour
         elif func.startswith("inject_") and func[len("inject_"):].replace("_", "-") in FAULTS:
             name, params = func[len("inject_"):].replace("_", "-"), dict(arguments)
     elif provider.get("type") == "process" and Path(str(provider.get("path", ""))).name == "drharness":
-        words = shlex.split(arguments) if isinstance(arguments, str) else [str(a) for a in arguments or []]
+        try:
+            words = shlex.split(arguments) if isinstance(arguments, str) else [str(a) for a in arguments or []]
+        except ValueError as exc:  # an unclosed quote
+            raise ConfigError(f"experiment {source}: {label}: cannot read the process arguments: {exc}") from exc
         if words[:2] == ["fault", "inject"] and len(words) > 2:
             name = words[2]
             params = _assignments(words[3:], source, label)

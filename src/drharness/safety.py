@@ -380,23 +380,39 @@ class ScopedFaultBackend:
         return list(self.inner.active_ids())
 
 
+def scoped_live_options(workload: Workload, account_id: str, options: Any) -> Any:
+    """`options` (a `faults.LiveOptions`) as every live fault must run: the config's tag scope, stop alarms as ARNs.
+
+    The tag scope is always `[live].tag_scope` (one source); unless `options` names stop alarm ARNs,
+    `[live].stop_alarms` become each experiment's stopConditions (FIS takes ARNs, the config names).
+    """
+    from dataclasses import replace
+
+    from drharness.guard import alarm_arns
+
+    return replace(options, tag_scope=dict(workload.spec.live.tag_scope),
+                   stop_alarm_arns=options.stop_alarm_arns or alarm_arns(workload, account_id))
+
+
+def live_fault_backend(target: Target, workload: Workload, options: Any) -> ScopedFaultBackend:
+    """The FIS backend of an opened live target, behind the per-fault account and tag-scope check.
+
+    Every live fault backend is made here, so none skips the scope check or sends alarm names to FIS.
+    """
+    from drharness.faults.live import LiveFaultBackend
+
+    check_region_allowed(workload, options.region)
+    backend = LiveFaultBackend(target, scoped_live_options(workload, target.account_id, options))
+    return ScopedFaultBackend(backend, target, workload, region=options.region, role_arns=options.api_fault_role_arns)
+
+
 def open_live_backend(
     settings: RunSettings, workload: Workload, options: Any, session: boto3.session.Session | None = None,
     *, endpoint_url: str | None = None,
 ) -> ScopedFaultBackend:
     """Open the target through every gate and return its FIS backend behind the per-fault scope check.
 
-    `options` is a `faults.LiveOptions`; its tag scope becomes `[live].tag_scope` (one source), and
-    unless it names stop alarms, `[live].stop_alarms` become each experiment's stopConditions.
+    `options` is a `faults.LiveOptions`, scoped as `live_fault_backend` says.
     """
-    from dataclasses import replace
-
-    from drharness.faults.live import LiveFaultBackend
-    from drharness.guard import alarm_arns
-
     target = open_live_target(settings, workload, session, endpoint_url=endpoint_url)
-    check_region_allowed(workload, options.region)
-    scoped_options = replace(options, tag_scope=dict(workload.spec.live.tag_scope),
-                             stop_alarm_arns=options.stop_alarm_arns or alarm_arns(workload, target.account_id))
-    backend = LiveFaultBackend(target, scoped_options)
-    return ScopedFaultBackend(backend, target, workload, region=options.region, role_arns=options.api_fault_role_arns)
+    return live_fault_backend(target, workload, options)

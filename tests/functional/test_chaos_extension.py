@@ -116,6 +116,7 @@ def test_an_interrupted_run_reverts_every_fault_and_writes_its_records(
     records = {r.check: r for r in read_records(reports)}
     revert = records["revert"]
     assert (revert.verdict, revert.value) == ("pass", 0.0)
+    assert revert.duration_seconds > 0.0  # the end-of-run revert is timed, not assumed instant
     assert set(revert.evidence["reverted"]) >= {paused["id"], throttled["id"]}
     experiment = records["experiment:unit-run"]
     assert experiment.verdict == "error" and experiment.reason.startswith("interrupted")
@@ -208,6 +209,51 @@ def test_objectives_met_judges_every_measurement_of_the_run(world: World, config
     judged = probes.objectives_met(configuration=dict(configuration))
     assert judged["verdict"] == "fail" and judged["missed"][0]["reason"] == "fail reason"
     assert probes.rpo_within_objective(configuration=dict(configuration))["verdict"] == "pass"
+
+
+def test_once_a_fault_went_in_nothing_measured_fails_the_objectives(world: World, configuration: dict[str, Any]) -> None:
+    control.configure_control(configuration=configuration, secrets={}, experiment=EXPERIMENT)
+    assert probes.rto_within_objective(configuration=dict(configuration))["verdict"] == "pass"  # no fault yet
+    actions.pause_replication(store="dynamodb", configuration=dict(configuration))
+
+    judged = probes.rto_within_objective(configuration=dict(configuration))
+
+    assert (judged["verdict"], judged["measured"]) == ("fail", 0)
+    assert judged["reason"] == probes.NOT_MEASURED_AFTER_FAULT.format(what="recovery times")
+    assert probes.objectives_met(configuration=dict(configuration))["verdict"] == "fail"
+
+
+def test_a_method_action_that_failed_makes_a_completed_experiment_an_error(
+    world: World, configuration: dict[str, Any], reports: Path,
+) -> None:
+    control.configure_control(configuration=configuration, secrets={}, experiment=EXPERIMENT)
+    journal = journal_of("completed")
+    journal["run"][0].update(status="failed", exception=["Traceback ...", "FaultError: the world refused it"])
+
+    control.after_experiment_control(EXPERIMENT, state=journal, configuration=configuration)
+
+    experiment = {r.check: r for r in read_records(reports)}["experiment:unit-run"]
+    assert experiment.verdict == "error"
+    assert experiment.reason == "completed, but activities did not succeed: method:pause-table-replication failed"
+    assert experiment.evidence["activities_not_succeeded"] == ["method:pause-table-replication failed"]
+
+
+def test_the_compromised_key_probe_judges_what_it_expects(world: World, configuration: dict[str, Any]) -> None:
+    control.configure_control(configuration=configuration, secrets={}, experiment=EXPERIMENT)
+    world.client("s3", configuration["primary_region"]).create_bucket(Bucket=configuration["data_bucket"])  # nothing deployed
+    actions.compromise_credentials(configuration=dict(configuration))
+
+    works = probes.compromised_key_works(expect="works", configuration=dict(configuration))
+    refused = probes.compromised_key_works(expect="refused", configuration=dict(configuration))
+
+    assert works["works"] and works["verdict"] == "pass"
+    assert refused["verdict"] == "fail"  # the key was never isolated
+    judged = {r.check: r for r in runtime.active().records}
+    assert judged["credential:key-works"].objective is not None
+    assert judged["credential:key-refused"].reason.endswith("found 1 of 1 key(s) read the data bucket")
+    assert probes.objectives_met(configuration=dict(configuration))["verdict"] == "fail"
+    with pytest.raises(ConfigError):
+        probes.compromised_key_works(expect="maybe", configuration=dict(configuration))
 
 
 def test_a_run_the_control_starts_deploys_its_world_and_the_runbook_recovers_into_it(reports: Path) -> None:

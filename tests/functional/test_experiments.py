@@ -34,6 +34,8 @@ NAMES = sorted(p.stem for p in EXPERIMENTS.glob("*.json"))
 SCENARIOS = {"az-outage": "az", "region-failover": "region", "service-degradation": "service",
              "replication-pause": "replication", "data-corruption": "data_corruption", "security-isolation": "security"}
 RUN_TIMEOUT_S = 240.0
+JUDGED_CHECKS = {"data-corruption": ("restore:dynamodb-pitr", "consistency:repaired-vs-before-fault"),
+                 "security-isolation": ("credential:key-works", "credential:key-refused", "rto:credential-isolation")}
 ENDPOINT = re.compile("^" + re.escape(ENDPOINT_LINE).replace(re.escape("{endpoint}"), r"(http://127\.0\.0\.1:\d+)") + "$")
 # Offline runs spend much of their time waiting on the world: three at a time fit two cores.
 PARALLEL_RUNS = 3
@@ -229,6 +231,8 @@ def test_every_experiment_runs_offline_and_completes_with_its_measurements(
     assert {r.scenario for r in records if r.metric in ("activity_seconds", "experiment_status")} == {SCENARIOS[name]}
     assert run.record(f"experiment:{name}").verdict == "pass"
     assert run.record("revert").value == 0.0
+    for check in JUDGED_CHECKS.get(name, ()):  # the steps that make the scenario's point are measured, not just run
+        assert run.record(check).verdict == "pass" and run.record(check).objective is not None
     activities = [r for r in records if r.metric == "activity_seconds"]
     journal_runs = (len(run.journal["steady_states"]["before"]["probes"]) + len(run.journal["run"])
                     + len(run.journal["steady_states"]["after"]["probes"]) + len(run.journal["rollbacks"]))

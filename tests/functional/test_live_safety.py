@@ -46,7 +46,8 @@ def ensure_safety_commands() -> None:
         safety_cli.register(app)
 
 
-def write_config(tmp_path: Path, accounts: list[str], regions: list[str] | None = None) -> Path:
+def write_config(tmp_path: Path, accounts: list[str], regions: list[str] | None = None,
+                 stop_alarms: list[str] | None = None) -> Path:
     regions = ["us-east-1", "us-west-2"] if regions is None else regions
     path = tmp_path / "workload.toml"
     path.write_text(textwrap.dedent(f"""
@@ -54,6 +55,7 @@ def write_config(tmp_path: Path, accounts: list[str], regions: list[str] | None 
         allowed_accounts = {accounts!r}
         allowed_regions = {regions!r}
         tag_scope = {{ DRHarness = "allowed" }}
+        stop_alarms = {stop_alarms or []!r}
     """).replace("'", '"'), encoding="utf-8")
     return path
 
@@ -230,6 +232,40 @@ def test_credentials_that_move_to_another_account_are_refused(world, tmp_path, l
     assert str(info.value) == ACCOUNT_CHANGED.format(now=mask_account(MOTO_ACCOUNT), opened=mask_account(OTHER_ACCOUNT),
                                                      fault="replication-pause")
     assert mutating(world) == before
+
+
+def test_a_chaos_run_against_a_live_account_goes_through_the_scope_gate(world, tmp_path, live_env):
+    from drharness.chaos import actions, control, runtime
+
+    config = write_config(tmp_path, [MOTO_ACCOUNT], stop_alarms=["batch-error-rate"])
+    run_ = runtime.open_run({"drharness_target": "aws", "drharness_live": True, "drharness_config": str(config),
+                             "drharness_endpoint": world.endpoint, "drharness_reports": str(tmp_path / "reports"),
+                             "drharness_fis_role_arn": FIS_ROLE}, name="live-game-day")
+    runtime.activate(run_)
+    try:
+        assert not run_.offline and isinstance(run_.backend, ScopedFaultBackend)
+        alarm = f"arn:aws:cloudwatch:us-east-1:{MOTO_ACCOUNT}:alarm:batch-error-rate"
+        assert run_.backend.inner.options.stop_alarm_arns == (alarm,)  # FIS takes ARNs, the config names
+        _table(world, "untagged")
+        _table(world, "drill-table", {"DRHarness": "allowed"})
+        before = mutating(world)
+        with pytest.raises(SafetyError, match="outside the tag scope DRHarness=allowed"):
+            actions.inject_fault("replication-pause", {"table": "untagged", "region": "us-east-1"}, configuration={})
+        with pytest.raises(SafetyError, match="outside the tag scope DRHarness=allowed"):
+            control._create_template(run_, "pause_template_id",
+                                     {"fault": "replication-pause", "params": {"table": "untagged", "region": "us-east-1"}})
+        assert run_.journal.records() == [] and mutating(world) == before
+        template_id = control._create_template(run_, "pause_template_id",
+                                               {"fault": "replication-pause", "params": {"table": "drill-table"}})
+        fis = world.client("fis", "us-east-1")
+        stops = fis.get_experiment_template(id=template_id)["experimentTemplate"]["stopConditions"]
+        assert [s["value"] for s in stops] == [alarm]
+        fault = actions.inject_fault("replication-pause", {"table": "drill-table", "region": "us-east-1"}, configuration={})
+        assert fault["target"] == "aws"
+        assert actions.revert_all_faults(configuration={})["reverted"] == [fault["id"]]
+    finally:
+        runtime.deactivate(run_)
+        run_.session.close()
 
 
 def test_plan_of_an_allowed_account_shows_scope_and_changes_nothing(world, tmp_path, live_env, capsys):

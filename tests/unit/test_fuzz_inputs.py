@@ -209,12 +209,6 @@ COMMANDS = ("fault", "plan", "sweep", "stop", "report", "revert", "--help")
 @pytest.fixture(scope="module")
 def cli_home():
     """A directory and environment in which no command can reach an account or a world."""
-    from drharness.cli import _register, app
-    from drharness.cli import safety as safety_cli
-
-    _register()
-    if not any(c.name == "plan" for c in app.registered_commands):
-        safety_cli.register(app)
     with tempfile.TemporaryDirectory() as home:
         root = Path(home)
         (root / "exp.json").write_text(json.dumps({"method": [{

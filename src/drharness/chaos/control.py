@@ -28,14 +28,16 @@ import os
 import re
 import signal
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from drharness.chaos import runtime
 from drharness.chaos.records import LEFT_ACTIVE, write_results
 from drharness.errors import ConfigError, DrHarnessError, FaultError
-from drharness.results import RUN_ID_ENV, new_run_id
-from drharness.safety import mask_account
+from drharness.faults.live import FIS_FINISHED
+from drharness.results import RUN_ID_ENV, new_run_id, utc_now
+from drharness.safety import live_fault_backend, mask_account, scoped_live_options
 from drharness.waiting import wait_until
 
 __all__ = [
@@ -48,7 +50,6 @@ __all__ = [
 
 EXTENSION = "drharness"
 EXPERIMENT_TAG = "drharness:experiment"
-FINISHED_FIS = ("completed", "stopped", "failed", "cancelled")
 NOT_STARTED = "drharness could not open the run, so nothing was injected: {error}"
 ACCOUNT_KEY = "drharness_account_id"
 ACCOUNT_MISMATCH = ("configuration drharness_account_id names account {expected}, but the target is account {found}; "
@@ -203,10 +204,11 @@ def _create_template(run: runtime.ChaosRun, key: str, spec: Mapping[str, Any]) -
         raise FaultError(f"configuration {key} is empty and no FIS role is configured to create it: "
                          f"give the template id, or set {runtime.FIS_ROLE_KEY}")
     account = run.target.account_id
-    live = run.workload.spec.live
-    options = LiveOptions(role_arn=role or f"arn:aws:iam::{account}:role/drharness-fis", region=run.workload.primary_region,
-                          duration=str(spec.get("duration") or "PT5M"), tag_scope=dict(live.tag_scope),
-                          stop_alarm_arns=tuple(live.stop_alarms))
+    options = scoped_live_options(run.workload, account, LiveOptions(
+        role_arn=role or f"arn:aws:iam::{account}:role/drharness-fis", region=run.workload.primary_region,
+        duration=str(spec.get("duration") or "PT5M")))
+    if not run.offline:  # the same account and tag-scope gate as every live fault, before the template exists
+        live_fault_backend(run.target, run.workload, options).check(name, params)
     template = experiment_template(new_fault_id(), name, params, options, account)
     template["tags"] = {**template["tags"], EXPERIMENT_TAG: run.name}
     region = experiment_region(params, options)
@@ -263,12 +265,15 @@ def _finish(run: runtime.ChaosRun, journal: Mapping[str, Any] | None) -> None:
         with _signals_held() as held:
             try:
                 problems = run.stop_ledgers()
+                revert_started, clock = utc_now(), time.monotonic()
                 reverted, left, revert_problems = _revert_everything(run)
+                revert_seconds = time.monotonic() - clock
                 problems += revert_problems
                 if journal is not None:
                     try:
                         write_results(run, journal, reverted, left,
-                                      problems + [f"signal {s} held during the revert" for s in held], _current_activity)
+                                      problems + [f"signal {s} held during the revert" for s in held], _current_activity,
+                                      revert_started=revert_started, revert_seconds=revert_seconds)
                     except Exception:  # Chaos Toolkit would swallow it silently: say it, then still close the run
                         logger.exception("drharness: writing the results of %s failed", run.name)
                 for problem in problems:
@@ -336,13 +341,13 @@ def _stop_fis_experiments(run: runtime.ChaosRun, problems: list[str]) -> tuple[t
                 for item in page.get("experiments", []):
                     if (item.get("tags") or {}).get(EXPERIMENT_TAG) == run.name:
                         prefixes.append(f"fis-{str(item['id'])[:16]}-")
-                        if item["state"]["status"] not in FINISHED_FIS:
+                        if item["state"]["status"] not in FIS_FINISHED:
                             fis.stop_experiment(id=item["id"])
                             running.append(item["id"])
                             stopped.append(str(item["id"]))
             def finished() -> bool:
                 running[:] = [i for i in running
-                              if fis.get_experiment(id=i)["experiment"]["state"]["status"] not in FINISHED_FIS]
+                              if fis.get_experiment(id=i)["experiment"]["state"]["status"] not in FIS_FINISHED]
                 return not running
 
             outcome = wait_until(finished, 30.0 if run.offline else 300.0, 0.1 if run.offline else 5.0,

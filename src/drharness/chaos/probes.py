@@ -38,7 +38,10 @@ RTO_METRICS = ("rto", "failover_seconds", "restore_seconds", "recovery_seconds")
 RPO_METRICS = ("rpo", "data_loss_window")
 NOTHING_MEASURED = "no {what} measured yet in this run: no objective missed"
 NOT_MEASURED_REQUIRED = "no {what} measured in this run, and one is required"
+NOT_MEASURED_AFTER_FAULT = "a fault was injected in this run, but no {what} measured: nothing shows the objectives held"
 OVERRIDE_SOURCE = "experiment configuration (tier {tier}: {limit:g} s)"
+# What compromised_key_works(expect=...) holds the keys to.
+KEY_EXPECTED = {"works": "every compromised key to read the data bucket", "refused": "every compromised key refused"}
 
 
 def _override(objective: Objective, max_seconds: float, tier: str) -> Objective:
@@ -171,9 +174,14 @@ def _verdicts(configuration: dict | None, metrics: tuple[str, ...] | None, what:
     judged = [r for r in run.records if r.objective is not None and (metrics is None or r.metric in metrics)]
     missed = [r for r in judged if r.verdict in ("fail", "error")]
     if not judged:
-        required = runtime.flag(required)
-        reason = (NOT_MEASURED_REQUIRED if required else NOTHING_MEASURED).format(what=what)
-        return {"verdict": "fail" if required else "pass", "measured": 0, "missed": [], "reason": reason}
+        # Before any fault, nothing measured is nothing missed; once one went in, it is a recovery nobody measured.
+        if runtime.flag(required):
+            reason = NOT_MEASURED_REQUIRED
+        elif run.timeline is not None:
+            reason = NOT_MEASURED_AFTER_FAULT
+        else:
+            return {"verdict": "pass", "measured": 0, "missed": [], "reason": NOTHING_MEASURED.format(what=what)}
+        return {"verdict": "fail", "measured": 0, "missed": [], "reason": reason.format(what=what)}
     return {
         "verdict": "fail" if missed else "pass",
         "measured": len(judged),
@@ -187,7 +195,8 @@ def _verdicts(configuration: dict | None, metrics: tuple[str, ...] | None, what:
 def objectives_met(required: bool = False, configuration: dict = None) -> dict:
     """Judge every measurement of this run that has an objective (RTO, RPO, lag, divergence): all must pass.
 
-    Before anything is measured nothing has missed its objective (unless `required`).
+    Before anything is measured nothing has missed its objective (unless `required`); once the run
+    injected a fault, nothing measured fails.
 
         {"type": "probe", "name": "recovery-objectives-met",
          "tolerance": {"type": "regex", "target": "verdict", "pattern": "^pass$"},
@@ -273,12 +282,18 @@ def active_faults(configuration: dict = None) -> dict:
     return {"count": len(found), "faults": [{"id": f.id, "name": f.name, "summary": f.describe()} for f in found]}
 
 
-def compromised_key_works(configuration: dict = None) -> dict:
+def compromised_key_works(expect: str = "", configuration: dict = None) -> dict:
     """Try each key this run's credential-compromise handed out (a read); report whether any still works.
 
+    With `expect` the answer is judged and recorded, so `objectives_met` holds the run to it:
+    "works" (the compromise is real: every key reads the data bucket) or "refused" (none does).
+
         {"type": "probe", "name": "attacker-key-works",
-         "provider": {"type": "python", "module": "drharness.chaos.probes", "func": "compromised_key_works"}}
+         "provider": {"type": "python", "module": "drharness.chaos.probes", "func": "compromised_key_works",
+                      "arguments": {"expect": "works"}}}
     """
+    if expect and expect not in KEY_EXPECTED:
+        raise ConfigError(f"expect={expect!r} is not one of {', '.join(KEY_EXPECTED)} (or empty: only report)")
     run = runtime.current(configuration)
     if not run.compromised:
         raise MeasurementError("no compromised credential in this run: run compromise_credentials first")
@@ -290,4 +305,15 @@ def compromised_key_works(configuration: dict = None) -> dict:
             results.append({"access_key": runtime.masked_key(key.access_key_id), "works": True, "error": ""})
         except (ClientError, BotoCoreError) as exc:
             results.append({"access_key": runtime.masked_key(key.access_key_id), "works": False, "error": str(exc)})
-    return {"works": any(r["works"] for r in results), "keys": results}
+    found = {"works": any(r["works"] for r in results), "keys": results}
+    if expect:
+        working = sum(r["works"] for r in results)
+        ok = working == len(results) if expect == "works" else working == 0
+        users = sorted({k.user for k in run.compromised.values()})
+        record = run.recorder.compliance(
+            check=f"credential:key-{expect}", resource=f"access keys of IAM user {', '.join(users)}", ok=ok,
+            expected=KEY_EXPECTED[expect], actual=f"{working} of {len(results)} key(s) read the data bucket",
+            tier=run.tier, scenario=run.scenario,
+        )
+        found["verdict"] = record.verdict
+    return found

@@ -20,15 +20,19 @@ ALL_REVERTED = "every fault of this run is reverted ({count} reverted at the end
 
 
 def write_results(run: runtime.ChaosRun, journal: Mapping[str, Any], reverted: list[str], left: list[str],
-                  problems: list[str], interrupted_in: str = "") -> None:
-    """Write a record per activity, the revert record, the experiment's record, its Allure result and its journal."""
+                  problems: list[str], interrupted_in: str = "", *, revert_started: dt.datetime,
+                  revert_seconds: float) -> None:
+    """Write a record per activity, the revert record, the experiment's record, its Allure result and its journal.
+
+    `revert_started` and `revert_seconds` are when the end-of-run revert began and how long it took.
+    """
     from drharness.reporting.allure import Step, write_allure_results
     from drharness.reporting.scrub import Scrubber
 
     activities = list(_activity_runs(journal))
     for phase, item in activities:
         run.sink.write(_activity_record(run, phase, item))
-    revert = run.record(_revert_record(run, reverted, left, problems))
+    revert = run.record(_revert_record(run, reverted, left, problems, revert_started, revert_seconds))
     outcome = _experiment_record(run, journal, activities, interrupted_in)
     run.sink.write(outcome)
     scrub = Scrubber.for_workload(run.workload)
@@ -97,7 +101,8 @@ def _activity_record(run: runtime.ChaosRun, phase: str, item: Mapping[str, Any])
     )
 
 
-def _revert_record(run: runtime.ChaosRun, reverted: list[str], left: list[str], problems: list[str]) -> ResultRecord:
+def _revert_record(run: runtime.ChaosRun, reverted: list[str], left: list[str], problems: list[str],
+                   started: dt.datetime, seconds: float) -> ResultRecord:
     objective = Objective("faults_left_active", 0, "faults", "==", "every injected fault is reverted")
     ok = not left
     return ResultRecord(
@@ -105,7 +110,7 @@ def _revert_record(run: runtime.ChaosRun, reverted: list[str], left: list[str], 
         metric=objective.metric, value=float(len(left)), unit=objective.unit, objective=objective.limit,
         comparison=objective.comparison, verdict="pass" if ok else "fail",
         reason=ALL_REVERTED.format(count=len(reverted)) if ok else LEFT_ACTIVE.format(count=len(left), ids=", ".join(left)),
-        started_at=iso(utc_now()), duration_seconds=0.0,
+        started_at=iso(started), duration_seconds=round(seconds, 3),
         evidence={"reverted": list(reverted), "left_active": list(left), "problems": list(problems),
                   "journal": str(run.journal.directory)},
         test_id=run.recorder.test_id,
@@ -117,12 +122,18 @@ def _experiment_record(run: runtime.ChaosRun, journal: Mapping[str, Any],
     status, deviated = str(journal.get("status") or "unknown"), bool(journal.get("deviated"))
     missed = [r for r in run.records if r.verdict in ("fail", "error")]
     outside = [f"{phase}:{item['activity'].get('name')}" for phase, item in activities if item.get("tolerance_met") is False]
-    if status == "completed" and not deviated and not missed:
+    # chaoslib keeps a run "completed" when a method action throws: an activity that did not succeed is an error.
+    errored = [f"{phase}:{item['activity'].get('name')} {item.get('status')}" for phase, item in activities
+               if item.get("status") != "succeeded"]
+    if status == "completed" and not deviated and not missed and not errored:
         verdict, reason = "pass", "completed: the steady state held before and after the method"
-    elif status == "completed":
+    elif status == "completed" and (deviated or missed):
         verdict = "fail"
         reason = "deviated: " + "; ".join(outside or [r.reason for r in missed]) if deviated else \
             "completed, but measurements missed their objectives: " + "; ".join(r.reason for r in missed)
+        reason += f"; activities that did not succeed: {'; '.join(errored)}" if errored else ""
+    elif status == "completed":
+        verdict, reason = "error", f"completed, but activities did not succeed: {'; '.join(errored)}"
     else:
         verdict = "error"
         reason = f"{status}" + (f" during {interrupted_in}" if status == "interrupted" and interrupted_in else "") + \
@@ -133,7 +144,7 @@ def _experiment_record(run: runtime.ChaosRun, journal: Mapping[str, Any],
         verdict=verdict, reason=reason, started_at=iso(run.started_at),  # type: ignore[arg-type]
         duration_seconds=float(journal.get("duration") or time.monotonic() - run.started_monotonic),
         evidence={"status": status, "deviated": deviated, "title": str(journal.get("experiment", {}).get("title", "")),
-                  "activities": len(activities), "measurements": len(run.records)},
+                  "activities": len(activities), "activities_not_succeeded": errored, "measurements": len(run.records)},
         test_id=run.recorder.test_id,
     )
 

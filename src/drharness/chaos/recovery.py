@@ -13,6 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.chaos import runtime
 from drharness.errors import ConfigError, MeasurementError
+from drharness.faults.live import FIS_FINISHED
 from drharness.instruments.timeline import Timeline, TimelineResult
 from drharness.results import iso
 from drharness.waiting import wait_until
@@ -29,7 +30,6 @@ __all__ = [
 
 NO_FAULT_YET = "no fault was injected in this run: the RTO clock starts at the fault; inject one first"
 ALREADY_VERIFIED = "this run's recovery was already verified ({reason}); one recovery is timed per run"
-FINISHED_FIS = ("completed", "stopped", "failed", "cancelled")
 
 
 def _recovery_clock(run: runtime.ChaosRun) -> Timeline:
@@ -198,7 +198,8 @@ def restore_table(point: str = "before-fault", repair: bool = True, timeout_s: f
 
     point: "before-fault" (the run's data-corruption, else its first fault) or "latest". The restore is
     checked against the items kept just before `corrupt_data`; the restore time is judged against the
-    table tier's RTO; the restored table is deleted afterwards.
+    table tier's RTO; with `repair`, the live table is then judged against those items too (zero
+    divergence); the restored table is deleted afterwards.
 
         {"type": "action", "name": "restore-the-table",
          "provider": {"type": "python", "module": "drharness.chaos.recovery", "func": "restore_table",
@@ -243,11 +244,20 @@ def restore_table(point: str = "before-fault", repair: bool = True, timeout_s: f
             run.record(reports[-1].to_record(target=run.target.name, scenario=run.scenario, resource=restored, tier=tier,
                                              check="consistency:restore-vs-before-fault", test_id=run.recorder.test_id))
         repaired = _repair(client, restored, table) if runtime.flag(repair) and measurement.ok else 0
+        repaired_verdict = None
+        if runtime.flag(repair) and expected is not None:
+            # The live table itself is judged: a restore that checks out proves nothing if the repair missed items.
+            after = compare_table_to_expected(client, table, expected, keys, attribute_format="typed", region=region,
+                                              consistent_read=True)
+            repaired_verdict = run.record(after.to_record(
+                target=run.target.name, scenario=run.scenario, resource=table, tier=tier,
+                check="consistency:repaired-vs-before-fault", test_id=run.recorder.test_id)).verdict
     finally:
         cleanup = timer.cleanup()
     return {"verdict": record.verdict, "restore_seconds": measurement.restore_seconds, "verified": measurement.verified,
             "objective_seconds": record.objective, "restore_point": measurement.restore_point, "reason": record.reason,
-            "repaired_items": repaired, "cleaned_up": list(cleanup.deleted), "cleanup_failed": list(cleanup.failed)}
+            "repaired_items": repaired, "repaired_table_verdict": repaired_verdict,
+            "cleaned_up": list(cleanup.deleted), "cleanup_failed": list(cleanup.failed)}
 
 
 def _repair(client: Any, restored: str, table: str) -> int:
@@ -276,7 +286,7 @@ def wait_for_fis_experiments(
     run = runtime.current(configuration)
     fis = run.target.client("fis", run.resolve(region, "wait_for_fis_experiments"))
     wanted = {str(k): str(v) for k, v in (tags or {}).items()}
-    order = ("pending", "initiating", "running", "stopping", *FINISHED_FIS)
+    order = ("pending", "initiating", "running", "stopping", *FIS_FINISHED)
     if state not in order:
         raise ConfigError(f"FIS experiment state {state!r} is not one of {', '.join(order)}")
     seen: dict[str, str] = {}

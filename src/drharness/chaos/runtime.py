@@ -37,7 +37,7 @@ from typing import Any
 
 from drharness.config import Workload
 from drharness.errors import ConfigError, FaultError
-from drharness.faults import Journal, LiveFaultBackend, LiveOptions, OfflineFaultBackend
+from drharness.faults import Journal, LiveOptions, OfflineFaultBackend
 from drharness.faults.base import FaultBackend, InjectedFault
 from drharness.faults.journal import JOURNAL_ENV
 from drharness.instruments.canary import CanaryLedger
@@ -45,6 +45,7 @@ from drharness.instruments.timeline import FAULT_INJECTED, Timeline
 from drharness.objectives import TierObjectives, objectives_for
 from drharness.recording import Recorder
 from drharness.results import ResultRecord, ResultSink, utc_now
+from drharness.safety import live_fault_backend
 from drharness.session import DrSession
 from drharness.settings import RunSettings, resolve_settings
 from drharness.target import Target
@@ -180,11 +181,9 @@ class ChaosRun:
                 role = str(self.configuration.get(FIS_ROLE_KEY) or "")
                 if not role:
                     raise FaultError(NO_FIS_ROLE)
-                live = self.workload.spec.live
                 options = LiveOptions(role_arn=role, region=self.workload.primary_region,
-                                      duration=str(self.configuration.get(FIS_DURATION_KEY) or "PT30M"),
-                                      tag_scope=dict(live.tag_scope), stop_alarm_arns=tuple(live.stop_alarms))
-                self._backend = LiveFaultBackend(self.target, options)
+                                      duration=str(self.configuration.get(FIS_DURATION_KEY) or "PT30M"))
+                self._backend = live_fault_backend(self.target, self.workload, options)
         return self._backend
 
     def resolve(self, value: Any, where: str) -> Any:

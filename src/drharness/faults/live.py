@@ -47,7 +47,8 @@ _API_FAULT_ACTIONS = {
     "unavailable": "aws:fis:inject-api-unavailable-error",
 }
 _API_FAULT_SERVICES = ("ec2", "kinesis")  # the only namespaces the inject-api actions accept
-_FINISHED = ("completed", "stopped", "failed", "cancelled")
+# The states an FIS experiment ends in: nothing is impaired any more.
+FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
 
 # The keyword arguments of fis.create_experiment_template: AWS's own JSON, kept as such.
 FisTemplate = dict[str, Any]
@@ -264,10 +265,10 @@ class LiveFaultBackend:
                     return "stopped"
                 raise
 
-        if status() not in _FINISHED:
+        if status() not in FIS_FINISHED:
             fis.stop_experiment(id=experiment_id)
         outcome = wait_until(
-            lambda: status() in _FINISHED, self.options.stop_timeout_s, 2.0, what=f"experiment {experiment_id} to stop"
+            lambda: status() in FIS_FINISHED, self.options.stop_timeout_s, 2.0, what=f"experiment {experiment_id} to stop"
         )
         if not outcome.ok:
             raise FaultError(f"fault {fault_id}: {outcome.reason}; stop experiment {experiment_id} in the FIS console")
@@ -286,7 +287,7 @@ class LiveFaultBackend:
         try:
             for page in fis.get_paginator("list_experiments").paginate():
                 for item in page.get("experiments", []):
-                    if FAULT_ID_TAG in (item.get("tags") or {}) and item["state"]["status"] not in _FINISHED:
+                    if FAULT_ID_TAG in (item.get("tags") or {}) and item["state"]["status"] not in FIS_FINISHED:
                         running.append(item)
         except (ClientError, BotoCoreError) as exc:
             raise FaultError(f"cannot list FIS experiments in {self.options.region}: {exc}") from exc

@@ -37,10 +37,6 @@ class OfflineFaultBackend:
     def revert(self, fault_id: str, refs: Mapping[str, str]) -> None:
         self.client.revert(fault_id)
 
-    def revert_all(self) -> list[str]:
-        """Revert every fault the world holds, whoever injected it; return their ids."""
-        return [str(f["id"]) for f in self.client.revert_all()]
-
     def active(self) -> list[InjectedFault]:
         return [_from_world(raw) for raw in self.client.faults()]
 
