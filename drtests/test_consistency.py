@@ -1,10 +1,13 @@
 """Daily checklist: the DR copy holds what the primary holds. Primary vs replica, object by object and item by item.
 
-The world is settled first (offline: every replication not held by a fault has been applied; live:
-the replication-lag objective has passed), so any difference left is divergence, not lag.
+Replication is settled first (offline: every replication not held by a fault has been applied; live:
+the replica has caught up with the primary, within the replication-lag objective), so any difference
+left is divergence, not lag. Whether it settled is in each record.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import pytest
 
@@ -19,16 +22,24 @@ S3_CONSISTENCY = "consistency:s3-replica"
 DYNAMODB_CONSISTENCY = "consistency:dynamodb-replica"
 
 
+def _with_settling(record, settled, limit_s):
+    """The record with whether replication settled before the comparison: if not, a divergence may be lag."""
+    evidence = {**record.evidence, "replication_settled": settled, "settle_limit_seconds": limit_s}
+    reason = record.reason if settled else f"{record.reason}; replication had not settled within {limit_s:g} s"
+    return replace(record, evidence=evidence, reason=reason)
+
+
 def test_replica_bucket_matches_the_primary(dr_target, dr_workload, workload_data, settle_replication, dr_keep):
     """Every object under the replicated prefix is in the replica bucket with the same size and ETag, and nothing else."""
     w = dr_workload
     prefix = w.spec.bucket.replication.prefix
-    objective = objectives_for(w, w.spec.bucket.tier).replication_lag
-    settle_replication(wait_limit(dr_target, objective.limit))
+    limit = wait_limit(dr_target, objectives_for(w, w.spec.bucket.tier).replication_lag.limit)
+    settled = settle_replication(limit, "s3")
     report = compare_buckets(BucketSide.of(dr_target, w.primary_region, w.data_bucket, prefix),
                              BucketSide.of(dr_target, w.secondary_region, w.backup_bucket, prefix))
-    record = dr_keep(report.to_record(target=dr_target.name, scenario=SCENARIO, resource=f"s3 bucket {w.data_bucket}",
-                                      tier=w.spec.bucket.tier, check=S3_CONSISTENCY))
+    record = dr_keep(_with_settling(report.to_record(target=dr_target.name, scenario=SCENARIO,
+                                                     resource=f"s3 bucket {w.data_bucket}", tier=w.spec.bucket.tier,
+                                                     check=S3_CONSISTENCY), settled, limit))
     assert record.verdict == "pass", record.reason
     assert report.compared_count >= len(workload_data.object_keys), f"the seed data is not all there: {report.summary()}"
 
@@ -36,12 +47,13 @@ def test_replica_bucket_matches_the_primary(dr_target, dr_workload, workload_dat
 def test_replica_table_matches_the_primary(dr_target, dr_workload, workload_data, settle_replication, dr_keep):
     """Every item of the metadata table is in its replica in the secondary region, attribute for attribute."""
     w = dr_workload
-    objective = objectives_for(w, w.spec.table.tier).replication_lag
-    settle_replication(wait_limit(dr_target, objective.limit))
+    limit = wait_limit(dr_target, objectives_for(w, w.spec.table.tier).replication_lag.limit)
+    settled = settle_replication(limit, "dynamodb")
     report = compare_tables(TableSide.of(dr_target, w.primary_region, w.metadata_table),
                             TableSide.of(dr_target, w.secondary_region, w.metadata_table))
-    record = dr_keep(report.to_record(target=dr_target.name, scenario=SCENARIO,
-                                      resource=f"dynamodb table {w.metadata_table}", tier=w.spec.table.tier,
-                                      check=DYNAMODB_CONSISTENCY))
+    record = dr_keep(_with_settling(report.to_record(target=dr_target.name, scenario=SCENARIO,
+                                                     resource=f"dynamodb table {w.metadata_table}",
+                                                     tier=w.spec.table.tier, check=DYNAMODB_CONSISTENCY),
+                                    settled, limit))
     assert record.verdict == "pass", record.reason
     assert report.compared_count >= len(workload_data.item_keys), f"the seed data is not all there: {report.summary()}"

@@ -34,16 +34,25 @@ GAP_S = 0.1  # between the known-good moment and the fault, so the restore point
 
 
 def _detection(dr_record, check, resource, tier, report, corrupted, injected):
-    """Record what the consistency check found against what the fault corrupted (the world's ground truth)."""
+    """Record what the consistency check found against what the fault corrupted (the world's ground truth).
+
+    Judged on the set, not the count: every corrupted key missed, every key named that was not
+    corrupted, and every divergent key beyond those listed counts against zero.
+    """
     found = {d.key for d in report.first_differing} | set(report.first_missing) | set(report.first_extra)
-    exact = found == set(corrupted) and report.divergent_count == len(corrupted)
+    wanted = set(corrupted)
+    missed, misnamed = sorted(wanted - found), sorted(found - wanted)
+    unlisted = max(0, report.divergent_count - len(found))  # past max_listed: no name to match, so wrong
+    wrong = len(missed) + len(misnamed) + unlisted
     return dr_record.measure(
-        check=check, scenario=SCENARIO, resource=resource, tier=tier, metric="corrupted_keys_detected",
-        value=float(len(found & set(corrupted))) if exact else float(report.divergent_count), unit="keys",
-        objective=Objective("corrupted_keys_detected", len(corrupted), "keys", "==", "every corrupted key, and only those"),
-        reason=f"{resource}: {report.summary()}; the fault corrupted {len(corrupted)}"
-               + ("" if exact else f": {sorted(set(corrupted) - found)} missed, {sorted(found - set(corrupted))} misnamed"),
-        evidence={"detected": sorted(found), "corrupted": sorted(corrupted), "injected_at": injected},
+        check=check, scenario=SCENARIO, resource=resource, tier=tier, metric="corrupted_keys_missed_or_misnamed",
+        value=float(wrong), unit="keys",
+        objective=Objective("corrupted_keys_missed_or_misnamed", 0, "keys", "==", "every corrupted key, and only those"),
+        reason=(f"{resource}: {report.summary()}; the fault corrupted {len(wanted)}, "
+                f"{len(wanted & found)} detected by name: {missed} missed, {misnamed} misnamed, "
+                f"{unlisted} more divergent unlisted"),
+        evidence={"detected": sorted(found), "corrupted": sorted(wanted), "missed": missed, "misnamed": misnamed,
+                  "divergent_count": report.divergent_count, "unlisted_divergent": unlisted, "injected_at": injected},
     )
 
 

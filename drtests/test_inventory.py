@@ -3,7 +3,8 @@
 The inventory reads the vault's recovery points and backup jobs, the data bucket's replication rules,
 the table's replicas, the DR cost and the monthly DR test rule, one record each; its pass/fail checks
 (the rule's schedule and state) must pass. Offline, today's backup jobs are run first (a fresh world
-has none), and Cost Explorer is given one answer to report, since the offline world bills nothing.
+has none), and Cost Explorer is given one answer to report, since the offline world bills nothing: that
+answer is the test's own figure, so its record is marked preset and kept out of the run's results.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import datetime as dt
 import json
 import urllib.request
 from contextlib import suppress
+from dataclasses import replace
 
 import pytest
 from botocore.exceptions import ClientError
@@ -30,7 +32,8 @@ from drharness.inventory import (
     SUCCESS_JOB_STATE,
     collect_inventory,
 )
-from drharness.results import Objective, iso
+from drharness.recording import Recorder
+from drharness.results import Objective, ResultSink, iso
 from drtests._support import hours
 
 pytestmark = [pytest.mark.monthly, pytest.mark.config, pytest.mark.critical]
@@ -43,6 +46,7 @@ JUDGED_CHECKS = {CHECK_RULE_SCHEDULE, CHECK_RULE_STATE}
 # moto's documented route for queueing Cost Explorer answers; the next new GetCostAndUsage request takes one.
 CE_RESULTS_ROUTE = "/moto-api/static/ce/cost-and-usage-results"
 OFFLINE_COSTS = {"AWS Backup": "41.2500", "Amazon Simple Storage Service": "17.5000", "Amazon DynamoDB": "3.1250"}
+PRESET_COST = "preset offline answer, not measured"
 
 
 def _table_arn(target, workload):
@@ -64,6 +68,36 @@ def _preset_costs(endpoint, account_id):
                                      headers={"Content-Type": "application/json"})
     with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=10) as response:
         assert response.status == 201, f"{endpoint}{CE_RESULTS_ROUTE} answered {response.status}"
+
+
+class _PresetCostSink:
+    """The run's sink, except that the DR-cost record is marked preset and goes to a side sink.
+
+    Offline, Cost Explorer answers with the figures this test queued, not with anything billed: in the
+    run's results the monthly report would show them as the DR cost.
+    """
+
+    def __init__(self, run_sink, side_sink):
+        self.run_sink, self.side_sink = run_sink, side_sink
+
+    def write_record(self, record):
+        if record.check != CHECK_DR_COST:
+            return self.run_sink.write_record(record)
+        marked = replace(record, reason=f"{PRESET_COST}: {record.reason}",
+                         evidence={**record.evidence, "source": PRESET_COST})
+        return self.side_sink.write_record(marked)
+
+
+def _preset_cost_recorder(recorder, directory):
+    """`recorder` (same test, same report) writing through a _PresetCostSink whose side sink is under `directory`."""
+    side = ResultSink(directory, run=recorder.sink.run_id, source=recorder.sink.source)
+    return Recorder(_PresetCostSink(recorder.sink, side), recorder.target, test_id=recorder.test_id,
+                    scenario=recorder.scenario, records=recorder.records)
+
+
+def _checks_in(directory):
+    """The checks of the records a sink wrote under `directory`."""
+    return [json.loads(path.read_text(encoding="utf-8"))["check"] for path in sorted(directory.glob("*.json"))]
 
 
 @pytest.mark.daily
@@ -102,12 +136,14 @@ def test_backup_jobs_of_the_last_day_completed(dr_target, dr_workload, fresh_rec
 
 
 def test_inventory_records_the_dr_facts(dr_target, dr_workload, dr_world_client, fresh_recovery_points, service_now,
-                                        dr_record):
+                                        dr_record, tmp_path):
     """The inventory writes its facts as info records, without an error, and its schedule checks pass."""
     w = dr_workload
+    recorder = dr_record
     if dr_world_client is not None:
         _preset_costs(dr_target.endpoint_url, dr_target.account_id)
-    inventory = collect_inventory(dr_target, w, dr_record, service_now())
+        recorder = _preset_cost_recorder(dr_record, tmp_path)
+    inventory = collect_inventory(dr_target, w, recorder, service_now())
     by_check = {r.check: r for r in inventory.records}
 
     assert not inventory.errors, [r.reason for r in inventory.errors]
@@ -123,7 +159,10 @@ def test_inventory_records_the_dr_facts(dr_target, dr_workload, dr_world_client,
         table_arn = _table_arn(dr_target, w)
         assert table_arn in {f.resource_arn for f in inventory.recovery_points if f.status == SUCCESS_JOB_STATE}, (
             f"no COMPLETED recovery point of {table_arn} among {len(inventory.recovery_points)}")
-    if dr_world_client is not None:  # the preset answer is what the world billed
+    if dr_world_client is not None:  # the preset answer flows through, marked, and stays out of the run's results
         cost = by_check[CHECK_DR_COST]
         assert cost.value == pytest.approx(sum(float(v) for v in OFFLINE_COSTS.values())), cost.reason
         assert cost.evidence["by_service"] == {k: pytest.approx(float(v)) for k, v in OFFLINE_COSTS.items()}
+        assert cost.evidence["source"] == PRESET_COST and cost.reason.startswith(PRESET_COST), cost.reason
+        assert _checks_in(recorder.sink.side_sink.directory) == [CHECK_DR_COST]
+        assert CHECK_DR_COST not in _checks_in(dr_record.sink.directory), "the preset DR cost reached the run's results"

@@ -20,13 +20,13 @@ from drharness.objectives import objectives_for
 from drharness.procedures import KINDS, Runbook, SourceListing, capture_source_listing
 from drharness.results import ResultSink
 from drtests._support import restore_limit, wait_limit
+from fixtures.scenarios import SETTLE_TIMEOUT_S
 
 pytestmark = [pytest.mark.quarterly, pytest.mark.critical, pytest.mark.recovery, pytest.mark.offline_only]
 
 RUN = "recover-{kind}"
 # The runbook probes the primary before it falls back on the listing; a dead region answers nothing.
 PRIMARY_TIMEOUT_S = 1.0
-SETTLE_TIMEOUT_S = 30.0
 
 
 class _TestSink(ResultSink):

@@ -16,7 +16,6 @@ import time
 from dataclasses import replace
 
 import pytest
-from botocore.config import Config
 
 from drharness.deploy import cloudformation
 from drharness.deploy.common import ApplyLog
@@ -31,9 +30,10 @@ from drharness.instruments import (
 from drharness.objectives import objectives_for
 from drharness.procedures import check_primary_health, read_dr_stack, run_failover
 from drharness.results import Objective, utc_now
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drtests._support import wait_limit
+from fixtures.scenarios import SETTLE_TIMEOUT_S
 
 pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.critical, pytest.mark.region,
               pytest.mark.offline_only]
@@ -48,7 +48,6 @@ CANARY_INTERVAL_S = 0.05
 WARM_UP_CANARIES = 5  # acknowledged before the fault, so the survivors have something to show
 PAUSED_CANARIES = 10  # acknowledged while replication is paused, before the outage
 HEALTH_TIMEOUT_S = 1.0
-SETTLE_TIMEOUT_S = 30.0
 STACK_SETTLE_S = 10.0
 # Well below the window a pause of PAUSED_CANARIES canaries loses (>= 0.5 s at one canary per 0.05 s).
 TIGHT_RPO_S = 0.25
@@ -60,9 +59,7 @@ def canary_target(dr_target):
     """The target with one attempt per call: a canary to a dead region fails at once, so the ledger keeps its rate."""
     if not isinstance(dr_target, OfflineTarget):
         return dr_target
-    config = Config(retries={"total_max_attempts": 1, "mode": "standard"}, connect_timeout=1, read_timeout=5,
-                    account_id_endpoint_mode="disabled")
-    return OfflineTarget(dr_target.endpoint_url, dr_target.account_id, config=config)
+    return OfflineTarget(dr_target.endpoint_url, dr_target.account_id, config=FAIL_FAST_CONFIG)
 
 
 def _dr_compute(target, workload, view):

@@ -140,7 +140,7 @@ def test_s3_prefix_filter_is_honoured(dr_target, dr_workload, config_reads, sett
         source.put_object(Bucket=w.data_bucket, Key=inside, Body=b"inside the replicated prefix")
         control = wait_until(lambda: not _absent(replica, w.backup_bucket, inside), limit, 0.02,
                              what=f"the control object {inside} in {w.backup_bucket}")
-        settle_replication(limit)
+        settled = settle_replication(limit, "s3")
         outside_status = _status(source, w.data_bucket, outside)
         leaked = 0 if _absent(replica, w.backup_bucket, outside) else 1
     finally:
@@ -149,14 +149,16 @@ def test_s3_prefix_filter_is_honoured(dr_target, dr_workload, config_reads, sett
             source.delete_object(Bucket=w.data_bucket, Key=outside, VersionId=outside_version)
     reason = (f"{w.data_bucket}: {outside} (outside {prefix!r}) {'reached' if leaked else 'did not reach'} "
               f"{w.backup_bucket}, source ReplicationStatus {outside_status or 'none'}; control {inside} "
-              f"{'replicated' if control.ok else 'not replicated: ' + control.reason}")
-    value = float(leaked + (1 if outside_status else 0)) if control.ok else None
+              f"{'replicated' if control.ok else 'not replicated: ' + control.reason}"
+              + ("" if settled else f"; replication had not settled within {limit:g} s: the outside object may arrive"))
+    # Not reaching the copy proves nothing until the replication in flight has been applied.
+    value = float(leaked + (1 if outside_status else 0)) if control.ok and settled else None
     record = dr_record.measure(
         check=S3_PREFIX_FILTER, scenario=SCENARIO, resource=resource, tier=w.spec.bucket.tier,
         metric="objects_outside_prefix_replicated", value=value, unit="objects",
         objective=Objective("objects_outside_prefix_replicated", 0, "objects", "==", f"rule prefix {prefix!r}"),
         reason=reason, evidence={"outside": outside, "inside": inside, "source_status": outside_status,
-                                 "control_replicated": control.ok},
+                                 "control_replicated": control.ok, "replication_settled": settled},
     )
     assert record.verdict == "pass", record.reason
 
@@ -172,16 +174,19 @@ def test_s3_delete_markers_replicate_as_the_rule_says(dr_target, dr_workload, co
     source.put_object(Bucket=w.data_bucket, Key=key, Body=b"to be deleted")
     copied = wait_until(lambda: not _absent(replica, w.backup_bucket, key), limit, 0.02, what=f"{key} in {w.backup_bucket}")
     source.delete_object(Bucket=w.data_bucket, Key=key)
+    settled = True
     if wanted:
         wait_until(lambda: _absent(replica, w.backup_bucket, key), limit, 0.02, what=f"the delete marker of {key}")
     else:
-        settle_replication(limit)
+        settled = settle_replication(limit, "s3")
     gone = _absent(replica, w.backup_bucket, key)
     versions = replica.list_object_versions(Bucket=w.backup_bucket, Prefix=key)
     marked = any(m["Key"] == key and m.get("IsLatest") for m in versions.get("DeleteMarkers", []))
     expected = MARKER_ON_COPY if wanted else COPY_KEPT
     if not copied.ok:
         found = f"the object never reached the copy ({copied.reason})"
+    elif not settled:  # the copy still there proves nothing while the delete may be in flight
+        found = f"replication had not settled within {limit:g} s"
     else:
         found = MARKER_ON_COPY if gone and marked else COPY_KEPT if not gone else "the copy gone without a delete marker"
     record = dr_record.compliance(

@@ -12,8 +12,8 @@ import json
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -139,7 +139,6 @@ class ResultSink:
         self.source = source
         self._lock = threading.Lock()
         self._seq = 0
-        self.written: list[ResultRecord] = []
 
     def write(self, record: ResultRecord) -> Path:
         return self.write_record(record)[0]
@@ -148,13 +147,12 @@ class ResultSink:
         """Stamp the record with this run and source, write it; return the path and the stamped record."""
         record = ResultRecord.from_json(_scrub(record.to_json(), self._scrubber.text))
         if not record.run_id or record.source == "api":
-            record = ResultRecord(**{**asdict(record), "run_id": record.run_id or self.run_id,
-                                     "source": self.source if record.source == "api" else record.source})
+            record = replace(record, run_id=record.run_id or self.run_id,
+                             source=self.source if record.source == "api" else record.source)
         self.directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._seq += 1
             name = f"{os.getpid()}-{self._seq:05d}-{secrets.token_hex(2)}-{_slug(record.check)}.json"
-            self.written.append(record)
         path = self.directory / name
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(record.to_json(), indent=2, sort_keys=True, default=str), encoding="utf-8")
@@ -191,9 +189,3 @@ def read_records(root: Path | None = None, run: str | None = None) -> list[Resul
 def list_runs(root: Path | None = None) -> list[str]:
     base = (root or reports_dir()) / "results"
     return sorted(p.name for p in base.glob("*") if p.is_dir())
-
-
-def iter_records(records: Iterable[ResultRecord], **match: str) -> Iterator[ResultRecord]:
-    for record in records:
-        if all(getattr(record, key) == value for key, value in match.items()):
-            yield record

@@ -16,7 +16,14 @@ from drharness.deploy import cloudformation, deploy_workload, names, notificatio
 from drharness.deploy.common import ApplyLog
 from drharness.instruments.timeline import DETECTED, FAILED_OVER, FAULT_INJECTED, VERIFIED, Timeline
 from drharness.objectives import objectives_for
-from drharness.procedures.failover import ALREADY_ACTIVE, FAULT_TIME_UNKNOWN, NOTIFIED, lambda_handler, run_failover
+from drharness.procedures.failover import (
+    ALREADY_ACTIVE,
+    FAULT_TIME_UNKNOWN,
+    NOTIFIED,
+    PUBLISH_UNVERIFIED,
+    lambda_handler,
+    run_failover,
+)
 from drharness.procedures.notice import ACTION_REQUIRED
 from drharness.procedures.stack import TEMPLATE_MISSING, read_dr_stack, template_location
 from drharness.reporting.scrub import Scrubber, configured_accounts
@@ -28,16 +35,8 @@ from drharness.world import World, WorldClient
 
 pytestmark = pytest.mark.xdist_group("procedures-failover")
 
-# The guide's backup bucket name with the account id is 69 characters, over S3's 63; the guide's own
-# tests leave the account id out, as here. Every name is then read from the Workload object.
-SHORT_NAMES = """
-[bucket]
-backup_name = "${project}-${environment}-data-backup-${secondary_region}"
-[backup]
-selection = "${project}-${environment}-selection"
-"""
 # A DR stack that was never deployed, whose template is not in the templates bucket either.
-MISSING_STACK = SHORT_NAMES + """
+MISSING_STACK = """
 [dr_stack]
 name = "${project}-${environment}-dr-elsewhere"
 template_key = "no-such-template.yaml"
@@ -67,7 +66,7 @@ class Deployed:
 def module_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     tmp = tmp_path_factory.mktemp("failover")
     config = tmp / "workload.toml"
-    config.write_text(SHORT_NAMES, encoding="utf-8")
+    config.write_text("", encoding="utf-8")  # the defaults; every name is read from the Workload object
     workload = load_workload(config)
     with World(workload.spec.offline, seed=21) as world:
         workload = workload.with_account(world.account_id)
@@ -210,6 +209,21 @@ def test_a_disabled_compute_environment_fails_over_and_the_notice_arrives(d: Dep
     assert (again.action, again.success) == ("already_failed_over", True)
     assert again.reason == ALREADY_ACTIVE.format(stack=view.name, region=view.region, parameter=view.enable_parameter)
     assert [n for n in inbox(d) if n.get("run_id") == again.run_id] == []
+
+
+def test_publish_mode_does_not_claim_a_verified_failover(d: Deployed) -> None:
+    # SNS accepting the notice says nothing about the recovered side: no verified mark, no RTO, no pass.
+    set_primary_compute(d, "DISABLED")
+    recorder = Recorder(d.sink("publish"), "offline")
+    outcome = run_failover(d.target, d.workload, recorder=recorder, verify_notice="publish")
+    assert (outcome.action, outcome.success, outcome.notice_verified) == ("failover_initiated", True, False)
+    assert outcome.notice is not None and outcome.failover_seconds is None
+    assert [p.phase for p in outcome.phases] == [FAULT_INJECTED, DETECTED, FAILED_OVER, NOTIFIED]
+    expected = PUBLISH_UNVERIFIED.format(message_id=outcome.notice.message_id)
+    assert outcome.reason == expected
+    (record,) = recorder.records
+    assert (record.metric, record.verdict, record.value) == ("failover_seconds", "fail", None)
+    assert expected in record.reason and record.evidence["verify_mode"] == "publish"
 
 
 def test_a_missing_dr_stack_is_created_from_the_templates_bucket(d: Deployed) -> None:

@@ -227,9 +227,14 @@ def test_cloudwatch_replication_latency_reads_the_published_series(lag_target: O
 
 
 def test_cloudwatch_read_failure_is_a_measurement_error() -> None:
-    class Broken:
-        def get_metric_data(self, **_: Any) -> Any:
+    class BrokenPages:
+        def paginate(self, **_: Any) -> Any:
             raise ConnectionError("endpoint unreachable")
+
+    class Broken:
+        def get_paginator(self, operation: str) -> Any:
+            assert operation == "get_metric_data"
+            return BrokenPages()
 
     now = dt.datetime.now(dt.timezone.utc)
     with pytest.raises(MeasurementError, match="cannot read AWS/S3 ReplicationLatency"):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from drharness.cli.report import GATE_FAILED
+from drharness.cli.report import GATE_FAILED, NO_RECORDS, NO_SUCH_RUN
 from drharness.config import load_workload
 from drharness.instruments.timeline import Timeline
 from drharness.objectives import objectives_for
@@ -135,6 +135,29 @@ def test_missing_results_are_a_clear_error(tmp_path):
     done = drharness("report", "allure", "--reports", str(tmp_path / "none"), "--config", str(CONFIG), cwd=tmp_path)
     assert done.returncode == 2
     assert "no Allure results in" in done.stderr and "--alluredir" in done.stderr
+
+
+def test_the_gate_refuses_a_run_it_has_no_records_of(tmp_path):
+    reports = tmp_path / "reports"
+    Recorder(ResultSink(reports, run=RUN, source="chaos"), "offline", scenario="region").error(
+        check="failover:function", resource="dr", reason="a record so that the reports hold one run")
+    done = drharness("report", "allure", "--reports", str(reports), "--config", str(CONFIG), "--run", "no-such-run",
+                     cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert NO_SUCH_RUN.format(run="no-such-run", where=reports / "results", runs=RUN) in done.stderr
+    assert NO_RECORDS.split(":", 1)[0] not in done.stderr  # refused, not waved through as "nothing to judge"
+    assert not (reports / "allure-report").exists()  # refused before a report is built
+
+
+def test_the_gate_fails_when_it_has_nothing_to_judge(tmp_path):
+    need_allure()
+    reports = tmp_path / "reports"
+    make_records(reports)
+    shutil.rmtree(reports / "results")  # Allure results of a run whose result records are gone
+    done = drharness("report", "allure", "--reports", str(reports), "--config", str(CONFIG), cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert NO_RECORDS.format(where=reports / "results") in done.stderr
+    assert "quality gate: passed" not in done.stdout
 
 
 # ---- in a browser -----------------------------------------------------------------------------------

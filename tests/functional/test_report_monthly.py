@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from drharness.cli import app, main
-from drharness.cli import monthly as monthly_cli
+from drharness.cli import main
 from drharness.cli.monthly import MIXED_TARGETS
 from drharness.config import Workload, load_workload
 from drharness.inventory import (
@@ -46,8 +45,6 @@ MONTH = "2025-03"
 FEB, MAR_A, MAR_B, APR = "20250210T100000Z-feb001", "20250305T090000Z-mar001", "20250320T090000Z-mar002", "20250402T090000Z-apr001"
 RTO_KIND, RPO_KIND = {"rto", "restore_seconds"}, {"rpo"}
 TIERS = ("critical", "important", "standard")
-
-monthly_cli.register(app)  # idempotent: also registered by drharness.cli._register
 
 
 def rec(run: str, day: int, check: str, metric: str, value: float | None, unit: str, verdict: str, *,
@@ -354,7 +351,7 @@ def test_cli_publishes_a_runs_metrics_and_refuses_mixed_targets(written: Written
     assert code == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     # February: a critical pass (weight 3) and an untiered failure (weight 1)
-    assert "DRReadinessScore: 75 %" in out and "published 1 metric(s)" in out
+    assert "DRReadinessScore: 75 %" in out and "published 1 metric(s)" in out and "; 2 not measured, not published" in out
     assert _read_back(target, READINESS_NAMESPACE, READINESS_METRIC) == [pytest.approx(75.0)]
     assert _read_back(target, BACKUP_NAMESPACE, BACKUP_METRIC) == []  # not measured in that run: not published as 0
 

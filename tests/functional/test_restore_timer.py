@@ -136,6 +136,7 @@ def test_aws_backup_restore_job_is_timed_and_judged_against_the_tier_rto(world, 
     record = measured.to_record(rto, scenario="data-corruption", tier="critical")
     assert (record.metric, record.verdict, record.target, record.unit) == ("restore_seconds", "pass", "offline", "s")
     assert record.value == measured.restore_seconds and record.objective == rto.limit
+    assert record.duration_seconds == measured.elapsed_seconds == measured.restore_seconds
     slow = measured.to_record(Objective("rto", 0.01, "s"), scenario="data-corruption", tier="critical")
     assert slow.verdict == "fail" and "misses the objective" in slow.reason
     timer.cleanup()
@@ -202,6 +203,8 @@ def test_a_restore_job_that_never_finishes_is_a_failed_measurement_in_bounded_ti
     assert measured.reason.startswith(TIMED_OUT.split("{what}")[0].format(seconds=0.5))
     record = measured.to_record(Objective("rto", 14400, "s"), scenario="data-corruption", tier="critical")
     assert (record.verdict, record.value, record.reason) == ("fail", None, measured.reason)
+    assert measured.available_seconds is None
+    assert 0.5 <= record.duration_seconds == measured.elapsed_seconds < 0.5 + SLACK_SECONDS
 
 
 def test_a_dynamodb_restore_that_never_finishes_times_out(world, target, dynamodb):
@@ -231,14 +234,21 @@ def test_a_failed_restore_job_reports_the_service_reason(world, target, dynamodb
     assert not measured.ok
     assert measured.reason.startswith(NOT_USABLE.format(source=point, state="FAILED", message=""))
     assert "Table already exists: metadata" in measured.reason
+    assert measured.available_seconds is None  # it failed: it never became usable
+    record = measured.to_record(Objective("rto", 14400, "s"), scenario="data-corruption", tier="critical")
+    assert 0 < record.duration_seconds == measured.elapsed_seconds < SLACK_SECONDS
     timer.cleanup()
     assert "metadata" in dynamodb.list_tables()["TableNames"]  # never created by the timer, never deleted by it
 
 
 def test_a_refused_request_is_a_failed_measurement(world, target, dynamodb):
-    timer = RestoreTimer(target, REGION, timeout_s=10)
+    timer = RestoreTimer(target, REGION, timeout_s=600)
     measured = timer.time_pitr("no-such-table", "anything", verify=lambda: True)
     assert not measured.ok and measured.reason.startswith("restore_table_to_point_in_time refused:")
+    assert measured.available_seconds is None
+    record = measured.to_record(None, scenario="data-corruption")
+    # Refused at once: the record says how long that took, not the 600 s the restore was allowed.
+    assert 0 < record.duration_seconds == measured.elapsed_seconds < SLACK_SECONDS
 
 
 def test_bad_input_is_refused_before_anything_is_done(target):

@@ -28,12 +28,6 @@ from drharness.world import World, WorldClient
 
 pytestmark = pytest.mark.xdist_group("procedures-runbook")
 
-SHORT_NAMES = """
-[bucket]
-backup_name = "${project}-${environment}-data-backup-${secondary_region}"
-[backup]
-selection = "${project}-${environment}-selection"
-"""
 # A backup bucket and a DR stack that were never deployed (and no template for the stack).
 UNDEPLOYED = """
 [bucket]
@@ -62,7 +56,7 @@ class Deployed:
 def module_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     tmp = tmp_path_factory.mktemp("runbook")
     config = tmp / "workload.toml"
-    config.write_text(SHORT_NAMES, encoding="utf-8")
+    config.write_text("", encoding="utf-8")  # the defaults
     workload = load_workload(config)
     with World(workload.spec.offline, seed=23) as world:
         workload = workload.with_account(world.account_id)
@@ -145,6 +139,7 @@ def test_each_recovery_type_completes_after_a_region_outage_with_a_consistency_v
     rto = objectives_for(workload, "critical").rto
     assert (run.metric, run.verdict, run.objective, run.target) == ("recovery_seconds", "pass", rto.limit, "offline")
     assert run.value == pytest.approx(sum(s.duration_seconds or 0 for s in outcome.steps))
+    assert run.value == outcome.recovery_seconds == pytest.approx(sum(s.total_seconds for s in outcome.steps))
     state = json.loads(outcome.state_path.read_text()) if outcome.state_path else {}
     assert [s["status"] for s in state["steps"]] == ["done"] * len(KINDS[kind])
 
@@ -237,6 +232,39 @@ def test_a_failing_step_stops_the_run_with_how_to_resume(case: Case, monkeypatch
         case.runbook().run("partial", run_id="20300101T000000Z-def456")
     assert "stopped in step infrastructure" in str(info.value)
     assert "drharness recover partial --resume 20300101T000000Z-def456" in str(info.value)
+
+
+def test_recovery_seconds_count_every_attempt_of_a_retried_step(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = recovery.recover_services
+
+    def slow_then_failing(ctx: recovery.RecoveryContext, facts: Mapping[str, str]) -> StepOutcome:
+        original(ctx, facts)  # the work is done (and takes its time), then the step gives up
+        raise RuntimeError("timed out waiting for the compute environment")
+
+    case.outage()
+    runbook = case.runbook()
+    monkeypatch.setattr(recovery, "recover_services", slow_then_failing)
+    with pytest.raises(ProcedureError):
+        runbook.run("partial", run_id="20300101T000000Z-aaa111")
+    saved = {s["name"]: s for s in json.loads((case.state_dir / "20300101T000000Z-aaa111.json").read_text())["steps"]}
+    failed_seconds = saved["services"]["duration_seconds"]
+    assert saved["services"]["status"] == "failed" and failed_seconds > 0
+    assert saved["services"]["total_seconds"] == failed_seconds
+
+    monkeypatch.setattr(recovery, "recover_services", original)
+    outcome = runbook.run("partial", resume="20300101T000000Z-aaa111")
+    assert outcome.completed
+    services = next(s for s in outcome.steps if s.name == "services")
+    assert services.attempts == 2 and services.duration_seconds is not None
+    # The failed attempt counts against the RTO, not only the retry that succeeded.
+    assert services.total_seconds == pytest.approx(failed_seconds + services.duration_seconds)
+    last_attempts = sum(s.duration_seconds or 0 for s in outcome.steps)
+    assert outcome.recovery_seconds == pytest.approx(sum(s.total_seconds for s in outcome.steps))
+    assert outcome.recovery_seconds is not None and outcome.recovery_seconds > last_attempts
+    run = outcome.records[-1]
+    assert (run.metric, run.value) == ("recovery_seconds", outcome.recovery_seconds)
+    (step,) = [s for s in run.evidence["steps"] if s["name"] == "services"]
+    assert (step["attempts"], step["total_seconds"]) == (2, pytest.approx(services.total_seconds))
 
 
 def test_a_failed_precondition_refuses_before_any_change(case: Case, tmp_path: Path) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from drharness.inventory import CHECK_BACKUP_JOBS
+from drharness.reporting.evidence import lags_of
 from drharness.reporting.metrics import (
-    LAG_METRIC_NAME, NOT_MEASURED, TIER_WEIGHTS, compute_metrics, describe_metrics, latest_by_check,
+    LAG_METRIC_NAME, NOT_MEASURED, TIER_WEIGHTS, compute_metrics, describe_metrics, is_lag_record, lag_p99_of,
+    latest_by_check, latest_lags,
 )
 from drharness.results import ResultRecord
 
@@ -71,6 +73,28 @@ def test_replication_lag_is_the_worst_latest_p99() -> None:
 def test_a_lag_measurement_that_timed_out_gives_no_p99() -> None:
     metrics = compute_metrics([lag(None)])
     assert metrics.replication_lag_p99_seconds is None and metrics.lag_measurements == 0
+
+
+@pytest.mark.parametrize("evidence", [
+    {"lag_p99_seconds": 6.5}, {"p99": 6.5}, {"p99_seconds": 6.5}, {"percentiles_seconds": {"p50": 1.0, "p99": 6.5}},
+])
+def test_a_p99_in_any_evidence_shape_the_charts_read_is_a_lag_measurement(evidence: dict) -> None:
+    found = record("lag-evidence", "info", resource="fs", metric="other", value=None, evidence=evidence)
+    assert dict(lags_of(found).percentiles_seconds)["p99"] == 6.5  # type: ignore[union-attr]
+    assert is_lag_record(found) and lag_p99_of(found) == 6.5
+    metrics = compute_metrics([lag(4.0), found])
+    assert (metrics.replication_lag_p99_seconds, metrics.replication_lag_resource, metrics.lag_measurements) == (6.5, "fs", 2)
+
+
+def test_evidence_without_a_p99_is_not_a_lag_measurement() -> None:
+    assert not is_lag_record(record("x", evidence={"p50_seconds": 1.0, "max": 3.0}))
+    assert lag_p99_of(record("x", evidence={"p50_seconds": 1.0})) is None
+
+
+def test_latest_lags_pairs_each_resources_latest_record_with_its_p99() -> None:
+    records = [lag(4.0, resource="table"), lag(None, resource="bucket"), lag(2.0, resource="table", started_at=LATE),
+               record("other", evidence={"p50_seconds": 1.0})]
+    assert [(r.resource, p99) for r, p99 in latest_lags(records)] == [("bucket", None), ("table", 2.0)]
 
 
 def test_readiness_is_the_tier_weighted_share_of_passing_latest_verdicts() -> None:

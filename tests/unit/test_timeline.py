@@ -161,7 +161,9 @@ def test_an_undetected_fault_is_kept_as_a_problem_and_becomes_the_reason() -> No
     assert not outcome.ok and timeline.marked(DETECTED) is None
     result = timeline.result()
     assert result.problems == (DETECTION_MISSED.format(reason=outcome.reason),)
-    assert result.reason == result.problems[0] and result.verdict == "fail"
+    record = result.to_record(None, scenario="s", resource="r", tier=None, target="offline")
+    assert result.reason == result.problems[0] and result.rto_seconds is None and record.verdict == "fail"
+    assert record.reason == result.reason
 
 
 def test_an_abandoned_timeline_fails_with_a_reason() -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import typer
 
-from drharness.cli.report import report_app
+from drharness.cli.report import NO_SUCH_RUN, report_app
 from drharness.errors import ConfigError, ReportError, WorldError
 from drharness.results import RUN_ID_ENV, list_runs, read_records
 
 NO_RUN = "no result records under {where}; run `drharness drill` (or the DR suites) first, or pass --reports"
-NO_SUCH_RUN = "run {run!r} has no result records under {where}; runs there: {runs}"
 PUBLISH_WHERE = ("--publish needs somewhere to publish: --endpoint URL of a running offline world, "
                  "or --target aws --live (with DRHARNESS_LIVE=I-UNDERSTAND)")
 MIXED_TARGETS = ("run {run} was measured {measured}; publishing it to {target} would present those figures as {target} "
@@ -77,7 +76,7 @@ def metrics(
 ) -> None:
     """Compute BackupSuccessRate, ReplicationLag and DRReadinessScore from a run's records; print or publish them."""
     from drharness.config import load_workload
-    from drharness.reporting.metrics import compute_metrics, describe_metrics, publish_metrics
+    from drharness.reporting.metrics import compute_metrics, describe_metrics, metric_values, publish_metrics
     from drharness.settings import resolve_settings
 
     settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, live=live)
@@ -115,6 +114,6 @@ def metrics(
         raise ReportError(MIXED_TARGETS.format(run=run_id, measured=" and ".join(computed.targets), target=publish_to.name))
     put = publish_metrics(publish_to, workload.primary_region, computed, project=workload.spec.project,
                           environment=workload.spec.environment)
-    skipped = 3 - len(put)
+    skipped = len(metric_values(computed)) - len(put)
     typer.echo(f"published {len(put)} metric(s) to CloudWatch in {workload.primary_region} ({publish_to.name})"
                + (f"; {skipped} not measured, not published" if skipped else ""))

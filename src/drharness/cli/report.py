@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from drharness.errors import ReportError
 from drharness.results import RUN_ID_ENV, list_runs, read_records
 
 report_app = typer.Typer(
@@ -20,7 +21,8 @@ report_app = typer.Typer(
 )
 
 GATE_FAILED = "quality gate: {count} critical objective(s) missed in run {run}"
-NO_RECORDS = "no result records in {where}: the quality gate has nothing to judge"
+NO_RECORDS = "no result records in {where}: the quality gate has nothing to judge, so it fails (or pass --no-gate)"
+NO_SUCH_RUN = "run {run!r} has no result records under {where}; runs there: {runs}"
 
 
 def register(app: typer.Typer) -> None:
@@ -62,10 +64,13 @@ def allure_report(
     workload = load_workload(settings.config)
     results_dir = results or settings.reports / "allure-results"
     output_dir = output or settings.reports / "allure-report"
+    known = list_runs(settings.reports)
     runs = [run] if run else [os.environ[RUN_ID_ENV]] if os.environ.get(RUN_ID_ENV) else (
-        _runs_in_results(results_dir) or list(list_runs(settings.reports))[-1:])
-    known = set(list_runs(settings.reports))
+        _runs_in_results(results_dir) or known[-1:])
     records = [r for one in runs if one in known for r in read_records(settings.reports, one)]
+    if run and not records:  # a run named on purpose and not judged would leave CI green without a verdict
+        raise ReportError(NO_SUCH_RUN.format(run=run, where=settings.reports / "results",
+                                             runs=", ".join(known[-5:]) or "none"))
     run_id = ", ".join(runs) or None
     scrubber = Scrubber.for_workload(workload)
     accounts = scrubber.accounts
@@ -75,9 +80,9 @@ def allure_report(
                f"trend of {outcome.trend_runs} run(s); {len(records)} records of run {run_id or 'none'})")
     if not gate:
         return
-    if not records:
+    if not records:  # a gate that judged nothing must not leave CI green
         typer.echo(NO_RECORDS.format(where=settings.reports / "results"), err=True)
-        return
+        raise typer.Exit(1)
     missed = critical_misses(records)
     if missed:
         typer.echo(GATE_FAILED.format(count=len(missed), run=run_id), err=True)

@@ -34,10 +34,6 @@ class Verification:
     unverified: tuple[Unverified, ...]
     properties_checked: int
 
-    @property
-    def ok(self) -> bool:
-        return not self.findings
-
 
 @dataclass(frozen=True)
 class DeployReport:
@@ -59,10 +55,6 @@ class VerificationError(DeployError):
     def __init__(self, message: str, report: DeployReport) -> None:
         super().__init__(message)
         self.report = report
-
-    @property
-    def findings(self) -> tuple[Finding, ...]:
-        return self.report.verification.findings
 
 
 def check_workload(target: Target, workload: Workload) -> Verification:

@@ -67,15 +67,11 @@ def _latency(
         "ReturnData": True,
     }
     points: list[MetricPoint] = []
-    kwargs: dict[str, Any] = {"MetricDataQueries": [query], "StartTime": start, "EndTime": end}
     try:
-        while True:
-            page = cloudwatch.get_metric_data(**kwargs)
+        pages = cloudwatch.get_paginator("get_metric_data").paginate(MetricDataQueries=[query], StartTime=start, EndTime=end)
+        for page in pages:
             for result in page.get("MetricDataResults", []):
                 points.extend(_points(result.get("Timestamps", []), result.get("Values", []), unit_seconds))
-            if not page.get("NextToken"):
-                break
-            kwargs["NextToken"] = page["NextToken"]
     except Exception as exc:  # noqa: BLE001 - every failure to read is reported the same way
         raise MeasurementError(
             f"cannot read {namespace} ReplicationLatency for {dict(dims)}: {type(exc).__name__}: {exc}; "

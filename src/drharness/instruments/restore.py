@@ -71,7 +71,8 @@ def as_verify_outcome(value: Any) -> VerifyOutcome:
 
 @dataclass(frozen=True)
 class RestoreMeasurement:
-    """One timed restore. `restore_seconds` is request -> usable (available and verified), else None."""
+    """One timed restore. `restore_seconds` is request -> usable (available and verified), else None;
+    `elapsed_seconds` is how long the measurement ran, request -> usable, failed, refused or timed out."""
 
     kind: RestoreKind
     source: str
@@ -87,6 +88,7 @@ class RestoreMeasurement:
     service_reported_seconds: float | None = None  # what the service says the job took (AWS Backup)
     restore_point: str = ""  # the UTC time restored to, when the restore names one
     timeout_seconds: float = 0.0
+    elapsed_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -98,13 +100,12 @@ class RestoreMeasurement:
     ) -> ResultRecord:
         """The measurement as a record: metric "restore_seconds", judged against `objective` (the tier RTO)."""
         verdict, reason = judge(self.restore_seconds, objective, reason_if_missing=self.reason)
-        elapsed = [s for s in (self.restore_seconds, self.available_seconds) if s is not None]
         return ResultRecord.against(
             objective,
             check=check or f"restore:{self.kind}", scenario=scenario, resource=resource or self.source, tier=tier,
             target=self.target, metric=METRIC, value=self.restore_seconds, unit="s",
             verdict=verdict, reason=reason, started_at=iso(self.started_at),
-            duration_seconds=max(elapsed) if elapsed else self.timeout_seconds,
+            duration_seconds=self.elapsed_seconds,
             evidence={
                 "kind": self.kind, "source": self.source, "restored_resource": self.restored_resource,
                 "region": self.region, "verified": self.verified, "measurement_reason": self.reason,
@@ -142,13 +143,15 @@ class _Run:
     def remaining(self) -> float:
         return max(0.0, self.timer.timeout_s - (time.monotonic() - self.t0))
 
-    def end(self, reason: str, available: float | None = None) -> RestoreMeasurement:
+    def end(self, reason: str) -> RestoreMeasurement:
+        """A restore that never became usable (refused, failed or timed out): no restore or available time."""
+        elapsed = time.monotonic() - self.t0
         self.timer._tag(self)  # a half-made restore is a leftover too: mark it so it can be found
         return RestoreMeasurement(
             kind=self.kind, source=self.source, restored_resource=self.restored, restore_seconds=None, verified=False,
             reason=reason, region=self.region, target=self.timer.target_name, started_at=self.started_at,
-            available_seconds=available, service_reported_seconds=self.service_seconds, restore_point=self.restore_point,
-            timeout_seconds=self.timer.timeout_s,
+            service_reported_seconds=self.service_seconds, restore_point=self.restore_point,
+            timeout_seconds=self.timer.timeout_s, elapsed_seconds=elapsed,
         )
 
     def wait(self, state: Callable[[], tuple[bool, str]], what: str, verify: Verify) -> RestoreMeasurement:
@@ -163,7 +166,7 @@ class _Run:
 
         outcome = wait_until(ready, self.remaining(), self.timer.interval_s, what=what)
         if failure:
-            return self.end(failure[0], time.monotonic() - self.t0)
+            return self.end(failure[0])
         if not outcome.ok:
             return self.end(TIMED_OUT.format(seconds=self.timer.timeout_s, what=what, source=self.source))
         available = time.monotonic() - self.t0
@@ -183,7 +186,7 @@ class _Run:
             reason=checked.reason if verified else VERIFY_FAILED.format(detail=checked.reason or "no detail"),
             region=self.region, target=self.timer.target_name, started_at=self.started_at, available_seconds=available,
             verify_seconds=usable - started, service_reported_seconds=self.service_seconds,
-            restore_point=self.restore_point, timeout_seconds=self.timer.timeout_s,
+            restore_point=self.restore_point, timeout_seconds=self.timer.timeout_s, elapsed_seconds=usable - self.t0,
         )
 
 
@@ -241,11 +244,14 @@ class RestoreTimer:
         """Take an on-demand backup of `source_table`, then time its restore into `target_table`."""
         dynamodb = self._client("dynamodb")
         name = backup_name or f"drharness-{uuid.uuid4().hex[:8]}"
+        # Times the backup that comes before the restore, so a failure there is recorded with its real duration.
+        backing_up = _Run(self, "dynamodb-backup", source_table, self.region)
         try:
             arn = dynamodb.create_backup(TableName=source_table, BackupName=name)["BackupDetails"]["BackupArn"]
         except _API_ERRORS as exc:
-            return _Run(self, "dynamodb-backup", source_table, self.region).end(f"create_backup refused: {_error(exc)}")
+            return backing_up.end(f"create_backup refused: {_error(exc)}")
         self._remember("dynamodb-backup", self.region, arn)
+        backing_up.source = arn
 
         def backup_state() -> bool:
             details = dynamodb.describe_backup(BackupArn=arn)["BackupDescription"]["BackupDetails"]
@@ -253,7 +259,7 @@ class RestoreTimer:
 
         ready = wait_until(backup_state, self.timeout_s, self.interval_s, what=f"backup {name} to become AVAILABLE", swallow=_API_ERRORS)
         if not ready.ok:
-            return _Run(self, "dynamodb-backup", arn, self.region).end(ready.reason)
+            return backing_up.end(ready.reason)
         run = _Run(self, "dynamodb-backup", arn, self.region)
         try:
             dynamodb.restore_table_from_backup(TargetTableName=target_table, BackupArn=arn)

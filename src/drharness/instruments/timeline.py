@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.errors import MeasurementError
-from drharness.results import JsonValue, Objective, ResultRecord, Status, TargetName, iso, judge, utc_now
+from drharness.results import JsonValue, Objective, ResultRecord, TargetName, iso, judge, utc_now
 from drharness.waiting import WaitOutcome, wait_until
 
 FAULT_INJECTED = "fault_injected"
@@ -98,10 +98,6 @@ class TimelineResult:
             PhaseDuration(a.phase, b.phase, b.monotonic_seconds - a.monotonic_seconds)
             for a, b in zip(self.phases, self.phases[1:])
         )
-
-    @property
-    def verdict(self) -> Status:
-        return "pass" if self.rto_seconds is not None else "fail"
 
     def to_record(
         self,

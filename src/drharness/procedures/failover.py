@@ -5,8 +5,8 @@
 
 The run is timed as an RTO timeline: `fault_injected` (given by the caller, else the failed health
 check), `detected`, `failed_over` (the stack change completed), `notified` (the notice was published)
-and `verified` (the notice is in the SQS queue subscribed to the DR topic; live, the publish was
-accepted). `lambda_handler` runs the same procedure from the guide's Lambda environment variables.
+and `verified` (the notice is in the SQS queue subscribed to the DR topic, which the deploy creates on
+every target). `lambda_handler` runs the same procedure from the guide's Lambda environment variables.
 """
 
 from __future__ import annotations
@@ -49,6 +49,10 @@ TOPIC_ENV = "DR_NOTIFICATION_TOPIC"
 FAULT_TIME_UNKNOWN = "fault time unknown: the clock starts at the failed health check"
 ALREADY_ACTIVE = "DR stack {stack} ({region}) already has {parameter}=true: failed over before, nothing changed, no notice sent"
 HEALTHY = "primary healthy: no failover ({summary})"
+PUBLISH_UNVERIFIED = (
+    "notice {message_id} was accepted by SNS, which does not show it was delivered: the failover is unverified; "
+    "verify it through the DR topic's SQS inbox (verify_notice=\"inbox\")"
+)
 MISSING_ENV = (
     "the failover function needs environment variable(s) {names}, as the guide's Lambda does; "
     "set them in the function's configuration"
@@ -126,8 +130,9 @@ def run_failover(
     """Fail over to the secondary region if the primary is unhealthy (or `force`); nothing changes on `dry_run`.
 
     `timeline`: a timeline whose `fault_injected` the caller marked when the fault went in; without
-    one the clock starts at the failed health check. `verify_notice`: "inbox" (default offline) finds
-    the notice in the SQS queue subscribed to the DR topic; "publish" (default live) trusts the publish.
+    one the clock starts at the failed health check. `verify_notice`: "inbox" (the default) finds the
+    notice in the SQS queue subscribed to the DR topic; "publish" only publishes, and the run is then
+    recorded unverified, since an accepted publish proves nothing about the recovered side.
     """
     run = run_id or new_run_id()
     health = check_primary_health(target, workload, health_timeout_s)
@@ -146,7 +151,7 @@ def run_failover(
                                       reason=outcome.reason, verdict="info")
             outcome = _with_records(outcome, (record,))
         return outcome
-    mode: VerifyMode = verify_notice or ("inbox" if target.name == "offline" else "publish")
+    mode: VerifyMode = verify_notice or "inbox"
     view = read_dr_stack(target, workload)
     if dry_run:
         problems = [] if view.enabled else activation_problems(target, workload, view)
@@ -154,7 +159,7 @@ def run_failover(
         if not view.enabled:
             plan.append(f"publish the DR notice to {topic_arn or workload.dr_topic} ({workload.secondary_region})")
             plan.append("verify: the notice arrives in the SQS inbox of the DR topic" if mode == "inbox"
-                        else "verify: SNS accepts the notice")
+                        else "no verification: an accepted publish is not a delivery, so the run is recorded unverified")
         plan.extend(f"would refuse: {p}" for p in problems)
         return FailoverOutcome(run, "planned", not problems, True, force, health,
                                "; ".join(problems) or "dry run: nothing changed", tuple(plan))
@@ -251,9 +256,8 @@ def _verify(
     target: Target, workload: Workload, clock: Timeline, sent: notices.Notice, run: str, mode: VerifyMode, timeout_s: float
 ) -> tuple[TimelineResult, bool]:
     if mode == "publish":
-        accepted = clock.verify(lambda: bool(sent.message_id), max(timeout_s, 0.0),
-                                what=f"SNS to accept notice {sent.message_id}")
-        return accepted, accepted.verified
+        clock.note_problem(PUBLISH_UNVERIFIED.format(message_id=sent.message_id))
+        return clock.result(), False
     try:
         result = clock.verify(
             lambda: notices.inbox_has_notice(target, workload, run),

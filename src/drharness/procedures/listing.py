@@ -11,10 +11,8 @@ the bucket or the table.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import os
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,8 +158,3 @@ def latest_listing(workload: Workload, directory: Path = DEFAULT_LISTING_DIR) ->
         ):
             return listing
     return None
-
-
-def listing_age_seconds(listing: SourceListing) -> float:
-    """Seconds since the listing was captured (wall clock: it may come from another process)."""
-    return time.time() - dt.datetime.fromisoformat(listing.captured_at).timestamp()

@@ -15,6 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.config import Workload
+from drharness.deploy.common import error_code
 from drharness.errors import ProcedureError
 from drharness.instruments.canary import CanaryLedger
 from drharness.procedures.health import call_within
@@ -85,17 +86,13 @@ def _aws(what: str) -> Iterator[None]:
         raise ProcedureError(f"{what} failed: {exc}; check the endpoint and the network") from exc
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 def backup_bucket_problem(target: Target, workload: Workload) -> str | None:
     """Why the backup bucket cannot serve (None: it exists and answers)."""
     bucket, region = workload.backup_bucket, workload.secondary_region
     try:
         target.client("s3", region).head_bucket(Bucket=bucket)
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchBucket", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchBucket", "NotFound"):
             return BACKUP_BUCKET_MISSING.format(bucket=bucket, region=region)
         return BACKUP_BUCKET_UNREADABLE.format(bucket=bucket, region=region, error=exc)
     except BotoCoreError as exc:
@@ -107,7 +104,7 @@ def _table(target: Target, region: str, name: str) -> Mapping[str, Any] | None:
     try:
         return target.client("dynamodb", region).describe_table(TableName=name)["Table"]  # type: ignore[no-any-return]
     except ClientError as exc:
-        if _code(exc) == "ResourceNotFoundException":
+        if error_code(exc) == "ResourceNotFoundException":
             return None
         raise
 

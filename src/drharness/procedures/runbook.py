@@ -68,13 +68,17 @@ IDENTITY_MISMATCH = (
 
 @dataclass(frozen=True)
 class StepReport:
-    """One step as this invocation saw it (skipped: an earlier invocation finished it)."""
+    """One step as this invocation saw it (skipped: an earlier invocation finished it).
+
+    `duration_seconds` is the step's last attempt; `total_seconds` every attempt of the run together.
+    """
 
     name: str
     status: str
     skipped: bool
     attempts: int
     duration_seconds: float | None
+    total_seconds: float
     detail: str
     error: str
 
@@ -245,7 +249,7 @@ class Runbook:
         def on_step(event: StepEvent) -> None:
             step = event.step
             report = StepReport(step.name, step.status, event.skipped, step.attempts, step.duration_seconds,
-                                step.detail, step.error)
+                                step.total_seconds, step.detail, step.error)
             reports.append(report)
             if not event.skipped:
                 self._record_step(recorder, state.run_id, kind, report, step.started_at, event.facts)
@@ -297,8 +301,7 @@ class Runbook:
                                       check=f"recover-{kind}:consistency:{report.store}")
             evidence: dict[str, JsonValue] = {**record.evidence, "reference": result.reference,
                                               "reference_detail": result.reference_detail}
-            _, stamped = recorder.sink.write_record(_with_evidence(record, evidence))
-            recorder.records.append(stamped)
+            recorder.write(replace(record, evidence=evidence))
 
     def _record_run(self, recorder: Recorder, state: RunState, kind: str, seconds: float) -> None:
         tier = _strictest_tier(self.workload)
@@ -312,17 +315,13 @@ class Runbook:
             evidence={
                 "run_id": state.run_id, "kind": kind, "invocations": state.invocations,
                 "steps": [{"name": s.name, "status": s.status, "attempts": s.attempts, "seconds": s.duration_seconds,
-                           "detail": s.detail} for s in state.steps],
+                           "total_seconds": s.total_seconds, "detail": s.detail} for s in state.steps],
                 "serving": {"bucket": serving.bucket, "bucket_region": serving.bucket_region, "table": serving.table,
                             "table_region": serving.table_region},
                 "consistency_verdict": state.facts.get(CONSISTENCY_VERDICT, ""),
-                "measured": "seconds spent in the steps, over every invocation of the run",
+                "measured": "seconds spent in the steps, over every attempt of every invocation of the run",
             },
         )
-
-
-def _with_evidence(record: ResultRecord, evidence: Mapping[str, JsonValue]) -> ResultRecord:
-    return replace(record, evidence=dict(evidence))
 
 
 def _show(values: Mapping[str, str]) -> str:

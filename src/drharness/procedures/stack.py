@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import names
+from drharness.deploy.common import error_code
 from drharness.errors import ProcedureError
 from drharness.target import Target
 from drharness.waiting import wait_until
@@ -94,7 +95,7 @@ def read_dr_stack(target: Target, workload: Workload) -> DrStackView:
     try:
         stacks = target.client("cloudformation", region).describe_stacks(StackName=name)["Stacks"]
     except ClientError as exc:
-        if _code(exc) == "ValidationError":  # CloudFormation's answer for "no such stack"
+        if error_code(exc) == "ValidationError":  # CloudFormation's answer for "no such stack"
             return DrStackView(name, region, False, enable_parameter=enable)
         raise ProcedureError(_call_failed("describe_stacks", name, region, exc)) from exc
     if not stacks:
@@ -116,7 +117,7 @@ def _object_exists(target: Target, region: str, bucket: str, key: str) -> bool:
     try:
         target.client("s3", region).head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _code(exc) in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
+        if error_code(exc) in ("404", "NoSuchKey", "NoSuchBucket", "NotFound"):
             return False
         raise
     return True
@@ -249,10 +250,6 @@ def _status_reason(target: Target, workload: Workload) -> str:
     except ClientError:
         return ""
     return str(stacks[0].get("StackStatusReason", "")) if stacks else ""
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _call_failed(call: str, stack: str, region: str, exc: ClientError) -> str:

@@ -1,7 +1,7 @@
 """A resumable step engine: named steps, their state in one JSON file per run, saved after every step.
 
-A run's state file says, for each step, whether it is pending, running, done or failed, how long it
-took and what it found (facts, e.g. which bucket now serves). A rerun of the same run skips the
+A run's state file says, for each step, whether it is pending, running, done or failed, how long its
+last attempt and all its attempts together took, and what it found (facts, e.g. which bucket now serves). A rerun of the same run skips the
 steps that are done and retries the rest; a step marked running when its process died is retried
 too, so every step must be safe to run twice. The file is replaced atomically, so a crash leaves
 either the previous state or the new one, never half of either.
@@ -51,7 +51,11 @@ class Step:
 
 @dataclass(frozen=True)
 class StepState:
-    """One step of a run as its state file keeps it."""
+    """One step of a run as its state file keeps it.
+
+    `duration_seconds` is the last attempt; `total_seconds` adds up every attempt that finished (done
+    or failed), so a step that failed slowly and then succeeded quickly still counts both.
+    """
 
     name: str
     status: StepStatus = "pending"
@@ -61,6 +65,7 @@ class StepState:
     duration_seconds: float | None = None
     detail: str = ""
     error: str = ""
+    total_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,11 @@ class RunState:
 
     @property
     def steps_seconds(self) -> float:
-        """Seconds spent in the steps, over every invocation (each step's last attempt)."""
-        return sum(s.duration_seconds or 0.0 for s in self.steps)
+        """Seconds spent in the steps, over every attempt of every invocation.
+
+        An attempt whose process was killed mid-step (left "running") never finished, so has no time to add.
+        """
+        return sum(s.total_seconds for s in self.steps)
 
     def with_step(self, updated: StepState, facts: Mapping[str, str] | None = None) -> "RunState":
         steps = tuple(updated if s.name == updated.name else s for s in self.steps)
@@ -122,8 +130,8 @@ class RunState:
             "facts": dict(self.facts),
             "steps": [
                 {"name": s.name, "status": s.status, "attempts": s.attempts, "started_at": s.started_at,
-                 "finished_at": s.finished_at, "duration_seconds": s.duration_seconds, "detail": s.detail,
-                 "error": s.error}
+                 "finished_at": s.finished_at, "duration_seconds": s.duration_seconds,
+                 "total_seconds": s.total_seconds, "detail": s.detail, "error": s.error}
                 for s in self.steps
             ],
         }
@@ -141,11 +149,14 @@ class RunState:
             if status not in ("pending", "running", "done", "failed"):
                 raise ValueError(f"step {raw.get('name')!r} has an unknown status {status!r}")
             duration = raw.get("duration_seconds")
+            last = float(duration) if duration is not None else None
+            # A state file written before totals were kept knows only the last attempt.
+            total = raw.get("total_seconds", last or 0.0)
             steps.append(StepState(
                 name=str(raw["name"]), status=status, attempts=int(raw.get("attempts", 0)),
                 started_at=raw.get("started_at"), finished_at=raw.get("finished_at"),
-                duration_seconds=float(duration) if duration is not None else None,
-                detail=str(raw.get("detail", "")), error=str(raw.get("error", "")),
+                duration_seconds=last, detail=str(raw.get("detail", "")), error=str(raw.get("error", "")),
+                total_seconds=float(total),
             ))
         identity, facts = data.get("identity") or {}, data.get("facts") or {}
         if not isinstance(identity, dict) or not isinstance(facts, dict):
@@ -253,15 +264,17 @@ def run_steps(
         try:
             outcome = by_name[planned.name].action(state.facts)
         except BaseException as exc:
-            failed = replace(running, status="failed", finished_at=iso(utc_now()),
-                             duration_seconds=time.monotonic() - start, error=_describe(exc))
+            elapsed = time.monotonic() - start
+            failed = replace(running, status="failed", finished_at=iso(utc_now()), duration_seconds=elapsed,
+                             total_seconds=running.total_seconds + elapsed, error=_describe(exc))
             state = state.with_step(failed)
             store.save(state)
             if on_step:
                 on_step(StepEvent(failed, False, state.facts))
             raise
-        done = replace(running, status="done", finished_at=iso(utc_now()),
-                       duration_seconds=time.monotonic() - start, detail=outcome.detail)
+        elapsed = time.monotonic() - start
+        done = replace(running, status="done", finished_at=iso(utc_now()), duration_seconds=elapsed,
+                       total_seconds=running.total_seconds + elapsed, detail=outcome.detail)
         state = state.with_step(done, outcome.facts)
         store.save(state)
         if on_step:

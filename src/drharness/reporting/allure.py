@@ -23,6 +23,7 @@ from drharness.reporting.evidence import (
     differences_html,
     differences_of,
     format_value,
+    lags_of,
     objective_text,
     parse_time,
     phases_of,
@@ -171,7 +172,8 @@ def attachments_for(records: Sequence[ResultRecord], scrubber: Scrubber | None =
         body = json.dumps(record.to_json(), indent=2, sort_keys=True, default=str)
         found.append(Attachment(f"record {base}", scrub.text(body).encode(), "application/json", "json"))
         chart_makers = (("timeline", charts.timeline_png), ("canary ledger", charts.canary_png))
-        if "lag" in record.metric or "lags_seconds" in record.evidence:
+        lags = lags_of(record)  # a bare max or mean in the evidence alone does not make a record a lag measurement
+        if "lag" in record.metric or (lags is not None and lags.samples_seconds):
             chart_makers += (("lag distribution", charts.lag_png),)
         for title, make in chart_makers:
             png = make(record, drawn)

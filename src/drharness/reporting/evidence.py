@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from drharness.results import JsonValue, ResultRecord
 
 DIFFERENCE_KINDS = ("missing", "extra", "differing")
+NOT_MEASURED = "not measured"  # what every report shows for a value that has no measurement
 _PERCENTILE_KEY = re.compile(r"^(?:lag_)?(p\d{1,2}(?:\.\d+)?|max|min|mean)(?:_seconds|_s)?$")
 
 
@@ -222,7 +223,7 @@ def differences_html(record: ResultRecord, differences: Sequence[Difference]) ->
 def format_value(value: float | None, unit: str) -> str:
     """A measured value with its unit, durations also in hours or minutes: `14400 s (4 h)`."""
     if value is None:
-        return "not measured"
+        return NOT_MEASURED
     text = f"{value:.6g} {unit}".strip()
     if unit in ("s", "seconds") and abs(value) >= 120:
         text += f" ({human_seconds(value)})"

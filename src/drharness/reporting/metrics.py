@@ -6,8 +6,9 @@ The guide's `dr-metrics.py` returns constants (98.5, 45.0, 95.0). Here each is m
   (COMPLETED, FAILED, ABORTED, EXPIRED, PARTIAL) over the inventory's 30-day window, from the
   latest `inventory:backup-jobs` record of each vault. Jobs still running are not counted.
 - **ReplicationLag** (DR/Replication, Seconds): the worst p99 among the latest lag measurement of
-  each (check, resource): the record's value when its metric is `replication_lag_p99`, else its
-  evidence `lag_p99_seconds` / `p99`. A lag record that timed out has no p99 and is not counted.
+  each (check, resource): the record's value when its metric is `replication_lag_p99`, else the p99
+  its evidence holds (`lag_p99_seconds`, `p99`, ... as `evidence.lags_of` reads them). A lag record
+  that timed out has no p99 and is not counted.
 - **DRReadinessScore** (DR/Readiness, Percent): the weighted share of passing verdicts among the
   latest pass/fail/error verdict of each (check, resource), weighted by tier: critical 3,
   important 2, standard 1 (no tier: 1). An error counts as a failure; "info" records are not verdicts.
@@ -26,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from drharness.inventory import CHECK_BACKUP_JOBS, FINISHED_JOB_STATES, SUCCESS_JOB_STATE
-from drharness.reporting.evidence import parse_time
+from drharness.reporting.evidence import NOT_MEASURED, lags_of, parse_time
 from drharness.results import JsonValue, ResultRecord, utc_now
 from drharness.target import Target
 
@@ -37,7 +38,7 @@ LAG_METRIC_NAME = "replication_lag_p99"
 TIER_WEIGHTS: Mapping[str, float] = {"critical": 3.0, "important": 2.0, "standard": 1.0}
 DEFAULT_WEIGHT = 1.0
 VERDICTS = ("pass", "fail", "error")
-NOT_MEASURED = "not measured"
+LAG_UNITS = ("s", "seconds")
 
 
 @dataclass(frozen=True)
@@ -108,37 +109,38 @@ def backup_success(records: Iterable[ResultRecord]) -> tuple[int, int]:
     return completed, finished
 
 
+def _evidence_p99(record: ResultRecord) -> float | None:
+    lags = lags_of(record)
+    return dict(lags.percentiles_seconds).get("p99") if lags else None
+
+
 def lag_p99_of(record: ResultRecord) -> float | None:
-    """A record's p99 replication lag in seconds, or None if it has none."""
-    candidates: list[JsonValue] = []
-    if record.metric == LAG_METRIC_NAME and record.unit in ("s", "seconds"):
-        candidates.append(record.value)
-    candidates += [record.evidence.get("lag_p99_seconds"), record.evidence.get("p99")]
-    percentiles = record.evidence.get("percentiles_seconds")
-    if isinstance(percentiles, Mapping):
-        candidates.append(percentiles.get("p99"))
-    for value in candidates:
+    """A record's p99 replication lag in seconds: its value for a lag p99 metric, else its evidence's p99; or None."""
+    if record.metric == LAG_METRIC_NAME and record.unit in LAG_UNITS:
+        value = record.value
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-    return None
+    return _evidence_p99(record)
 
 
 def is_lag_record(record: ResultRecord) -> bool:
-    return record.metric == LAG_METRIC_NAME or "lag_p99_seconds" in record.evidence or "p99" in record.evidence
+    """A replication-lag measurement: its metric is the lag p99, or its evidence holds a p99."""
+    return record.metric == LAG_METRIC_NAME or _evidence_p99(record) is not None
+
+
+def latest_lags(records: Iterable[ResultRecord]) -> list[tuple[ResultRecord, float | None]]:
+    """The latest lag record of each (check, resource), by resource, with its p99 (None when it has none)."""
+    latest = latest_by_check(r for r in records if is_lag_record(r)).values()
+    return [(record, lag_p99_of(record)) for record in sorted(latest, key=lambda r: r.resource)]
 
 
 def worst_lag(records: Iterable[ResultRecord]) -> tuple[float | None, str, int]:
     """(worst p99 seconds, its resource, how many lag measurements) among the latest lag records."""
-    worst: float | None = None
-    resource, counted = "", 0
-    for record in latest_by_check(r for r in records if is_lag_record(r)).values():
-        p99 = lag_p99_of(record)
-        if p99 is None:
-            continue
-        counted += 1
-        if worst is None or p99 > worst:
-            worst, resource = p99, record.resource
-    return worst, resource, counted
+    measured = [(p99, record.resource) for record, p99 in latest_lags(records) if p99 is not None]
+    if not measured:
+        return None, "", 0
+    worst, resource = max(measured, key=lambda item: item[0])
+    return worst, resource, len(measured)
 
 
 def tier_weight(tier: str | None) -> float:
@@ -234,6 +236,9 @@ __all__ = [
     "backup_success",
     "compute_metrics",
     "describe_metrics",
+    "is_lag_record",
+    "lag_p99_of",
+    "latest_lags",
     "metric_basis",
     "metric_values",
     "latest_by_check",

@@ -35,15 +35,14 @@ from drharness.inventory import (
     CHECK_TABLE_REPLICAS,
 )
 from drharness.reporting import charts
-from drharness.reporting.evidence import format_value, human_seconds, parse_time
+from drharness.reporting.evidence import NOT_MEASURED, format_value, human_seconds, parse_time
 from drharness.reporting.metrics import (
-    DrMetrics, compute_metrics, is_lag_record, lag_p99_of, latest_by_check, metric_basis, metric_values,
+    DrMetrics, compute_metrics, is_lag_record, lag_p99_of, latest_by_check, latest_lags, metric_basis, metric_values,
 )
 from drharness.reporting.scrub import Scrubber, scan_tree
 from drharness.results import JsonValue, ResultRecord, iso, utc_now
 
 OFFLINE_LABEL = "offline (measured in the offline world, not a production figure)"
-NOT_MEASURED = "not measured"
 RTO_METRICS = frozenset({"rto", "rto_seconds", "restore_seconds", "failover_seconds"})
 RPO_METRICS = frozenset({"rpo", "rpo_seconds", "data_loss_window", "data_loss_window_seconds"})
 RTO_CHECK_PREFIXES = ("rto", "restore", "failover")
@@ -68,7 +67,6 @@ class Measure:
     worst_seconds: float | None
     count: int
     verdict: str  # pass | fail | error | not measured
-    worst_check: str
     targets: tuple[str, ...]
 
     @property
@@ -142,7 +140,6 @@ class MonthlyReport:
     tiers: tuple[TierRow, ...]
     summary: MonthSummary
     trend: tuple[MonthSummary, ...]
-    metrics: DrMetrics
     sections: tuple[Section, ...]
     charts: tuple[Chart, ...]
 
@@ -239,7 +236,7 @@ def measure(records: Sequence[ResultRecord], config_objective: float | None) -> 
     else:
         objective, source = config_objective, "config" if config_objective is not None else ""
     return Measure(objective, source, _seconds(worst) if worst else None, len(records), _verdict(records),
-                   worst.check if worst else "", tuple(sorted({r.target for r in records})))
+                   tuple(sorted({r.target for r in records})))
 
 
 def tier_rows(records: Sequence[ResultRecord], workload: Workload | None) -> tuple[TierRow, ...]:
@@ -321,8 +318,7 @@ def replication_section(records: Sequence[ResultRecord]) -> Section:
     for replica in _items(table, "replicas"):
         rows.append(Row((f"DynamoDB {table.resource if table else ''}", f"replica {_s(replica.get('region'))}",
                          _s(replica.get("status")), "global table replica")))
-    for record in sorted(latest_by_check(r for r in records if is_lag_record(r)).values(), key=lambda r: r.resource):
-        p99 = lag_p99_of(record)
+    for record, p99 in latest_lags(records):
         objective = f"objective {record.comparison} {format_value(record.objective, 's')}" if record.objective is not None else ""
         rows.append(Row((record.resource, f"lag p99 ({record.check})", record.verdict,
                          f"{format_value(p99, 's')} {objective} ({record.target})".strip())))
@@ -414,9 +410,7 @@ def trend_charts(trend: Sequence[MonthSummary], records: Sequence[ResultRecord],
         ax.legend(fontsize=8)
         ax.set_title(clean("Worst measured RTO and RPO per month"), fontsize=10)
         found.append(Chart("Worst measured RTO and RPO per month", "rto-rpo.png", _png(fig)))
-    lags = sorted(((r.resource, lag_p99_of(r), r) for r in latest_by_check(x for x in records if is_lag_record(x)).values()),
-                  key=lambda item: item[0])
-    lags = [(name, value, r) for name, value, r in lags if value is not None]
+    lags = [(r.resource, value, r) for r, value in latest_lags(records) if value is not None]
     if lags:
         fig = Figure(figsize=(7, 0.9 + 0.45 * len(lags)))
         ax = fig.subplots()
@@ -450,7 +444,6 @@ def build_monthly(records: Sequence[ResultRecord], month: str | None = None, *, 
     return MonthlyReport(
         month=month, generated_at=iso(utc_now()), title=title, targets=tuple(sorted({r.target for r in mine})),
         runs=tuple(sorted({r.run_id for r in mine})), tiers=tier_rows(mine, workload), summary=trend[-1], trend=trend,
-        metrics=metrics,
         sections=(recovery_points_section(mine), replication_section(mine), schedule_section(mine), cost_section(mine),
                   metrics_section(metrics), results_section(mine)),
         charts=tuple(trend_charts(trend, mine, drawn)),
