@@ -9,7 +9,6 @@ scheduled runs). Everything here is read from the target, never taken from the w
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from drharness.compliance.selection import selection_selects
 from drharness.config import TierName, Workload
 from drharness.cron import iter_fire_times
 from drharness.deploy import backup as deploy_backup
@@ -39,7 +39,6 @@ PITR_WINDOW_SECONDS = 300.0
 FSX_AUTOMATIC_WINDOW_SECONDS = 86400.0
 SCHEDULE_HORIZON_DAYS = 400  # long enough to see two runs of a monthly rule
 SCHEDULE_MAX_FIRES = 5000  # per rule: a rule firing every minute still gives its gap
-TAG_CONDITION_PREFIX = "aws:ResourceTag/"
 # Resource types AWS Backup can assign, by ARN: only these count as "tagged for backup".
 BACKUP_ARN_MARKERS = (":dynamodb:", ":s3:::", ":fsx:", ":ec2:", ":rds:", ":elasticfilesystem:", ":storagegateway:")
 
@@ -84,50 +83,6 @@ class BackupCoverage:
     @property
     def covered(self) -> bool:
         return bool(self.selections and self.rules)
-
-
-def arn_like(pattern: str, arn: str) -> bool:
-    """ARN matching with `*` as the only wildcard, as AWS Backup selections match."""
-    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]").replace("?", "[?]"))
-
-
-def _condition_holds(operator: str, actual: str | None, expected: str) -> bool:
-    if operator == "StringEquals":
-        return actual == expected
-    if operator == "StringNotEquals":
-        return actual != expected
-    if operator == "StringLike":
-        return actual is not None and arn_like(expected, actual)
-    if operator == "StringNotLike":
-        return actual is None or not arn_like(expected, actual)
-    return False
-
-
-def _tag_key(condition_key: str) -> str:
-    return condition_key[len(TAG_CONDITION_PREFIX):] if condition_key.startswith(TAG_CONDITION_PREFIX) else condition_key
-
-
-def selection_selects(selection: Mapping[str, Any], arn: str, tags: Mapping[str, str]) -> bool:
-    """(Resources OR ListOfTags) AND every Condition AND NOT NotResources: how AWS Backup assigns a resource."""
-    resources = list(selection.get("Resources") or [])
-    list_of_tags = list(selection.get("ListOfTags") or [])
-    if resources or list_of_tags:
-        by_arn = any(arn_like(p, arn) for p in resources)
-        by_tag = any(
-            str(c.get("ConditionType", "STRINGEQUALS")).upper() == "STRINGEQUALS"
-            and tags.get(_tag_key(str(c.get("ConditionKey", "")))) == c.get("ConditionValue")
-            for c in list_of_tags
-        )
-        if not (by_arn or by_tag):
-            return False
-    if any(arn_like(p, arn) for p in selection.get("NotResources") or []):
-        return False
-    for operator, conditions in (selection.get("Conditions") or {}).items():
-        for condition in conditions or []:
-            key = _tag_key(str(condition.get("ConditionKey", "")))
-            if not _condition_holds(operator, tags.get(key), str(condition.get("ConditionValue", ""))):
-                return False
-    return True
 
 
 def worst_gap_seconds(rules: Iterable[Mapping[str, Any]], now: dt.datetime) -> float | None:

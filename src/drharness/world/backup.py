@@ -14,13 +14,13 @@ selections cover. The wire format lives in `backup_api`.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import math
 import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from drharness.compliance.selection import selection_selects
 from drharness.cron import fire_times_between
 from drharness.world import moto_access
 from drharness.world.base import BaseEngine
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 DAY = 86400.0
 JOB_HISTORY_DAYS = 30  # ListBackupJobs and ListRestoreJobs show the last 30 days, as in AWS
 COLD_STORAGE_TYPES = frozenset({"DynamoDB"})  # S3 and FSx recovery points never move to cold storage
-TAG_CONDITION_PREFIX = "aws:ResourceTag/"
 
 RESOURCE_MISSING = "Resource not found: {arn} does not exist in {region}"
 REGION_UNAVAILABLE = "region {region} is unavailable"
@@ -66,15 +65,6 @@ def resource_region(arn: str) -> str | None:
     return parts[3] if len(parts) > 3 else None
 
 
-def _arn_like(pattern: str, arn: str) -> bool:
-    """ARN matching with `*` as the only wildcard, as AWS Backup selections use it."""
-    return fnmatch.fnmatchcase(arn, pattern.replace("[", "[[]").replace("?", "[?]"))
-
-
-def tag_key(condition_key: str) -> str:
-    return condition_key[len(TAG_CONDITION_PREFIX):] if condition_key.startswith(TAG_CONDITION_PREFIX) else condition_key
-
-
 @dataclass(frozen=True)
 class Selection:
     """One resource assignment of a backup plan."""
@@ -84,33 +74,13 @@ class Selection:
     region: str
     name: str
     iam_role_arn: str
-    resources: tuple[str, ...]
-    not_resources: tuple[str, ...]
-    list_of_tags: tuple[tuple[str, str], ...]  # (tag key, value): any one selects
-    conditions: tuple[tuple[str, str, str], ...]  # (operator, tag key, value): all must hold
-    document: dict[str, Any]
+    document: dict[str, Any]  # the BackupSelection as created: what it assigns is read from here
     creation_date: float
     creator_request_id: str
 
     def selects(self, arn: str, tags: dict[str, str]) -> bool:
-        """(Resources OR ListOfTags) AND every condition AND NOT NotResources, as AWS Backup assigns."""
-        if self.resources or self.list_of_tags:
-            by_arn = any(_arn_like(p, arn) for p in self.resources)
-            by_tag = any(tags.get(key) == value for key, value in self.list_of_tags)
-            if not (by_arn or by_tag):
-                return False
-        if any(_arn_like(p, arn) for p in self.not_resources):
-            return False
-        return all(_condition_holds(op, tags.get(key), value) for op, key, value in self.conditions)
-
-
-def _condition_holds(operator: str, actual: str | None, expected: str) -> bool:
-    if operator == "StringEquals":
-        return actual == expected
-    if operator == "StringNotEquals":
-        return actual != expected
-    like = actual is not None and fnmatch.fnmatchcase(actual, expected.replace("[", "[[]"))
-    return like if operator == "StringLike" else not like
+        """Whether this selection assigns `arn`, by the same rule the compliance coverage check applies."""
+        return selection_selects(self.document, arn, tags)
 
 
 @dataclass

@@ -22,7 +22,6 @@ from drharness.world.backup import (
     RecoveryPoint,
     RestoreJob,
     Selection,
-    tag_key,
     resource_name,
     resource_type,
 )
@@ -40,11 +39,9 @@ Handler = Callable[[BackupEngine, AwsRequest, dict[str, str]], "CapturedResponse
 
 
 def _ok(payload: dict[str, Any]) -> "CapturedResponse":
-    from drharness.world.server import CapturedResponse
+    from drharness.world.server import json_response
 
-    response = CapturedResponse(200, [("Content-Type", "application/json"), ("x-amzn-RequestId", str(uuid.uuid4()))])
-    response.set_body(json.dumps(_times(payload), default=str).encode())
-    return response
+    return json_response("backup", _times(payload))
 
 
 def _refuse(code: str, message: str) -> "CapturedResponse":
@@ -210,22 +207,16 @@ def _create_selection(engine: BackupEngine, request: AwsRequest, p: dict[str, st
     for pattern in patterns:
         if pattern != "*" and not pattern.startswith("arn:"):
             raise BackupRefusal("InvalidParameterValueException", NOT_AN_ARN.format(resource=pattern))
-    tags = []
     for condition in document.get("ListOfTags") or []:
         if str(condition.get("ConditionType", "STRINGEQUALS")).upper() != "STRINGEQUALS":
             raise BackupRefusal("InvalidParameterValueException", "ListOfTags supports only STRINGEQUALS; use Conditions")
-        tags.append((tag_key(str(condition["ConditionKey"])), str(condition["ConditionValue"])))
-    conditions = []
-    for operator, entries in (document.get("Conditions") or {}).items():
+    for operator in document.get("Conditions") or {}:
         if operator not in _CONDITION_OPERATORS:
             known = ", ".join(_CONDITION_OPERATORS)
             raise BackupRefusal("InvalidParameterValueException", f"Condition operator {operator} is not one of {known}")
-        conditions.extend((operator, tag_key(str(e["ConditionKey"])), str(e["ConditionValue"])) for e in entries or [])
     selection = Selection(
         selection_id=str(uuid.uuid4()), plan_id=p["plan"], region=request.region, name=name,
-        iam_role_arn=str(document.get("IamRoleArn", "")), resources=tuple(str(r) for r in document.get("Resources") or []),
-        not_resources=tuple(str(r) for r in document.get("NotResources") or []), list_of_tags=tuple(tags),
-        conditions=tuple(conditions), document=document, creation_date=engine.world.now(),
+        iam_role_arn=str(document.get("IamRoleArn", "")), document=document, creation_date=engine.world.now(),
         creator_request_id=str(body.get("CreatorRequestId") or uuid.uuid4()),
     )
     with engine.lock:

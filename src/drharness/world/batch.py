@@ -11,7 +11,6 @@ moto still answers queues, compute environments and job definitions; array jobs 
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import uuid
@@ -367,11 +366,9 @@ def _matches(job: _Job, flt: dict[str, Any]) -> bool:
 
 
 def _json_response(payload: dict[str, Any]) -> "CapturedResponse":
-    from drharness.world.server import CapturedResponse
+    from drharness.world.server import json_response
 
-    response = CapturedResponse(200, [("Content-Type", "application/json")])
-    response.set_body(json.dumps(payload).encode())
-    return response
+    return json_response("batch", payload)
 
 
 def _client_error(message: str) -> "CapturedResponse":

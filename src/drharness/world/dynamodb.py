@@ -464,7 +464,7 @@ class DynamoDBEngine(BaseEngine):
 
     def _cross_region_restore(self, request: AwsRequest, source_region: str) -> "CapturedResponse":
         """Restore a table of another region into this one, as AWS allows; moto cannot, so answer here."""
-        from drharness.world.server import CapturedResponse
+        from drharness.world.server import json_response
 
         body, region = request.json_body, request.region
         arn = str(body["SourceTableArn"])
@@ -501,10 +501,7 @@ class DynamoDBEngine(BaseEngine):
         table["ItemCount"] = len(state)
         table["RestoreSummary"] = {"SourceTableArn": arn, "RestoreDateTime": at, "RestoreInProgress": True}
         self._describe(region, table)
-        payload = json.dumps({"TableDescription": table}).encode()
-        response = CapturedResponse(200, [("Content-Type", "application/x-amz-json-1.0")])
-        response.set_body(payload)
-        return response
+        return json_response("dynamodb", {"TableDescription": table})
 
     def _restored_to_point_in_time(self, request: AwsRequest, response: "CapturedResponse") -> None:
         body, region = request.json_body, request.region

@@ -101,7 +101,6 @@ class _Action:
     fault_ids: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)  # instance ids stopped by aws:ec2:stop-instances
     restart: bool = False
-    region: str = ""
     timer: threading.Timer | None = None
 
 
@@ -186,7 +185,7 @@ class FisEngine(BaseEngine):
     def _started(self, raw: dict[str, Any], region: str) -> _Experiment:
         actions = {
             name: _Action(name, str(spec.get("actionId", "")), {k: str(v) for k, v in (spec.get("parameters") or {}).items()},
-                          {k: str(v) for k, v in (spec.get("targets") or {}).items()}, region=region)
+                          {k: str(v) for k, v in (spec.get("targets") or {}).items()})
             for name, spec in (raw.get("actions") or {}).items()
         }
         options = raw.get("experimentOptions") or {}
@@ -365,7 +364,7 @@ class FisEngine(BaseEngine):
             for fault_id in reversed(action.fault_ids):
                 self.world.faults.revert(fault_id)
             if action.stopped and action.restart:
-                self.world.client("ec2", experiment.region).start_instances(InstanceIds=action.stopped)
+                self.world.ec2.start_instances(experiment.region, action.stopped)
         action.status, action.end = status, time.time()
 
     def _undo_all(self, experiment: _Experiment, status: str) -> None:

@@ -329,8 +329,6 @@ class FsxEngine(BaseEngine):
 
 
 def _ok(payload: dict[str, Any]) -> "CapturedResponse":
-    from drharness.world.server import CapturedResponse
+    from drharness.world.server import json_response
 
-    response = CapturedResponse(200, [("Content-Type", "application/x-amz-json-1.1")])
-    response.set_body(json.dumps(payload, default=str).encode())
-    return response
+    return json_response("fsx", payload)

@@ -34,10 +34,6 @@ class IamEngine(BaseEngine):
             request.service, 403, code, "The security token included in the request is invalid."
         )
 
-    def refused_keys(self) -> set[str]:
-        with self._lock:
-            return set(self._refused)
-
     def after(self, request: AwsRequest, response) -> None:  # type: ignore[no-untyped-def]
         if request.service != "iam" or not response.ok:
             return

@@ -28,12 +28,6 @@ def dynamodb_backend(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
     return dynamodb_backends[account_id][region]
 
 
-def ec2_backend(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
-    from moto.ec2.models import ec2_backends
-
-    return ec2_backends[account_id][region]
-
-
 def bucket_region(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
     """The region a bucket was created in, or None when it does not exist."""
     try:
@@ -342,11 +336,6 @@ def tagged_resources(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[
     return found
 
 
-def dynamodb_table_arn(region: str, table: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str | None:
-    found = _dynamodb_table(region, table, account_id)
-    return None if found is None else str(found.table_arn)
-
-
 def _settled(read: Any, attempts: int = 5) -> Any:
     """Run a read of moto's dicts again if a concurrent write changed them mid-iteration."""
     for attempt in range(attempts):
@@ -444,32 +433,16 @@ def s3_restore_objects(
     s3_note_write()
 
 
-def s3_bucket_tags(bucket: str, account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, str]:
-    backend = s3_backend(account_id)
-    found = backend.buckets.get(bucket)
-    return {} if found is None else dict(backend.tagger.get_tag_dict_for_resource(found.arn))
-
-
 def fsx_backend(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> Any:
     from moto.fsx.models import fsx_backends
 
     return fsx_backends[account_id][region]
 
 
-def fsx_regions(account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
-    from moto.fsx.models import fsx_backends
-
-    return list(fsx_backends[account_id].keys())
-
-
 def fsx_file_system(region: str, file_system_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> dict[str, Any] | None:
     """The wire description moto keeps of a file system, or None when it does not exist."""
     found = fsx_backend(region, account_id).file_systems.get(file_system_id)
     return None if found is None else copy.deepcopy(found.to_dict())
-
-
-def fsx_file_system_ids(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
-    return list(fsx_backend(region, account_id).file_systems)
 
 
 def fsx_create_file_system(
@@ -521,10 +494,6 @@ def fsx_create_backup(region: str, file_system_id: str, tags: list[dict[str, str
         raise KeyError(file_system_id)
     backup = backend.create_backup(file_system_id, None, None, tags or None)
     return str(backup.backup_id), str(backup.resource_arn)
-
-
-def fsx_backup_ids(region: str, account_id: str = DEFAULT_ACCOUNT_ID) -> list[str]:
-    return list(fsx_backend(region, account_id).backups)
 
 
 def fsx_set_backup(

@@ -229,3 +229,15 @@ def protocol_of(service: str) -> str:
         return botocore.session.get_session().get_service_model(service).metadata.get("protocol", "json")
     except Exception:  # noqa: BLE001
         return "json"
+
+
+@lru_cache(maxsize=64)
+def json_content_type(service: str) -> str:
+    """The Content-Type of a JSON answer from `service`: application/json (rest-json) or its x-amz-json version."""
+    if protocol_of(service) == "rest-json":
+        return "application/json"
+    try:
+        version = botocore.session.get_session().get_service_model(service).metadata.get("jsonVersion", "1.0")
+    except Exception:  # noqa: BLE001 - an unknown service answers as the oldest JSON protocol
+        version = "1.0"
+    return f"application/x-amz-json-{version}"

@@ -60,7 +60,6 @@ class ListQuery:
 @dataclass(frozen=True)
 class _Entry:
     generation: tuple[int, int]
-    key_count: int
     names: list[str]
     # Per (url_encoded, fetch_owner): key name -> (the version it was rendered from, its <Contents>, or
     # None for a delete marker). A hit counts only for the very same version object, so a write that
@@ -120,13 +119,13 @@ class ListingIndex:
         count = moto_access.s3_key_count(bucket)
         if count is None:
             return None
-        if not force and entry is not None and entry.generation == generation and entry.key_count == count:
+        if not force and entry is not None and entry.generation == generation and len(entry.names) == count:
             return entry
         names = moto_access.s3_key_names(bucket)
         if names is None:
             return None
         names.sort()
-        entry = _Entry(generation, len(names), names)
+        entry = _Entry(generation, names)
         with self._lock:
             self._entries[bucket] = entry
         return entry

@@ -8,10 +8,12 @@ replication, DynamoDB PITR and global tables, EC2 zones, IAM keys) which act on 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -25,7 +27,7 @@ from drharness.errors import WorldError
 from drharness.target import OFFLINE_CREDENTIALS
 from drharness.waiting import pause
 from drharness.world import moto_access
-from drharness.world.requests import AwsRequest, classify, protocol_of
+from drharness.world.requests import AwsRequest, classify, json_content_type, protocol_of
 from drharness.world.scheduler import Scheduler
 from drharness.world.truth import GroundTruth, RequestRecord
 
@@ -93,6 +95,14 @@ def error_response(service: str, status: int, code: str, message: str) -> Captur
     resp = CapturedResponse(status, headers)
     resp.set_body(body)
     return resp
+
+
+def json_response(service: str, payload: dict[str, Any]) -> CapturedResponse:
+    """A 200 answer carrying `payload` in the JSON protocol of `service`, for an engine that answers in moto's place."""
+    headers = [("Content-Type", json_content_type(service)), ("x-amzn-RequestId", str(uuid.uuid4()))]
+    response = CapturedResponse(200, headers)
+    response.set_body(json.dumps(payload, default=str).encode())
+    return response
 
 
 _world_lock = threading.Lock()

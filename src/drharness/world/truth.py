@@ -52,7 +52,6 @@ class GroundTruth:
         self._lock = threading.Lock()
         self._writes: list[WriteRecord] = []
         self._requests: deque[RequestRecord] = deque(maxlen=request_log_size)
-        self._request_seq = 0
         self.fault_effects: dict[str, int] = {}
 
     def write(self, record: WriteRecord) -> WriteRecord:
@@ -81,7 +80,6 @@ class GroundTruth:
     def log_request(self, record: RequestRecord) -> None:
         with self._lock:
             self._requests.append(record)
-            self._request_seq += 1
             if record.fault_id:
                 self.fault_effects[record.fault_id] = self.fault_effects.get(record.fault_id, 0) + 1
 
