@@ -20,14 +20,8 @@ from botocore.exceptions import ClientError
 from drharness.cli import main
 from drharness.cli.world import ENDPOINT_LINE, SEED_LINE, STOPPED_LINE, serve_world
 from drharness.config import load_workload
+from drharness.waiting import wait_until
 
-# As in test_deploy: two of the guide's default names are longer than AWS accepts.
-SHORT_NAMES = """
-[bucket]
-backup_name = "${project}-${environment}-data-backup-${secondary_region}"
-[backup]
-selection = "${project}-${environment}-selection"
-"""
 AWS = Path(sys.executable).with_name("aws")
 DRHARNESS = Path(sys.executable).with_name("drharness")
 ENDPOINT = re.compile("^" + re.escape(ENDPOINT_LINE).replace(re.escape("{endpoint}"), r"(http://127\.0\.0\.1:\d+)") + "$")
@@ -99,7 +93,7 @@ def _replication_status(s3, bucket: str, key: str) -> str | None:
 
 def test_served_world_replicates_an_aws_cli_upload_and_stops_on_sigint(tmp_path: Path) -> None:
     config = tmp_path / "workload.toml"
-    config.write_text(SHORT_NAMES, encoding="utf-8")
+    config.write_text("", encoding="utf-8")  # every default
     workload = load_workload(config)
     process = subprocess.Popen(
         [str(DRHARNESS), "world", "serve", "--deploy", "--config", str(config), "--seed", "3"],
@@ -127,10 +121,9 @@ def test_served_world_replicates_an_aws_cli_upload_and_stops_on_sigint(tmp_path:
         primary = session.client("s3", endpoint_url=endpoint, config=config_)
         secondary = session.client("s3", endpoint_url=endpoint, region_name=workload.secondary_region, config=config_)
         key = f"{prefix}part-0001.npy"
-        deadline = time.monotonic() + REPLICATION_TIMEOUT_S
-        while _replication_status(primary, workload.data_bucket, key) != "COMPLETED" and time.monotonic() < deadline:
-            threading.Event().wait(0.05)
-        assert _replication_status(primary, workload.data_bucket, key) == "COMPLETED"
+        replicated = wait_until(lambda: _replication_status(primary, workload.data_bucket, key) == "COMPLETED",
+                                REPLICATION_TIMEOUT_S, what=f"replication of {key} to COMPLETED")
+        assert replicated.ok, replicated.reason
         replica = secondary.get_object(Bucket=workload.backup_bucket, Key=key)
         assert replica["Body"].read() == (upload / key).read_bytes()
         assert replica["ReplicationStatus"] == "REPLICA"

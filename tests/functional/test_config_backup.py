@@ -35,13 +35,6 @@ from drharness.world import World, WorldClient
 
 pytestmark = pytest.mark.xdist_group("procedures-config-backup")
 
-SHORT_NAMES = """
-[bucket]
-backup_name = "${project}-${environment}-data-backup-${secondary_region}"
-[backup]
-selection = "${project}-${environment}-selection"
-"""
-
 
 @dataclass
 class Deployed:
@@ -64,7 +57,7 @@ class Deployed:
 @pytest.fixture(scope="module")
 def d(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     config = tmp_path_factory.mktemp("config-backup") / "workload.toml"
-    config.write_text(SHORT_NAMES, encoding="utf-8")
+    config.write_text("", encoding="utf-8")  # every default
     workload = load_workload(config)
     with World(workload.spec.offline, seed=29) as world:
         workload = workload.with_account(world.account_id)

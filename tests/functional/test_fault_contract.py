@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
 from drharness.config import LagModel, Offline
@@ -35,14 +34,11 @@ from drharness.faults import (
 )
 from drharness.faults.journal import new_fault_id
 from drharness.faults.spec import parse_fault
-from drharness.target import OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
-# One attempt: an injected fault is meant to be seen, not retried away.
-FAIL_FAST = Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=10,
-                   account_id_endpoint_mode="disabled")
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 SOURCE, REPLICA, TABLE = "contract-source", "contract-replica", "contract-table"
 COMPROMISED_USER = "contract-compromised"
@@ -80,7 +76,8 @@ def _no_fault_outlives_its_test(world) -> Iterator[None]:
 @pytest.fixture(scope="module")
 def estate(world) -> Estate:
     """A replicated bucket pair with objects, a table, one instance per zone in its own subnet."""
-    target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST)
+    # One attempt per call: an injected fault is meant to be seen, not retried away.
+    target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
     s3_east, s3_west = target.client("s3", PRIMARY), target.client("s3", SECONDARY)
     s3_east.create_bucket(Bucket=SOURCE)
     s3_west.create_bucket(Bucket=REPLICA, CreateBucketConfiguration={"LocationConstraint": SECONDARY})

@@ -30,7 +30,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from drharness.cli import app, main
+from drharness.cli import main
 from drharness.cli.world import ENDPOINT_LINE
 from drharness.config import load_workload
 from drharness.faults import Journal
@@ -146,17 +146,7 @@ def served(tmp_path_factory):
             process.wait()
 
 
-def ensure_safety_commands() -> None:
-    from drharness.cli import _register
-    from drharness.cli import safety as safety_cli
-
-    _register()
-    if not any(c.name == "sweep" for c in app.registered_commands):
-        safety_cli.register(app)
-
-
 def command(capsys, *argv: str) -> str:
-    ensure_safety_commands()
     try:
         main(list(argv))
     except SystemExit as exc:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drharness import faults
-from drharness.cli import app, main
+from drharness.cli import main
 from drharness.config import load_workload
 from drharness.errors import SafetyError
 from drharness.faults import Journal, LiveOptions, OfflineFaultBackend, Terminated
@@ -30,7 +30,7 @@ from drharness.guard import (
     stop_file_path,
 )
 from drharness.target import OfflineTarget
-from drharness.waiting import pause
+from drharness.waiting import pause, wait_until
 
 ALARM = "drharness-test-error-rate"
 POLL_S = 0.05
@@ -117,13 +117,8 @@ def test_the_stop_file_ends_the_run_the_same_way(world, tmp_path, stop_file, cap
 
 
 def test_drharness_stop_writes_the_file_a_guard_reads_and_clear_removes_it(stop_file, capsys):
-    from drharness.cli import _register
-    from drharness.cli import safety as safety_cli
     from drharness.cli.safety import STOP_CLEARED, STOP_WRITTEN
 
-    _register()
-    if not any(c.name == "stop" for c in app.registered_commands):
-        safety_cli.register(app)
     main(["stop", "--reason", "game day over"])  # returns normally: exit code 0
     assert capsys.readouterr().out.strip() == STOP_WRITTEN.format(path=stop_file)
     assert stop_file_path() == stop_file and "game day over" in stop_file.read_text()
@@ -205,9 +200,11 @@ def test_the_guard_rides_out_a_few_failed_alarm_reads(world, tmp_path, stop_file
     with guard:
         fault_id = faults.inject(backend, "region-outage", {"region": "eu-west-1"}, journal).id
         # Every retry of a few DescribeAlarms calls fails; the guard keeps watching instead of stopping.
-        faults.inject(backend, "service-fault", {"service": "cloudwatch", "operation": "DescribeAlarms",
-                                                 "mode": "unavailable", "max_hits": 6}, journal)
-        pause(0.5)
+        unreadable = faults.inject(backend, "service-fault", {"service": "cloudwatch", "operation": "DescribeAlarms",
+                                                              "mode": "unavailable", "max_hits": 6}, journal).id
+        failed_reads = wait_until(lambda: world.faults.get(unreadable).hits >= 3, timeout_s=10.0,
+                                  interval_s=POLL_S, what="three failed alarm reads")
+        assert failed_reads.ok, failed_reads.reason
         guard.check()
         active = {f.id: f for f in world.faults.active()}
         assert fault_id in active

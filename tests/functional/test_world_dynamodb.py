@@ -8,10 +8,10 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drharness.config import LagModel, Offline
+from drharness.target import FAIL_FAST_CONFIG
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 from drharness.world.dynamodb import (
@@ -34,8 +34,7 @@ def settings(restore_seconds: float = 0.0, lag_seconds: float = LAG_SECONDS) -> 
 
 def client(world: World, region: str = PRIMARY) -> Any:
     session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=region)
-    config = Config(account_id_endpoint_mode="disabled", retries={"max_attempts": 1})
-    return session.client("dynamodb", endpoint_url=world.endpoint, config=config)
+    return session.client("dynamodb", endpoint_url=world.endpoint, config=FAIL_FAST_CONFIG)
 
 
 def make_table(ddb: Any, name: str = "meta", *, stream: bool = True) -> None:

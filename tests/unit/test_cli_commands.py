@@ -6,6 +6,7 @@ import importlib
 import subprocess
 import sys
 
+import pytest
 import typer
 
 from drharness.cli import COMMANDS
@@ -32,7 +33,9 @@ def test_compare_and_its_record_start_without_the_world_moto_or_the_workload_mod
         "try:",
         "    main(['compare', 's3://bucket-a', 'dynamodb://us-east-1/table-b'])  # parsed, then refused",
         "except SystemExit as exc:",
-        "    assert exc.code == 2",
+        "    assert exc.code == 2, exc.code",
+        "else:",
+        "    raise AssertionError('main returned instead of refusing with exit code 2')",
         "import drharness.instruments.consistency.s3, drharness.target, drharness.results, drharness.reporting.scrub",
         "heavy = ('moto', 'drharness.world', 'drharness.config', 'drharness.faults', 'boto3', 's3transfer', 'rich',",
         "         'pydantic')",
@@ -45,10 +48,9 @@ def test_compare_and_its_record_start_without_the_world_moto_or_the_workload_mod
 def test_an_unknown_command_is_told_among_every_command(capsys) -> None:
     from drharness.cli import app, main
 
-    try:
+    with pytest.raises(SystemExit) as info:
         main(["no-such-command"])
-    except SystemExit as exc:
-        assert exc.code == 2
+    assert info.value.code == 2
     assert "No such command" in capsys.readouterr().err
     assert _names(app) == set(COMMANDS)
 
