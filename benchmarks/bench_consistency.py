@@ -98,7 +98,7 @@ def table_names(n: int) -> str:
 
 def serve(objects: list[int], items: list[int]) -> None:
     """Run a world, fill it through moto's backends (fast), print its endpoint, serve until stdin closes."""
-    from drharness.world import moto_access
+    from drharness.world import moto as moto_access
     from drharness.world.server import World
 
     with World(seed=1) as world:

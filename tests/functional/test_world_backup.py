@@ -10,8 +10,8 @@ from botocore.exceptions import ClientError
 from drharness.cron import fire_times_between, next_fire_times
 from drharness.waiting import wait_until
 from drharness.world import WorldClient
-from drharness.world.backup import REGION_UNAVAILABLE, RESOURCE_MISSING, VERSIONING_REQUIRED
-from drharness.world.backup_api import NOT_AN_ARN, PLAN_HAS_SELECTIONS
+from drharness.world.services.backup.records import REGION_UNAVAILABLE, RESOURCE_MISSING, VERSIONING_REQUIRED
+from drharness.world.services.backup.responses import NOT_AN_ARN, PLAN_HAS_SELECTIONS
 
 REGION = "us-east-1"
 VAULT = "dr-vault"

@@ -15,7 +15,7 @@ from drharness.faults import Journal, OfflineFaultBackend, injected
 from drharness.target import OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World
-from drharness.world.batch import HOST_TERMINATED
+from drharness.world.services.batch.engine import HOST_TERMINATED
 
 REGION = "us-east-1"
 

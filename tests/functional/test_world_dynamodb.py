@@ -14,7 +14,7 @@ from drharness.config import LagModel, Offline
 from drharness.target import FAIL_FAST_CONFIG
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
-from drharness.world.dynamodb import (
+from drharness.world.services.dynamodb.protocol import (
     GLOBAL_TABLE_VERSION,
     INVALID_RESTORE_TIME,
     PITR_UNAVAILABLE,

@@ -15,7 +15,7 @@ from drharness.instruments import LagProbe
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World
-from drharness.world.fis import BAD_DURATION, EMPTY_TARGET, parse_duration
+from drharness.world.services.fis.models import BAD_DURATION, EMPTY_TARGET, parse_duration
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 ROLE = "arn:aws:iam::123456789012:role/replication"

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from drharness.cron import next_fire_times
 from drharness.waiting import wait_until
 from drharness.world import WorldClient
-from drharness.world.fsx import BACKUP_NOT_AVAILABLE
+from drharness.world.services.fsx.engine import BACKUP_NOT_AVAILABLE
 
 REGION = "us-east-1"
 SUBNET = "subnet-0123456789abcdef0"

@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.handlers import set_list_objects_encoding_type_url
 
-from drharness.world import moto_access
+from drharness.world import moto as moto_access
 
 BUCKET, VERSIONED = "listing-bucket", "listing-versioned"
 ODD_KEYS = ["with space/a b", "unicodé/ファイル", "amp&<lt>/x", "plus+sign/y", "dir/", "dir//double", "top", "top-level", "~tilde"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drharness.compliance.selection import arn_like, condition_holds, selection_selects, tag_key
-from drharness.world.backup import Selection
+from drharness.world.services.backup.records import Selection
 
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/metadata"
 

@@ -1,6 +1,17 @@
-"""The offline AWS world: moto on loopback plus replication, PITR, global tables, faults and ground truth."""
+"""The offline AWS world: moto on loopback plus replication, PITR, global tables, faults and ground truth.
 
-from drharness.world.control import WorldClient
-from drharness.world.server import World
+The names below load on first use (PEP 562): a process that only talks to a world through
+`drharness.world.control.WorldClient` never imports moto or werkzeug.
+"""
+
+from drharness._lazy import lazy_exports
 
 __all__ = ["World", "WorldClient"]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "drharness.world.server": ["World"],
+        "drharness.world.control": ["WorldClient"],
+    },
+)

@@ -9,53 +9,17 @@ import io
 import json
 import re
 import urllib.parse
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 import botocore.session
 
+from drharness.world.wire import AwsRequest
+
 # SigV4 signing names that differ from the botocore service name.
 SIGNING_TO_SERVICE = {"monitoring": "cloudwatch", "email": "ses", "execute-api": "apigateway"}
 
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([a-z0-9-]+)/([a-z0-9-]+)/aws4_request")
-
-_S3_MUTATING_PREFIXES = ("Put", "Delete", "Create", "Complete", "Copy", "Upload", "Restore", "Abort")
-
-
-@dataclass
-class AwsRequest:
-    """One request as the world sees it."""
-
-    method: str
-    path: str
-    query: dict[str, list[str]]
-    headers: dict[str, str]
-    service: str
-    region: str
-    access_key_id: str
-    operation: str
-    body: bytes | None = None
-    json_body: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def mutating(self) -> bool:
-        op = self.operation
-        if self.service == "s3":
-            return op.startswith(_S3_MUTATING_PREFIXES)
-        readonly = ("Get", "List", "Describe", "Head", "Query", "Scan", "BatchGet", "Check", "Lookup")
-        return not op.startswith(readonly) and op != "Unknown"
-
-    @property
-    def s3_bucket(self) -> str | None:
-        parts = self.path.lstrip("/").split("/", 1)
-        return urllib.parse.unquote(parts[0]) if parts and parts[0] else None
-
-    @property
-    def s3_key(self) -> str | None:
-        parts = self.path.lstrip("/").split("/", 1)
-        return urllib.parse.unquote(parts[1]) if len(parts) == 2 and parts[1] else None
-
 
 def _header_map(environ: dict[str, Any]) -> dict[str, str]:
     headers = {}
@@ -135,7 +99,8 @@ def _operation(request: AwsRequest) -> str:
     if request.service == "s3":
         return _s3_operation(request)
     if request.service:
-        return _rest_operation(request.service, request.method, request.path)
+        operation, request.path_params = _rest_operation(request.service, request.method, request.path)
+        return operation
     return "Unknown"
 
 
@@ -197,8 +162,23 @@ def _s3_operation(request: AwsRequest) -> str:
     return "Unknown"
 
 
+_Route = tuple[str, "re.Pattern[str]", int, str]
+
+
+def _label_pattern(uri: str, label: str) -> str:
+    """A regex for a requestUri, each `{label}` a named group (`{label+}` may span slashes)."""
+    pattern = re.escape(uri)
+    pattern = re.sub(r"\\\{([^}+]+)\\\+\\\}", lambda m: f"(?P<{_group(m.group(1))}>.+)", pattern)
+    return re.sub(r"\\\{([^}]+)\\\}", lambda m: f"(?P<{_group(m.group(1))}>{label})", pattern)
+
+
+def _group(name: str) -> str:
+    return re.sub(r"\W", "_", name)
+
+
 @lru_cache(maxsize=64)
-def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], int, str], ...]:
+def _rest_routes(service: str, label: str) -> tuple[_Route, ...]:
+    """(method, path regex, literal length, operation) of every operation, the most specific first."""
     try:
         model = botocore.session.get_session().get_service_model(service)
     except Exception:  # noqa: BLE001 - unknown service: no routes
@@ -208,36 +188,20 @@ def _rest_routes(service: str) -> tuple[tuple[str, re.Pattern[str], int, str], .
         http = model.operation_model(name).http
         uri = http.get("requestUri", "/").split("?")[0]
         literal = len(re.sub(r"\{[^}]+\}", "", uri))
-        pattern = re.sub(r"\\\{[^}]+\\\+\\\}", ".+", re.escape(uri))
-        pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", pattern)
-        routes.append((http.get("method", "POST"), re.compile(f"^{pattern}/?$"), literal, name))
+        routes.append((http.get("method", "POST"), re.compile(f"^{_label_pattern(uri, label)}/?$"), literal, name))
     routes.sort(key=lambda route: -route[2])
     return tuple(routes)
 
 
-def _rest_operation(service: str, method: str, path: str) -> str:
-    for route_method, pattern, _, name in _rest_routes(service):
-        if route_method == method and pattern.match(path):
-            return name
-    return "Unknown"
+def _rest_operation(service: str, method: str, path: str) -> tuple[str, dict[str, str]]:
+    """The operation a REST path names and the values of its labels.
 
-
-@lru_cache(maxsize=64)
-def protocol_of(service: str) -> str:
-    """The wire protocol of a service, as botocore names it (json, query, rest-json, rest-xml, ec2)."""
-    try:
-        return botocore.session.get_session().get_service_model(service).metadata.get("protocol", "json")
-    except Exception:  # noqa: BLE001
-        return "json"
-
-
-@lru_cache(maxsize=64)
-def json_content_type(service: str) -> str:
-    """The Content-Type of a JSON answer from `service`: application/json (rest-json) or its x-amz-json version."""
-    if protocol_of(service) == "rest-json":
-        return "application/json"
-    try:
-        version = botocore.session.get_session().get_service_model(service).metadata.get("jsonVersion", "1.0")
-    except Exception:  # noqa: BLE001 - an unknown service answers as the oldest JSON protocol
-        version = "1.0"
-    return f"application/x-amz-json-{version}"
+    Labels match one path segment first, as botocore sends them; a label holding an ARN with a slash
+    (a DynamoDB table's, decoded from %2F) is matched across segments only when nothing else fits.
+    """
+    for label in ("[^/]+", ".+?"):
+        for route_method, pattern, _, name in _rest_routes(service, label):
+            match = pattern.match(path) if route_method == method else None
+            if match:
+                return name, {k: v for k, v in match.groupdict().items() if v is not None}
+    return "Unknown", {}

@@ -1,6 +1,6 @@
 """AWS Backup for the offline world: selections, backup and restore jobs, recovery points, plan runs.
 
-moto keeps vaults and plans and implements nothing that touches data; this engine does the rest.
+moto keeps vaults and plans and implements nothing that touches data; this backend does the rest.
 A backup job goes CREATED -> RUNNING (the resource is captured: a DynamoDB table's definition and
 items, an S3 bucket's current object versions, an FSx backup) -> COMPLETED after `backup_seconds`,
 leaving a recovery point; it FAILS when the resource is missing or its region is down. A restore job
@@ -8,7 +8,7 @@ goes PENDING -> RUNNING -> COMPLETED after `restore_seconds` (infinite = never f
 the table, fills the bucket or creates the file system. By the world clock, recovery points move to
 COLD after `MoveToColdStorageAfterDays` (DynamoDB only, as in AWS) and are deleted after
 `DeleteAfterDays`, and each plan rule's cron schedule starts a job for every resource its plan's
-selections cover. The wire format lives in `backup_api`.
+selections cover. The wire format lives in `responses`.
 """
 
 from __future__ import annotations
@@ -17,166 +17,44 @@ import datetime as dt
 import math
 import threading
 import uuid
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drharness.compliance.selection import selection_selects
 from drharness.cron import fire_times_between
-from drharness.world import moto_access
-from drharness.world.base import BaseEngine
-from drharness.world.fsx import FsxRefusal
-from drharness.world.requests import AwsRequest
-
-if TYPE_CHECKING:
-    from drharness.world.server import CapturedResponse, World
-
-DAY = 86400.0
-JOB_HISTORY_DAYS = 30  # ListBackupJobs and ListRestoreJobs show the last 30 days, as in AWS
-COLD_STORAGE_TYPES = frozenset({"DynamoDB"})  # S3 and FSx recovery points never move to cold storage
-
-RESOURCE_MISSING = "Resource not found: {arn} does not exist in {region}"
-REGION_UNAVAILABLE = "region {region} is unavailable"
-VERSIONING_REQUIRED = "Bucket {bucket} must have versioning enabled to be backed up by AWS Backup"
-METADATA_REQUIRED = "Metadata {key} is required to restore a {kind} recovery point"
-
-
-def resource_type(arn: str) -> str | None:
-    """The AWS Backup resource type of an ARN this world can back up, or None."""
-    if arn.startswith("arn:aws:dynamodb:") and ":table/" in arn:
-        return "DynamoDB"
-    if arn.startswith("arn:aws:s3:::") and len(arn) > len("arn:aws:s3:::"):
-        return "S3"
-    if arn.startswith("arn:aws:fsx:") and ":file-system/" in arn:
-        return "FSx"
-    return None
+from drharness.world.faults.table import FaultTable
+from drharness.world.moto import backup as moto_backup
+from drharness.world.moto import dynamodb as moto_ddb
+from drharness.world.moto import s3 as moto_s3
+from drharness.world.plane import Plane
+from drharness.world.services.backup.records import (
+    DAY,
+    JOB_HISTORY_DAYS,
+    METADATA_REQUIRED,
+    REGION_UNAVAILABLE,
+    RESOURCE_MISSING,
+    VERSIONING_REQUIRED,
+    BackupJob,
+    Capture,
+    RecoveryPoint,
+    RestoreJob,
+    Selection,
+    resource_name,
+    resource_region,
+    resource_type,
+)
+from drharness.world.services.fsx.engine import FsxEngine
+from drharness.world.wire import AwsError
 
 
-def resource_name(arn: str) -> str:
-    if arn.startswith("arn:aws:s3:::"):
-        return arn[len("arn:aws:s3:::"):]
-    return arn.rsplit("/", 1)[-1]
+class BackupBackend:
+    """The AWS Backup state of one world and what moves it: jobs, restores, plan runs, lifecycle."""
 
-
-def resource_region(arn: str) -> str | None:
-    """Where the resource lives: the ARN's region, or the bucket's region for S3 (None when missing)."""
-    if arn.startswith("arn:aws:s3:::"):
-        return moto_access.bucket_region(resource_name(arn))
-    parts = arn.split(":")
-    return parts[3] if len(parts) > 3 else None
-
-
-@dataclass(frozen=True)
-class Selection:
-    """One resource assignment of a backup plan."""
-
-    selection_id: str
-    plan_id: str
-    region: str
-    name: str
-    iam_role_arn: str
-    document: dict[str, Any]  # the BackupSelection as created: what it assigns is read from here
-    creation_date: float
-    creator_request_id: str
-
-    def selects(self, arn: str, tags: dict[str, str]) -> bool:
-        """Whether this selection assigns `arn`, by the same rule the compliance coverage check applies."""
-        return selection_selects(self.document, arn, tags)
-
-
-@dataclass
-class Capture:
-    """What a backup job captured of its resource (opaque copies for this world's restores)."""
-
-    size_bytes: int
-    table: Any = None
-    objects: list[moto_access.S3ObjectCopy] | None = None
-    fsx_backup_id: str = ""
-
-
-@dataclass
-class RecoveryPoint:
-    arn: str
-    region: str
-    vault_name: str
-    vault_arn: str
-    resource_arn: str
-    resource_type: str
-    iam_role_arn: str
-    creation_date: float
-    completion_date: float
-    lifecycle: dict[str, int]
-    created_by: dict[str, str]
-    capture: Capture
-    backup_job_id: str
-    last_restore_time: float | None = None
-
-    def move_to_cold_at(self) -> float | None:
-        days = self.lifecycle.get("MoveToColdStorageAfterDays")
-        if not days or self.resource_type not in COLD_STORAGE_TYPES:
-            return None
-        return self.creation_date + days * DAY
-
-    def delete_at(self) -> float | None:
-        days = self.lifecycle.get("DeleteAfterDays")
-        return None if not days else self.creation_date + days * DAY
-
-    def storage_class(self, now: float) -> str:
-        cold = self.move_to_cold_at()
-        return "COLD" if cold is not None and cold <= now else "WARM"
-
-
-@dataclass
-class BackupJob:
-    job_id: str
-    region: str
-    vault_name: str
-    vault_arn: str
-    resource_arn: str
-    resource_type: str
-    iam_role_arn: str
-    recovery_point_arn: str
-    creation_date: float
-    lifecycle: dict[str, int]
-    recovery_point_tags: dict[str, str]
-    created_by: dict[str, str]
-    state: str = "CREATED"
-    status_message: str = ""
-    started_at: float | None = None
-    completion_date: float | None = None
-    capture: Capture | None = None
-
-
-@dataclass
-class RestoreJob:
-    job_id: str
-    region: str
-    recovery_point_arn: str
-    resource_type: str
-    iam_role_arn: str
-    metadata: dict[str, str]
-    creation_date: float
-    recovery_point_creation_date: float
-    size_bytes: int
-    status: str = "PENDING"
-    status_message: str = ""
-    completion_date: float | None = None
-    created_resource_arn: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-class BackupRefusal(Exception):
-    """An AWS Backup request the world refuses, with the error code AWS would answer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class BackupEngine(BaseEngine):
-    def __init__(self, world: "World") -> None:
-        super().__init__(world)
+    def __init__(self, plane: Plane, faults: FaultTable, fsx: FsxEngine, restore_seconds: float) -> None:
+        self._plane = plane
+        self._faults = faults
+        self._fsx = fsx
+        self.account_id = plane.account_id
         self.backup_seconds = 0.05  # how long a backup job stays RUNNING
-        self.restore_seconds = float(world.settings.restore_seconds)  # how long a restore job runs; inf = never ends
+        self.restore_seconds = float(restore_seconds)  # how long a restore job runs; inf = never ends
         self.lock = threading.RLock()
         self.selections: dict[str, Selection] = {}
         self.jobs: dict[str, BackupJob] = {}
@@ -184,27 +62,13 @@ class BackupEngine(BaseEngine):
         self.restores: dict[str, RestoreJob] = {}
         self._plans_checked: dict[str, float] = {}  # plan id -> world time its schedules were run up to
 
-    # -- the HTTP path (see backup_api) ---------------------------------------------------------------
-
-    def before(self, request: AwsRequest) -> "CapturedResponse | None":
-        if request.service != "backup":
-            return None
-        from drharness.world.backup_api import answer
-
-        self.tick()
-        return answer(self, request)
-
-    def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
-        if request.service != "backup" or not response.ok:
-            return
-        from drharness.world.backup_api import amend
-
-        amend(self, request, response)
+    def now(self) -> float:
+        return self._plane.now()
 
     def plan_created(self, plan_id: str) -> None:
         """A plan's schedules run from its creation on, never for times before it."""
         with self.lock:
-            self._plans_checked.setdefault(plan_id, self.world.now())
+            self._plans_checked.setdefault(plan_id, self._plane.now())
 
     # -- backup jobs ----------------------------------------------------------------------------------
 
@@ -215,13 +79,13 @@ class BackupEngine(BaseEngine):
     ) -> BackupJob:
         """Create a job; it runs now, or at once in full when the clock has already passed its end."""
         kind = resource_type(resource_arn) or "Unknown"
-        now = self.world.now()
+        now = self._plane.now()
         at = now if created_at is None else created_at
         job = BackupJob(
             job_id=str(uuid.uuid4()).upper(), region=region, vault_name=vault_name,
-            vault_arn=moto_access.backup_vault_arn(region, vault_name) or "", resource_arn=resource_arn,
+            vault_arn=moto_backup.backup_vault_arn(region, vault_name) or "", resource_arn=resource_arn,
             resource_type=kind, iam_role_arn=iam_role_arn,
-            recovery_point_arn=f"arn:aws:backup:{region}:{self.world.account_id}:recovery-point:{uuid.uuid4()}",
+            recovery_point_arn=f"arn:aws:backup:{region}:{self._plane.account_id}:recovery-point:{uuid.uuid4()}",
             creation_date=at, lifecycle=dict(lifecycle), recovery_point_tags=dict(recovery_point_tags),
             created_by=dict(created_by or {}),
         )
@@ -235,18 +99,18 @@ class BackupEngine(BaseEngine):
             self._finish(job, done_at)
         else:
             label = f"backup job {job.job_id} {resource_arn}"
-            self.world.submit(0, lambda: self._run(job, None, None), lambda: False, label)
-            self.world.submit(done_at - now, lambda: self._finish(job, None), lambda: False, label)
+            self._plane.submit(0, lambda: self._run(job, None, None), lambda: False, label)
+            self._plane.submit(done_at - now, lambda: self._finish(job, None), lambda: False, label)
         return job
 
     def _fail(self, job: BackupJob, message: str, at: float | None = None) -> None:
         job.state, job.status_message = "FAILED", message
-        job.completion_date = self.world.now() if at is None else at
+        job.completion_date = self._plane.now() if at is None else at
 
     def _unreachable(self, job: BackupJob) -> str:
         where = resource_region(job.resource_arn)
         for region in {job.region, where or job.region}:
-            if self.world.faults.region_down(region):
+            if self._faults.region_down(region):
                 return REGION_UNAVAILABLE.format(region=region)
         return ""
 
@@ -268,14 +132,14 @@ class BackupEngine(BaseEngine):
             if isinstance(captured, str):
                 return self._fail(job, captured, at)
             job.state, job.capture = "RUNNING", captured
-            job.started_at = self.world.now() if at is None else at
+            job.started_at = self._plane.now() if at is None else at
 
     def _capture(self, job: BackupJob, at: float | None) -> Capture | str:
         """Capture the resource, or say why it cannot be backed up."""
         arn, name = job.resource_arn, resource_name(job.resource_arn)
         region = resource_region(arn)
         if job.resource_type == "DynamoDB":
-            captured = moto_access.dynamodb_capture(region or job.region, name) if region == job.region else None
+            captured = moto_ddb.dynamodb_capture(region or job.region, name) if region == job.region else None
             if captured is None:
                 return RESOURCE_MISSING.format(arn=arn, region=job.region)
             table, _, size = captured
@@ -283,17 +147,17 @@ class BackupEngine(BaseEngine):
         if job.resource_type == "S3":
             if region != job.region:
                 return RESOURCE_MISSING.format(arn=arn, region=job.region)
-            if not moto_access.s3_bucket_versioned(name):
+            if not moto_s3.s3_bucket_versioned(name):
                 return VERSIONING_REQUIRED.format(bucket=name)
-            objects = moto_access.s3_capture(name) or []
+            objects = moto_s3.s3_capture(name) or []
             return Capture(size_bytes=sum(len(o.body) for o in objects), objects=objects)
         if job.resource_type == "FSx":
             if region != job.region:
                 return RESOURCE_MISSING.format(arn=arn, region=job.region)
             tags = [{"Key": k, "Value": v} for k, v in job.recovery_point_tags.items()]
             try:
-                backup_id, backup_arn = self.world.fsx.take_backup(region, name, "AWS_BACKUP", self.world.now() if at is None else at, tags)
-            except FsxRefusal as exc:
+                backup_id, backup_arn = self._fsx.take_backup(region, name, "AWS_BACKUP", self._plane.now() if at is None else at, tags)
+            except AwsError as exc:
                 return str(exc)
             job.recovery_point_arn = backup_arn
             return Capture(size_bytes=0, fsx_backup_id=backup_id)
@@ -306,12 +170,12 @@ class BackupEngine(BaseEngine):
             down = self._unreachable(job)
             if down:
                 if job.capture.fsx_backup_id:
-                    self.world.fsx.delete_backup(job.region, job.capture.fsx_backup_id)
+                    self._fsx.delete_backup(job.region, job.capture.fsx_backup_id)
                 return self._fail(job, f"Backup of {job.resource_arn} did not complete: {down}", at)
-            if job.capture.fsx_backup_id and not self.world.fsx.finish_backup(job.region, job.capture.fsx_backup_id):
+            if job.capture.fsx_backup_id and not self._fsx.finish_backup(job.region, job.capture.fsx_backup_id):
                 return self._fail(job, f"FSx backup {job.capture.fsx_backup_id} did not become AVAILABLE", at)
             job.state = "COMPLETED"
-            job.completion_date = self.world.now() if at is None else at
+            job.completion_date = self._plane.now() if at is None else at
             point = RecoveryPoint(
                 arn=job.recovery_point_arn, region=job.region, vault_name=job.vault_name, vault_arn=job.vault_arn,
                 resource_arn=job.resource_arn, resource_type=job.resource_type, iam_role_arn=job.iam_role_arn,
@@ -320,21 +184,21 @@ class BackupEngine(BaseEngine):
                 backup_job_id=job.job_id,
             )
             self.points[point.arn] = point
-            moto_access.backup_tag_resource(job.region, point.arn, job.recovery_point_tags)
+            moto_backup.backup_tag_resource(job.region, point.arn, job.recovery_point_tags)
 
     def stop_backup_job(self, job: BackupJob) -> None:
         with self.lock:
             if job.state not in ("CREATED", "RUNNING"):
-                raise BackupRefusal("InvalidRequestException", f"Backup job {job.job_id} is {job.state} and cannot be stopped")
+                raise AwsError("InvalidRequestException", f"Backup job {job.job_id} is {job.state} and cannot be stopped")
             if job.capture is not None and job.capture.fsx_backup_id:
-                self.world.fsx.delete_backup(job.region, job.capture.fsx_backup_id)
-            job.state, job.status_message, job.completion_date = "ABORTED", "Stopped by the caller", self.world.now()
+                self._fsx.delete_backup(job.region, job.capture.fsx_backup_id)
+            job.state, job.status_message, job.completion_date = "ABORTED", "Stopped by the caller", self._plane.now()
 
     def delete_recovery_point(self, point: RecoveryPoint) -> None:
         with self.lock:
             self.points.pop(point.arn, None)
         if point.capture.fsx_backup_id:
-            self.world.fsx.delete_backup(point.region, point.capture.fsx_backup_id)
+            self._fsx.delete_backup(point.region, point.capture.fsx_backup_id)
 
     # -- restore jobs ---------------------------------------------------------------------------------
 
@@ -344,14 +208,14 @@ class BackupEngine(BaseEngine):
         job = RestoreJob(
             job_id=str(uuid.uuid4()).upper(), region=point.region, recovery_point_arn=point.arn,
             resource_type=point.resource_type, iam_role_arn=iam_role_arn, metadata=dict(metadata),
-            creation_date=self.world.now(), recovery_point_creation_date=point.creation_date,
+            creation_date=self._plane.now(), recovery_point_creation_date=point.creation_date,
             size_bytes=point.capture.size_bytes,
         )
         with self.lock:
             self.restores[job.job_id] = job
             point.last_restore_time = job.creation_date
         label = f"restore job {job.job_id} from {point.arn}"
-        self.world.submit(0, lambda: self._restore_start(job, point), lambda: False, label)
+        self._plane.submit(0, lambda: self._restore_start(job, point), lambda: False, label)
         return job
 
     def _restore_start(self, job: RestoreJob, point: RecoveryPoint) -> None:
@@ -362,23 +226,23 @@ class BackupEngine(BaseEngine):
         if point.resource_type == "FSx":
             return self._restore_fsx(job, point)
         if math.isfinite(self.restore_seconds):
-            self.world.submit(self.restore_seconds, lambda: self._restore_finish(job, point), lambda: False, f"restore job {job.job_id}")
+            self._plane.submit(self.restore_seconds, lambda: self._restore_finish(job, point), lambda: False, f"restore job {job.job_id}")
 
     def _restore_finish(self, job: RestoreJob, point: RecoveryPoint) -> None:
         with self.lock:
             if job.status != "RUNNING":
                 return
-            if self.world.faults.region_down(job.region):
+            if self._faults.region_down(job.region):
                 down = REGION_UNAVAILABLE.format(region=job.region)
                 return self._restore_done(job, False, f"Restore did not complete: {down}")
             try:
                 if point.resource_type == "DynamoDB":
                     target = job.metadata["targetTableName"]
-                    arn = moto_access.dynamodb_restore_capture(job.region, target, point.capture.table)
+                    arn = moto_ddb.dynamodb_restore_capture(job.region, target, point.capture.table)
                 else:
                     bucket = job.metadata["DestinationBucketName"]
                     create = job.metadata.get("NewBucket", "false").lower() == "true"
-                    moto_access.s3_restore_objects(bucket, job.region, point.capture.objects or [], create)
+                    moto_s3.s3_restore_objects(bucket, job.region, point.capture.objects or [], create)
                     arn = f"arn:aws:s3:::{bucket}"
             except ValueError as exc:
                 return self._restore_done(job, False, str(exc))
@@ -397,23 +261,23 @@ class BackupEngine(BaseEngine):
                 self._restore_done(job, ok, message)
 
         try:
-            self.world.fsx.create_from_backup(job.region, point.capture.fsx_backup_id, request, seconds=self.restore_seconds, on_done=done)
-        except FsxRefusal as exc:
+            self._fsx.create_from_backup(job.region, point.capture.fsx_backup_id, request, seconds=self.restore_seconds, on_done=done)
+        except AwsError as exc:
             with self.lock:
                 self._restore_done(job, False, str(exc))
 
     def _restore_done(self, job: RestoreJob, ok: bool, message: str) -> None:
         job.status = "COMPLETED" if ok else "FAILED"
         job.status_message = message
-        job.completion_date = self.world.now()
+        job.completion_date = self._plane.now()
 
     # -- the world clock: plan runs and lifecycle ------------------------------------------------------
 
     def tick(self) -> None:
         """Run the plan schedules the clock has passed, then move and expire recovery points."""
         with self.lock:
-            now = self.world.now()
-            for region in moto_access.backup_regions():
+            now = self._plane.now()
+            for region in moto_backup.backup_regions():
                 self._run_plans(region, now)
             for point in list(self.points.values()):
                 deadline = point.delete_at()
@@ -425,7 +289,7 @@ class BackupEngine(BaseEngine):
                     del store[job_id]
 
     def _run_plans(self, region: str, now: float) -> None:
-        for plan_id, plan_arn, version, document in moto_access.backup_plans(region):
+        for plan_id, plan_arn, version, document in moto_backup.backup_plans(region):
             since = self._plans_checked.setdefault(plan_id, now)
             if since >= now:
                 continue
@@ -442,7 +306,7 @@ class BackupEngine(BaseEngine):
                         timezone=rule.get("ScheduleExpressionTimezone") or "UTC",
                     )
                 except ValueError as exc:
-                    self.world.errors.append(f"backup plan {plan_id} rule {rule.get('RuleName')}: {exc}")
+                    self._plane.report(f"backup plan {plan_id} rule {rule.get('RuleName')}: {exc}")
                     continue
                 created_by = {"BackupPlanId": plan_id, "BackupPlanArn": plan_arn, "BackupPlanVersion": version,
                               "BackupRuleId": str(rule.get("RuleId", ""))}
@@ -465,7 +329,7 @@ class BackupEngine(BaseEngine):
         chosen: dict[str, str] = {}
         if not selections:
             return chosen
-        for arn, tags in moto_access.tagged_resources(region):
+        for arn, tags in moto_backup.tagged_resources(region):
             if resource_type(arn) is None:
                 continue
             for selection in selections:
@@ -478,7 +342,7 @@ class BackupEngine(BaseEngine):
 def _check_restore_metadata(point: RecoveryPoint, metadata: dict[str, str]) -> None:
     required = {"DynamoDB": "targetTableName", "S3": "DestinationBucketName"}.get(point.resource_type)
     if required and not metadata.get(required):
-        raise BackupRefusal("InvalidParameterValueException", METADATA_REQUIRED.format(key=required, kind=point.resource_type))
+        raise AwsError("InvalidParameterValueException", METADATA_REQUIRED.format(key=required, kind=point.resource_type))
 
 
 def _utc(epoch: float) -> dt.datetime:

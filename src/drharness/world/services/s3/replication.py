@@ -14,17 +14,19 @@ from __future__ import annotations
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drharness.world import moto_access
-from drharness.world.base import BaseEngine
+import xmltodict
+
+from drharness.config import LagModel
+from drharness.world.engine import BaseEngine
+from drharness.world.faults.table import FaultTable
 from drharness.world.lag import LagSampler
-from drharness.world.requests import AwsRequest
-from drharness.world.s3_listing import ListingIndex
+from drharness.world.moto import s3 as moto_s3
+from drharness.world.plane import Plane
+from drharness.world.services.s3.listing import ListingIndex
 from drharness.world.truth import WriteRecord
-
-if TYPE_CHECKING:
-    from drharness.world.server import CapturedResponse, World
+from drharness.world.wire import AwsRequest, CapturedResponse
 
 _WRITE_OPS = ("PutObject", "CopyObject", "CompleteMultipartUpload")
 _RULE_OPS = ("PutBucketReplication", "DeleteBucketReplication", "DeleteBucket")
@@ -84,9 +86,10 @@ def winning_rules(rules: list[Rule], key: str) -> list[Rule]:
 
 
 class S3ReplicationEngine(BaseEngine):
-    def __init__(self, world: "World") -> None:
-        super().__init__(world)
-        self.lag = LagSampler(world.settings.s3_lag, world.rng)
+    def __init__(self, plane: Plane, faults: FaultTable, lag: LagModel) -> None:
+        self._plane = plane
+        self._faults = faults
+        self.lag = LagSampler(lag, plane.rng)
         self._lock = threading.Lock()
         self._status: dict[tuple[str, str, str], str] = {}
         self._rules: dict[str, list[Rule]] = {}
@@ -108,7 +111,7 @@ class S3ReplicationEngine(BaseEngine):
         with self._lock:
             if bucket not in self._rules:
                 try:
-                    config = moto_access.s3_backend().get_bucket_replication(bucket)
+                    config = moto_s3.s3_backend().get_bucket_replication(bucket)
                 except Exception:  # noqa: BLE001 - a missing bucket has no rules
                     config = None
                 self._rules[bucket] = parse_rules(config)
@@ -116,12 +119,12 @@ class S3ReplicationEngine(BaseEngine):
 
     # -- the HTTP path --------------------------------------------------------------------------------
 
-    def before(self, request: AwsRequest) -> "CapturedResponse | None":
+    def before(self, request: AwsRequest) -> CapturedResponse | None:
         if self.indexed_listing and request.service == "s3" and request.operation == "ListObjectsV2":
             return self.listing.list_objects_v2(request)
         return None
 
-    def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
+    def after(self, request: AwsRequest, response: CapturedResponse) -> None:
         if request.service == "s3" and request.mutating and request.s3_bucket:
             self.listing.changed(request.s3_bucket)  # even a failed write may have changed some keys
         if request.service != "s3" or not response.ok:
@@ -153,11 +156,9 @@ class S3ReplicationEngine(BaseEngine):
                 self._on_write(bucket, key, marker_version, "delete-marker")
 
     @staticmethod
-    def _replication_readback(bucket: str, response: "CapturedResponse") -> None:
+    def _replication_readback(bucket: str, response: CapturedResponse) -> None:
         """Answer with the stored rules: moto's reply drops Filter, DeleteMarkerReplication and more."""
-        import xmltodict
-
-        stored = moto_access.s3_backend().get_bucket_replication(bucket)
+        stored = moto_s3.s3_backend().get_bucket_replication(bucket)
         if stored:
             body = {"@xmlns": "http://s3.amazonaws.com/doc/2006-03-01/",
                     **{k: v for k, v in stored.items() if not k.startswith("@")}}
@@ -171,14 +172,14 @@ class S3ReplicationEngine(BaseEngine):
             rules = [r for r in rules if r.delete_markers]
         if not rules:
             return
-        source_region = moto_access.bucket_region(bucket) or "us-east-1"
-        accepted = self.world.now()
+        source_region = moto_s3.bucket_region(bucket) or "us-east-1"
+        accepted = self._plane.now()
         if kind == "put":
             self._set_status(bucket, key, version, "PENDING")
         for rule in rules:
             lag = self.lag.sample()
-            dest_region = moto_access.bucket_region(rule.destination_bucket) or source_region
-            record = self.world.truth.write(
+            dest_region = moto_s3.bucket_region(rule.destination_bucket) or source_region
+            record = self._plane.truth.write(
                 WriteRecord(
                     store="s3",
                     resource=bucket,
@@ -192,20 +193,20 @@ class S3ReplicationEngine(BaseEngine):
             )
 
             def blocked(record: WriteRecord = record, regions: tuple[str, str] = (source_region, dest_region)) -> bool:
-                blockers = self.world.faults.replication_blockers("s3", bucket, regions)
+                blockers = self._faults.replication_blockers("s3", bucket, regions)
                 if blockers:
-                    self.world.truth.held(record, blockers)
+                    self._plane.truth.held(record, blockers)
                 return bool(blockers)
 
             def run(rule: Rule = rule, record: WriteRecord = record, dest_region: str = dest_region) -> None:
                 self._apply(bucket, key, version, kind, rule, record, dest_region)
 
-            self.world.submit(lag, run, blocked, f"s3 replicate {bucket}/{key}@{version}")
+            self._plane.submit(lag, run, blocked, f"s3 replicate {bucket}/{key}@{version}")
 
     def _apply(
         self, bucket: str, key: str, version: str, kind: str, rule: Rule, record: WriteRecord, dest_region: str
     ) -> None:
-        backend = moto_access.s3_backend()
+        backend = moto_s3.s3_backend()
         dest = backend.buckets.get(rule.destination_bucket)
         if dest is None or not dest.is_versioned:
             record.failed = "destination bucket missing" if dest is None else "destination bucket not versioned"
@@ -215,7 +216,7 @@ class S3ReplicationEngine(BaseEngine):
         if kind == "delete-marker":
             backend.delete_object(rule.destination_bucket, key)
             self.listing.changed(rule.destination_bucket)
-            self.world.truth.replicated(record, dest_region, self.world.now())
+            self._plane.truth.replicated(record, dest_region, self._plane.now())
             return
         source = backend.get_object(bucket, key, version_id=None if version == "null" else version)
         if source is None:
@@ -237,7 +238,7 @@ class S3ReplicationEngine(BaseEngine):
             replica._version_id = version
         self._set_status(rule.destination_bucket, key, replica.version_id, "REPLICA")
         self._set_status(bucket, key, version, "COMPLETED")
-        self.world.truth.replicated(record, dest_region, self.world.now())
+        self._plane.truth.replicated(record, dest_region, self._plane.now())
 
 
 def _deleted_markers(body: bytes) -> list[tuple[str, str]]:

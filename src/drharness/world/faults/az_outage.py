@@ -1,18 +1,23 @@
-"""EC2 availability zones for the offline world: an AZ outage stops its instances and refuses capacity."""
+"""The AZ-outage effect on EC2: stop a zone's instances, refuse capacity there, start them again on revert."""
 
 from __future__ import annotations
 
 import urllib.parse
 from typing import Any
 
-from drharness.world.base import BaseEngine
-from drharness.world.requests import AwsRequest
+from drharness.world.plane import ClientFactory
+from drharness.world.wire import AwsRequest
 
 
-class Ec2Engine(BaseEngine):
+class Zones:
+    """EC2 zones as faults and engines see them: which zone a subnet is in, stopping and starting a zone."""
+
+    def __init__(self, client: ClientFactory) -> None:
+        self._client = client
+
     def stop_zone(self, region: str, zone: str) -> list[str]:
         """Stop every running instance in `zone`; return their ids for the revert."""
-        ec2 = self.world.client("ec2", region)
+        ec2 = self._client("ec2", region)
         ids: list[str] = []
         pages = ec2.get_paginator("describe_instances").paginate(
             Filters=[
@@ -30,7 +35,7 @@ class Ec2Engine(BaseEngine):
     def start_instances(self, region: str, ids: list[str]) -> None:
         if not ids:
             return
-        ec2 = self.world.client("ec2", region)
+        ec2 = self._client("ec2", region)
         existing = []
         for page in ec2.get_paginator("describe_instances").paginate(Filters=[{"Name": "instance-id", "Values": ids}]):
             for reservation in page["Reservations"]:
@@ -42,7 +47,7 @@ class Ec2Engine(BaseEngine):
 
     def subnet_zone(self, region: str, subnet_id: str) -> str | None:
         try:
-            subnets = self.world.client("ec2", region).describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+            subnets = self._client("ec2", region).describe_subnets(SubnetIds=[subnet_id])["Subnets"]
         except Exception:  # noqa: BLE001 - an unknown subnet is moto's error to report, not ours
             return None
         return subnets[0]["AvailabilityZone"] if subnets else None

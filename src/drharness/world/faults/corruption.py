@@ -12,8 +12,8 @@ import random
 from typing import Any
 
 from drharness.faults.spec import DataCorruption
-from drharness.world import moto_access
-from drharness.world.base import BaseEngine
+from drharness.world.moto.s3 import bucket_region
+from drharness.world.plane import ClientFactory
 
 CORRUPTION_MARK = "drharness-corrupted"
 
@@ -26,7 +26,12 @@ def corrupt_bytes(data: bytes) -> bytes:
     return head + data[16:]
 
 
-class CorruptionEngine(BaseEngine):
+class Corruption:
+    """The data-corruption effect: overwrite through the world's own clients, put the originals back."""
+
+    def __init__(self, client: ClientFactory) -> None:
+        self._client = client
+
     def corrupt(self, p: DataCorruption) -> dict[str, Any]:
         return self._corrupt_bucket(p) if p.bucket else self._corrupt_table(p)
 
@@ -39,8 +44,8 @@ class CorruptionEngine(BaseEngine):
     # -- S3 ------------------------------------------------------------------------------------------
 
     def _s3(self, p: DataCorruption) -> Any:
-        region = p.region or moto_access.bucket_region(p.bucket or "") or "us-east-1"
-        return self.world.client("s3", region)
+        region = p.region or bucket_region(p.bucket or "") or "us-east-1"
+        return self._client("s3", region)
 
     def _corrupt_bucket(self, p: DataCorruption) -> dict[str, Any]:
         s3 = self._s3(p)
@@ -75,7 +80,7 @@ class CorruptionEngine(BaseEngine):
     # -- DynamoDB --------------------------------------------------------------------------------------
 
     def _ddb(self, p: DataCorruption) -> Any:
-        return self.world.client("dynamodb", p.region or "us-east-1")
+        return self._client("dynamodb", p.region or "us-east-1")
 
     def _corrupt_table(self, p: DataCorruption) -> dict[str, Any]:
         ddb = self._ddb(p)

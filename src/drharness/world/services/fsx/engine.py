@@ -19,15 +19,14 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drharness.cron import fire_times_between
-from drharness.world import moto_access
-from drharness.world.base import BaseEngine
-from drharness.world.requests import AwsRequest
-
-if TYPE_CHECKING:
-    from drharness.world.server import CapturedResponse, World
+from drharness.world.engine import BaseEngine
+from drharness.world.faults.table import FaultTable
+from drharness.world.moto import fsx as moto_fsx
+from drharness.world.plane import Plane
+from drharness.world.wire import AwsError, AwsRequest, CapturedResponse, json_response
 
 DAY = 86400.0
 _START_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -35,14 +34,6 @@ _CONFIG_KEYS = ("LustreConfiguration", "WindowsConfiguration", "OpenZFSConfigura
 BACKUP_NOT_AVAILABLE = "Backup {backup_id} is {lifecycle}; restore from a backup once it is AVAILABLE"
 BACKUP_NOT_FOUND = "Backup {backup_id} does not exist in {region}"
 RestoreDone = Callable[[bool, str, str], None]  # (ok, message, file system ARN)
-
-
-class FsxRefusal(Exception):
-    """An FSx request the world refuses, with the error code AWS would answer."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass
@@ -78,10 +69,11 @@ def backup_settings(description: dict[str, Any]) -> tuple[int, str | None]:
 
 
 class FsxEngine(BaseEngine):
-    def __init__(self, world: "World") -> None:
-        super().__init__(world)
+    def __init__(self, plane: Plane, faults: FaultTable, restore_seconds: float) -> None:
+        self._plane = plane
+        self._faults = faults
         self.backup_seconds = 0.05
-        self.restore_seconds = float(world.settings.restore_seconds)
+        self.restore_seconds = float(restore_seconds)
         self._lock = threading.RLock()
         self._file_systems: dict[str, _FileSystem] = {}
         self._backups: dict[str, _Backup] = {}
@@ -89,7 +81,7 @@ class FsxEngine(BaseEngine):
 
     # -- the HTTP path --------------------------------------------------------------------------------
 
-    def before(self, request: AwsRequest) -> "CapturedResponse | None":
+    def before(self, request: AwsRequest) -> CapturedResponse | None:
         if request.service != "fsx":
             return None
         self.tick()
@@ -103,18 +95,16 @@ class FsxEngine(BaseEngine):
             if request.operation == "UpdateFileSystem":  # moto lacks it; the deploy changes backup settings in place
                 file_system_id = str(body.get("FileSystemId", ""))
                 self._check_available(request.region, file_system_id)
-                updated = moto_access.fsx_update_file_system(request.region, file_system_id, body)
+                updated = moto_fsx.fsx_update_file_system(request.region, file_system_id, body)
                 if updated is None:
-                    raise FsxRefusal("FileSystemNotFound", f"File system {file_system_id} does not exist in {request.region}")
+                    raise AwsError("FileSystemNotFound", f"File system {file_system_id} does not exist in {request.region}")
                 self._describe_file_system(updated)
                 return _ok({"FileSystem": updated})
-        except FsxRefusal as exc:
-            from drharness.world.server import error_response
-
-            return error_response("fsx", 400, exc.code, str(exc))
+        except AwsError as exc:
+            return exc.response("fsx")
         return None
 
-    def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
+    def after(self, request: AwsRequest, response: CapturedResponse) -> None:
         if request.service != "fsx" or not response.ok:
             return
         op, region = request.operation, request.region
@@ -124,7 +114,7 @@ class FsxEngine(BaseEngine):
             return
         if op == "CreateFileSystem":
             file_system = body.get("FileSystem") or {}
-            now = self.world.now()
+            now = self._plane.now()
             with self._lock:
                 self._file_systems[file_system["FileSystemId"]] = _FileSystem(region, "AVAILABLE", now, now)
             self._describe_file_system(file_system)
@@ -134,7 +124,7 @@ class FsxEngine(BaseEngine):
         elif op == "CreateBackup":
             backup = body.get("Backup") or {}
             file_system_id = str(request.json_body.get("FileSystemId", ""))
-            self._register_backup(region, backup["BackupId"], file_system_id, "USER_INITIATED", self.world.now())
+            self._register_backup(region, backup["BackupId"], file_system_id, "USER_INITIATED", self._plane.now())
             self._describe_backup(backup)
         elif op == "DescribeBackups":
             for backup in body.get("Backups") or []:
@@ -159,7 +149,7 @@ class FsxEngine(BaseEngine):
             return
         description["Lifecycle"] = state.lifecycle
         description["CreationTime"] = state.created_at
-        description["OwnerId"] = self.world.account_id
+        description["OwnerId"] = self._plane.account_id
         if state.failure:
             description["FailureDetails"] = {"Message": state.failure}
 
@@ -172,7 +162,7 @@ class FsxEngine(BaseEngine):
         description["CreationTime"] = info.created_at
         description["FileSystem"] = {k: v for k, v in info.source.items() if k != "Tags"}
         description["ProgressPercent"] = 100 if description.get("Lifecycle") == "AVAILABLE" else 0
-        description["OwnerId"] = self.world.account_id
+        description["OwnerId"] = self._plane.account_id
         if info.failure:
             description["FailureDetails"] = {"Message": info.failure}
 
@@ -186,50 +176,50 @@ class FsxEngine(BaseEngine):
     def _check_available(self, region: str, file_system_id: str) -> None:
         lifecycle = self.lifecycle(file_system_id)
         if lifecycle is not None and lifecycle != "AVAILABLE":
-            raise FsxRefusal("BadRequest", f"File system {file_system_id} is {lifecycle}; back it up once it is AVAILABLE")
+            raise AwsError("BadRequest", f"File system {file_system_id} is {lifecycle}; back it up once it is AVAILABLE")
 
     def take_backup(
         self, region: str, file_system_id: str, kind: str, created_at: float, tags: list[dict[str, str]] | None = None
     ) -> tuple[str, str]:
-        """Back up a file system as `kind`; (backup id, ARN). FsxRefusal when it does not exist or is not AVAILABLE."""
+        """Back up a file system as `kind`; (backup id, ARN). AwsError when it does not exist or is not AVAILABLE."""
         self._check_available(region, file_system_id)
         try:
-            backup_id, arn = moto_access.fsx_create_backup(region, file_system_id, tags)
+            backup_id, arn = moto_fsx.fsx_create_backup(region, file_system_id, tags)
         except KeyError as exc:
-            raise FsxRefusal("FileSystemNotFound", f"File system {file_system_id} does not exist in {region}") from exc
+            raise AwsError("FileSystemNotFound", f"File system {file_system_id} does not exist in {region}") from exc
         self._register_backup(region, backup_id, file_system_id, kind, created_at)
         return backup_id, arn
 
     def _register_backup(self, region: str, backup_id: str, file_system_id: str, kind: str, created_at: float) -> None:
-        source = moto_access.fsx_file_system(region, file_system_id) or {"FileSystemId": file_system_id}
+        source = moto_fsx.fsx_file_system(region, file_system_id) or {"FileSystemId": file_system_id}
         with self._lock:
             self._backups[backup_id] = _Backup(region, file_system_id, kind, source, created_at)
-        moto_access.fsx_set_backup(region, backup_id, creation_time=created_at)
+        moto_fsx.fsx_set_backup(region, backup_id, creation_time=created_at)
         if kind == "AWS_BACKUP":
             return  # AWS Backup's job says when it is done: see finish_backup
-        due = created_at + self.backup_seconds - self.world.now()
+        due = created_at + self.backup_seconds - self._plane.now()
         if due <= 0:
             self.finish_backup(region, backup_id)
         else:
-            self.world.submit(due, lambda: self.finish_backup(region, backup_id), lambda: False, f"fsx backup {backup_id}")
+            self._plane.submit(due, lambda: self.finish_backup(region, backup_id), lambda: False, f"fsx backup {backup_id}")
 
     def finish_backup(self, region: str, backup_id: str) -> bool:
         """Make a CREATING backup AVAILABLE (FAILED when its region is down); whether it is AVAILABLE."""
-        if moto_access.fsx_backup_lifecycle(region, backup_id) != "CREATING":
-            return moto_access.fsx_backup_lifecycle(region, backup_id) == "AVAILABLE"
-        if self.world.faults.region_down(region):
+        if moto_fsx.fsx_backup_lifecycle(region, backup_id) != "CREATING":
+            return moto_fsx.fsx_backup_lifecycle(region, backup_id) == "AVAILABLE"
+        if self._faults.region_down(region):
             with self._lock:
                 if backup_id in self._backups:
                     self._backups[backup_id].failure = f"region {region} became unavailable while the backup was taken"
-            moto_access.fsx_set_backup(region, backup_id, lifecycle="FAILED")
+            moto_fsx.fsx_set_backup(region, backup_id, lifecycle="FAILED")
             return False
-        moto_access.fsx_set_backup(region, backup_id, lifecycle="AVAILABLE")
+        moto_fsx.fsx_set_backup(region, backup_id, lifecycle="AVAILABLE")
         return True
 
     def delete_backup(self, region: str, backup_id: str) -> None:
         with self._lock:
             self._backups.pop(backup_id, None)
-        moto_access.fsx_delete_backup(region, backup_id)
+        moto_fsx.fsx_delete_backup(region, backup_id)
 
     def _forget_file_system(self, file_system_id: str) -> None:
         with self._lock:
@@ -245,25 +235,25 @@ class FsxEngine(BaseEngine):
         on_done: RestoreDone | None = None,
     ) -> dict[str, Any]:
         """Create a file system from an AVAILABLE backup; it stays CREATING for `seconds` (default restore_seconds)."""
-        lifecycle = moto_access.fsx_backup_lifecycle(region, backup_id)
+        lifecycle = moto_fsx.fsx_backup_lifecycle(region, backup_id)
         if lifecycle is None:
-            raise FsxRefusal("BackupNotFound", BACKUP_NOT_FOUND.format(backup_id=backup_id, region=region))
+            raise AwsError("BackupNotFound", BACKUP_NOT_FOUND.format(backup_id=backup_id, region=region))
         if lifecycle != "AVAILABLE":
-            raise FsxRefusal("BadRequest", BACKUP_NOT_AVAILABLE.format(backup_id=backup_id, lifecycle=lifecycle))
+            raise AwsError("BadRequest", BACKUP_NOT_AVAILABLE.format(backup_id=backup_id, lifecycle=lifecycle))
         with self._lock:
             info = self._backups.get(backup_id)
         source = info.source if info is not None else {}
         if "FileSystemType" not in source:
-            raise FsxRefusal("BadRequest", f"Backup {backup_id} has no file-system description to restore from")
-        description = moto_access.fsx_create_file_system(region, source, request)
+            raise AwsError("BadRequest", f"Backup {backup_id} has no file-system description to restore from")
+        description = moto_fsx.fsx_create_file_system(region, source, request)
         file_system_id = description["FileSystemId"]
-        now = self.world.now()
+        now = self._plane.now()
         with self._lock:
             self._file_systems[file_system_id] = _FileSystem(region, "CREATING", now, now)
         delay = self.restore_seconds if seconds is None else seconds
 
         def finish() -> None:
-            ok = not self.world.faults.region_down(region)
+            ok = not self._faults.region_down(region)
             with self._lock:
                 state = self._file_systems.get(file_system_id)
                 if state is None:
@@ -275,7 +265,7 @@ class FsxEngine(BaseEngine):
                 on_done(ok, message, str(description.get("ResourceARN", "")))
 
         if math.isfinite(delay):
-            self.world.submit(delay, finish, lambda: False, f"fsx restore {backup_id} -> {file_system_id}")
+            self._plane.submit(delay, finish, lambda: False, f"fsx restore {backup_id} -> {file_system_id}")
         self._describe_file_system(description)
         return description
 
@@ -284,14 +274,14 @@ class FsxEngine(BaseEngine):
     def tick(self) -> None:
         """Take the automatic daily backups the clock has passed and delete those past retention."""
         with self._lock:  # one tick at a time, or two would take the same automatic backup
-            self._tick(self.world.now())
+            self._tick(self._plane.now())
 
     def _tick(self, now: float) -> None:
         for file_system_id, state in list(self._file_systems.items()):
             since, state.automatic_checked = state.automatic_checked, now
             if state.lifecycle != "AVAILABLE" or since >= now:
                 continue
-            description = moto_access.fsx_file_system(state.region, file_system_id)
+            description = moto_fsx.fsx_file_system(state.region, file_system_id)
             if description is None:
                 continue
             retention, start = backup_settings(description)
@@ -306,15 +296,15 @@ class FsxEngine(BaseEngine):
                     continue  # past its retention already: it would be deleted at once
                 try:
                     self.take_backup(state.region, file_system_id, "AUTOMATIC", taken)
-                except FsxRefusal as exc:
-                    self.world.errors.append(f"fsx automatic backup of {file_system_id}: {exc}")
+                except AwsError as exc:
+                    self._plane.report(f"fsx automatic backup of {file_system_id}: {exc}")
         self._expire(now)
 
     def _random_start(self, file_system_id: str) -> str:
         """AWS picks a start time when none is set; the world picks one from its seeded rng."""
         with self._lock:
             if file_system_id not in self._start_times:
-                minute = self.world.rng.randrange(24 * 60)
+                minute = self._plane.rng.randrange(24 * 60)
                 self._start_times[file_system_id] = f"{minute // 60:02d}:{minute % 60:02d}"
             return self._start_times[file_system_id]
 
@@ -322,13 +312,11 @@ class FsxEngine(BaseEngine):
         with self._lock:
             automatic = [(i, b) for i, b in self._backups.items() if b.kind == "AUTOMATIC"]
         for backup_id, info in automatic:
-            description = moto_access.fsx_file_system(info.region, info.file_system_id)
+            description = moto_fsx.fsx_file_system(info.region, info.file_system_id)
             retention = backup_settings(description or info.source)[0]
             if info.created_at + retention * DAY <= now:
                 self.delete_backup(info.region, backup_id)
 
 
-def _ok(payload: dict[str, Any]) -> "CapturedResponse":
-    from drharness.world.server import json_response
-
+def _ok(payload: dict[str, Any]) -> CapturedResponse:
     return json_response("fsx", payload)

@@ -1,4 +1,4 @@
-"""The world's side of the fault vocabulary: active faults and what they do to requests and data.
+"""The world's fault table: the active faults and what they do to requests and data.
 
 Every fault is held here with the state its revert needs, so `revert` works by id from any process,
 runs twice without harm, and nothing depends on the injecting client staying alive.
@@ -6,11 +6,13 @@ runs twice without harm, and nothing depends on the injecting client staying ali
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from drharness.errors import FaultError
 from drharness.faults.spec import (
@@ -23,11 +25,11 @@ from drharness.faults.spec import (
     ServiceFault,
     parse_fault,
 )
-from drharness.world import moto_access
-from drharness.world.requests import AwsRequest
-
-if TYPE_CHECKING:
-    from drharness.world.server import World
+from drharness.world.faults.az_outage import Zones
+from drharness.world.faults.corruption import Corruption
+from drharness.world.faults.credentials import Credentials
+from drharness.world.moto.s3 import bucket_region
+from drharness.world.wire import AwsRequest, protocol_of
 
 
 @dataclass
@@ -83,8 +85,14 @@ def _error_for(params: ServiceFault, protocol_query: bool) -> tuple[str, int]:
 class FaultTable:
     """The active faults of one world."""
 
-    def __init__(self, world: "World") -> None:
-        self._world = world
+    def __init__(
+        self, rng: random.Random, on_change: Callable[[], None], zones: Zones, corruption: Corruption, credentials: Credentials
+    ) -> None:
+        self._rng = rng
+        self._on_change = on_change  # the scheduler re-checks what the faults held
+        self._zones = zones
+        self._corruption = corruption
+        self._credentials = credentials
         # `_lock` guards the tables and is held only briefly (the data plane asks it on every task);
         # `_mutate` serialises inject/revert, which make HTTP writes and must not hold `_lock` meanwhile.
         self._lock = threading.RLock()
@@ -108,7 +116,7 @@ class FaultTable:
             self._apply(fault)
             with self._lock:
                 self._active[fault.id] = fault
-        self._world.faults_changed()
+        self._on_change()
         return fault
 
     def revert(self, fault_id: str) -> ActiveFault | None:
@@ -127,7 +135,7 @@ class FaultTable:
                 self._active.pop(fault_id, None)
                 fault.reverted_at = time.time()
                 self._reverted[fault.id] = fault
-        self._world.faults_changed()
+        self._on_change()
         return fault
 
     def revert_all(self) -> list[ActiveFault]:
@@ -147,7 +155,7 @@ class FaultTable:
 
     def effective_region(self, request: AwsRequest) -> str:
         if request.service == "s3" and request.s3_bucket:
-            return moto_access.bucket_region(request.s3_bucket) or request.region
+            return bucket_region(request.s3_bucket) or request.region
         return request.region
 
     def effect_for(self, request: AwsRequest) -> Effect | None:
@@ -163,7 +171,7 @@ class FaultTable:
                 self._hit(fault)
                 return Effect("drop", fault.id)
             if isinstance(p, AzOutage) and request.service == "ec2" and request.operation == "RunInstances":
-                if region == p.region and self._world.ec2.request_targets_zone(request, p.zone):
+                if region == p.region and self._zones.request_targets_zone(request, p.zone):
                     self._hit(fault)
                     return Effect(
                         "error", fault.id, 500, "InsufficientInstanceCapacity",
@@ -172,14 +180,12 @@ class FaultTable:
             if isinstance(p, ServiceFault) and self._service_matches(p, request, region):
                 if p.max_hits is not None and fault.hits >= p.max_hits:
                     continue
-                if self._world.rng.random() >= p.rate:
+                if self._rng.random() >= p.rate:
                     continue
                 self._hit(fault)
                 if p.mode == "latency":
                     latency = Effect("latency", fault.id, seconds=p.latency_ms / 1000.0)
                     continue
-                from drharness.world.requests import protocol_of
-
                 code, status = _error_for(p, protocol_of(request.service) in ("query", "ec2"))
                 return Effect("error", fault.id, status, code, f"drharness fault {fault.id}: {p.mode} injected")
         return latency
@@ -227,17 +233,17 @@ class FaultTable:
     def _apply(self, fault: ActiveFault) -> None:
         p = fault.params
         if isinstance(p, AzOutage):
-            fault.state["stopped_instances"] = self._world.ec2.stop_zone(p.region, p.zone)
+            fault.state["stopped_instances"] = self._zones.stop_zone(p.region, p.zone)
         elif isinstance(p, DataCorruption):
-            fault.state.update(self._world.corruption.corrupt(p))
+            fault.state.update(self._corruption.corrupt(p))
         elif isinstance(p, CredentialCompromise):
-            fault.state.update(self._world.iam.compromise(p))
+            fault.state.update(self._credentials.compromise(p))
 
     def _undo(self, fault: ActiveFault) -> None:
         p = fault.params
         if isinstance(p, AzOutage):
-            self._world.ec2.start_instances(p.region, fault.state.get("stopped_instances", []))
+            self._zones.start_instances(p.region, fault.state.get("stopped_instances", []))
         elif isinstance(p, DataCorruption):
-            self._world.corruption.restore(p, fault.state)
+            self._corruption.restore(p, fault.state)
         elif isinstance(p, CredentialCompromise):
-            self._world.iam.remove(p, fault.state)
+            self._credentials.remove(p, fault.state)

@@ -21,14 +21,11 @@ import threading
 import urllib.parse
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape
 
-from drharness.world import moto_access
-from drharness.world.requests import AwsRequest
-
-if TYPE_CHECKING:
-    from drharness.world.server import CapturedResponse
+from drharness.world.moto import s3 as moto_s3
+from drharness.world.wire import AwsRequest, CapturedResponse
 
 # What moto answers with FetchOwner: a fixed owner.
 _OWNER = "<Owner><DisplayName>webfile</DisplayName><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID></Owner>"
@@ -114,14 +111,14 @@ class ListingIndex:
 
     def _entry(self, bucket: str, force: bool = False) -> _Entry | None:
         with self._lock:
-            generation = (self._bumps.get(bucket, 0), moto_access.s3_write_generation())
+            generation = (self._bumps.get(bucket, 0), moto_s3.s3_write_generation())
             entry = self._entries.get(bucket)
-        count = moto_access.s3_key_count(bucket)
+        count = moto_s3.s3_key_count(bucket)
         if count is None:
             return None
         if not force and entry is not None and entry.generation == generation and len(entry.names) == count:
             return entry
-        names = moto_access.s3_key_names(bucket)
+        names = moto_s3.s3_key_names(bucket)
         if names is None:
             return None
         names.sort()
@@ -130,14 +127,14 @@ class ListingIndex:
             self._entries[bucket] = entry
         return entry
 
-    def list_objects_v2(self, request: AwsRequest) -> "CapturedResponse | None":
+    def list_objects_v2(self, request: AwsRequest) -> CapturedResponse | None:
         """Answer a ListObjectsV2 request as moto would; None to leave it to moto."""
         query = parse_query(request)
         if query is None:
             return None
         after = query.start_after or None
         if query.continuation_token is not None:
-            after = moto_access.s3_continuation_key(query.continuation_token)
+            after = moto_s3.s3_continuation_key(query.continuation_token)
             if after is None:
                 return None
         for force in (False, True):
@@ -173,7 +170,7 @@ def _page(query: ListQuery, entry: _Entry, after: str | None) -> tuple[list[tupl
     wanted = query.max_keys + 1  # one more than a page says whether the listing is truncated
     found: list[tuple[str, str | None]] = []
     try:
-        latest = moto_access.s3_latest_versions(query.bucket)
+        latest = moto_s3.s3_latest_versions(query.bucket)
     except KeyError as exc:
         raise StaleIndex(query.bucket) from exc
     rendered = entry.rendered.setdefault((query.url_encoded, query.fetch_owner), {})
@@ -195,7 +192,7 @@ def _page(query: ListQuery, entry: _Entry, after: str | None) -> tuple[list[tupl
             raise StaleIndex(name) from exc
         hit = rendered.get(name)
         if hit is None or hit[0] is not version:
-            listed = moto_access.s3_listed(version)
+            listed = moto_s3.s3_listed(version)
             hit = rendered[name] = (version, None if listed is None else _contents(query, name, listed))
         if hit[1] is not None:
             found.append((name, hit[1]))
@@ -211,7 +208,7 @@ def _name_of(query: ListQuery, name: str) -> str:
     return escape(urllib.parse.quote(name) if query.url_encoded else name)
 
 
-def _contents(query: ListQuery, name: str, listed: moto_access.S3ListedObject) -> str:
+def _contents(query: ListQuery, name: str, listed: moto_s3.S3ListedObject) -> str:
     """One object's <Contents> element, as moto's serializer writes it."""
     algorithm = f"<ChecksumAlgorithm>{escape(listed.checksum_algorithm)}</ChecksumAlgorithm>" if listed.checksum_algorithm else ""
     return (f"<Contents><Key>{_name_of(query, name)}</Key><LastModified>{listed.last_modified_iso}</LastModified>"
@@ -219,10 +216,8 @@ def _contents(query: ListQuery, name: str, listed: moto_access.S3ListedObject) -
             f"<StorageClass>{escape(listed.storage_class)}</StorageClass>{_OWNER if query.fetch_owner else ''}</Contents>")
 
 
-def _response(query: ListQuery, items: list[tuple[str, str | None]], truncated: bool) -> "CapturedResponse":
+def _response(query: ListQuery, items: list[tuple[str, str | None]], truncated: bool) -> CapturedResponse:
     """Render the page as moto's serializer does."""
-    from drharness.world.server import CapturedResponse
-
     parts = [_HEAD, f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>"]
     folders = []
     for name, contents in items:
@@ -244,7 +239,7 @@ def _response(query: ListQuery, items: list[tuple[str, str | None]], truncated: 
     if truncated:
         last = items[-1][0]
         token = hashlib.md5(last.encode("utf-8"), usedforsecurity=False).hexdigest()
-        moto_access.s3_remember_continuation(token, last)
+        moto_s3.s3_remember_continuation(token, last)
         parts.append(f"<NextContinuationToken>{token}</NextContinuationToken>")
     if query.continuation_token is None and query.start_after:
         parts.append(f"<StartAfter>{escape(query.start_after)}</StartAfter>")

@@ -15,13 +15,13 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from drharness.world.base import BaseEngine
-from drharness.world.requests import AwsRequest
-
-if TYPE_CHECKING:
-    from drharness.world.server import CapturedResponse, World
+from drharness.world.engine import BaseEngine
+from drharness.world.faults.az_outage import Zones
+from drharness.world.faults.table import FaultTable
+from drharness.world.plane import Plane
+from drharness.world.wire import AwsRequest, CapturedResponse, error_response, json_response
 
 _JOB_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _TERMINAL = ("SUCCEEDED", "FAILED")
@@ -65,8 +65,10 @@ class _Job:
 class BatchEngine(BaseEngine):
     """Emulated Batch jobs; timings are the emulation's, not a measurement of AWS."""
 
-    def __init__(self, world: "World") -> None:
-        super().__init__(world)
+    def __init__(self, plane: Plane, faults: FaultTable, zones: Zones) -> None:
+        self._plane = plane
+        self._faults = faults
+        self._zones = zones
         self.step_seconds = 0.05  # between SUBMITTED, RUNNABLE, STARTING and RUNNING
         self.run_seconds = 0.3  # RUNNING to SUCCEEDED
         self._lock = threading.RLock()
@@ -76,7 +78,7 @@ class BatchEngine(BaseEngine):
 
     # -- the HTTP path ---------------------------------------------------------------------------
 
-    def before(self, request: AwsRequest) -> "CapturedResponse | None":
+    def before(self, request: AwsRequest) -> CapturedResponse | None:
         if request.service != "batch":
             return None
         body = request.json_body
@@ -90,18 +92,18 @@ class BatchEngine(BaseEngine):
             return self._stop(request.operation, str(body.get("jobId", "")), str(body.get("reason", "")))
         return None
 
-    def after(self, request: AwsRequest, response: "CapturedResponse") -> None:
+    def after(self, request: AwsRequest, response: CapturedResponse) -> None:
         if request.service != "batch" or request.operation not in _SETUP_OPS or not response.ok:
             return
         self._refresh(request.region)
         # Parked jobs are re-checked only when the world says something changed; a new or enabled
         # compute environment is such a change for them, though it is no fault.
-        self.world.faults_changed()
+        self._plane.faults_changed()
 
     # -- what moto knows about queues and compute environments -----------------------------------------
 
     def _refresh(self, region: str) -> None:
-        batch = self.world.client("batch", region)
+        batch = self._plane.client("batch", region)
         queues = {
             q["jobQueueArn"]: (
                 q.get("state", "ENABLED"),
@@ -111,7 +113,7 @@ class BatchEngine(BaseEngine):
         }
         capacity = {}
         for ce in batch.describe_compute_environments()["computeEnvironments"]:
-            zones = {self.world.ec2.subnet_zone(region, s) for s in (ce.get("computeResources") or {}).get("subnets", [])}
+            zones = {self._zones.subnet_zone(region, s) for s in (ce.get("computeResources") or {}).get("subnets", [])}
             capacity[ce["computeEnvironmentArn"]] = _Capacity(
                 ce.get("state", "ENABLED"), ce.get("status", "VALID"), frozenset(z for z in zones if z)
             )
@@ -131,7 +133,7 @@ class BatchEngine(BaseEngine):
         return None
 
     def _definition(self, region: str, ident: str) -> dict[str, Any] | None:
-        batch = self.world.client("batch", region)
+        batch = self._plane.client("batch", region)
         if ident.startswith("arn:"):
             found = batch.describe_job_definitions(jobDefinitions=[ident])["jobDefinitions"]
             return found[0] if found else None
@@ -145,7 +147,7 @@ class BatchEngine(BaseEngine):
 
     # -- submit, describe, list, stop ------------------------------------------------------------------
 
-    def _submit(self, region: str, body: dict[str, Any]) -> "CapturedResponse | None":
+    def _submit(self, region: str, body: dict[str, Any]) -> CapturedResponse | None:
         if (body.get("arrayProperties") or {}).get("size"):
             return None
         queue_arn = self._queue_arn(region, str(body.get("jobQueue", "")))
@@ -180,17 +182,17 @@ class BatchEngine(BaseEngine):
         with self._lock:
             return self._jobs.get(ident) or next((j for j in self._jobs.values() if j.arn == ident), None)
 
-    def _describe(self, region: str, idents: list[str]) -> "CapturedResponse | None":
+    def _describe(self, region: str, idents: list[str]) -> CapturedResponse | None:
         ours = {i: self._find(i) for i in idents}
         if not any(ours.values()):
             return None
         others = [i for i, job in ours.items() if job is None]
         described = [self._view(job) for job in ours.values() if job is not None]
         if others:
-            described += self.world.client("batch", region).describe_jobs(jobs=others)["jobs"]
+            described += self._plane.client("batch", region).describe_jobs(jobs=others)["jobs"]
         return _json_response({"jobs": described})
 
-    def _list(self, region: str, body: dict[str, Any]) -> "CapturedResponse | None":
+    def _list(self, region: str, body: dict[str, Any]) -> CapturedResponse | None:
         queue = body.get("jobQueue")
         queue_arn = self._queue_arn(region, str(queue)) if queue else None
         if queue_arn is None or body.get("arrayJobId") or body.get("multiNodeJobId"):
@@ -206,7 +208,7 @@ class BatchEngine(BaseEngine):
         ]
         return _json_response({"jobSummaryList": summaries})
 
-    def _stop(self, operation: str, ident: str, reason: str) -> "CapturedResponse | None":
+    def _stop(self, operation: str, ident: str, reason: str) -> CapturedResponse | None:
         job = self._find(ident)
         if job is None:
             return None
@@ -214,7 +216,7 @@ class BatchEngine(BaseEngine):
         with self._lock:
             wake = job.status in stoppable and self._finish(job, "FAILED", reason or f"{operation} requested", None)
         if wake:
-            self.world.faults_changed()
+            self._plane.faults_changed()
         return _json_response({})
 
     # -- the job's life on the scheduler --------------------------------------------------------------
@@ -222,7 +224,7 @@ class BatchEngine(BaseEngine):
     # scheduler (submit, faults_changed) while holding this engine's lock.
 
     def _schedule(self, job: _Job, delay_s: float) -> None:
-        self.world.submit(delay_s, lambda: self._advance(job), lambda: self._blocked(job), f"batch {job.status} {job.name}")
+        self._plane.submit(delay_s, lambda: self._advance(job), lambda: self._blocked(job), f"batch {job.status} {job.name}")
 
     def _blocked(self, job: _Job) -> bool:
         with self._lock:
@@ -238,7 +240,7 @@ class BatchEngine(BaseEngine):
         if delay is not None:
             self._schedule(job, delay)
         if wake:
-            self.world.faults_changed()  # jobs waiting on this one re-check their dependencies
+            self._plane.faults_changed()  # jobs waiting on this one re-check their dependencies
 
     def _step(self, job: _Job) -> tuple[float | None, bool]:
         """Move the job one state on; return (delay of its next step or None, wake dependants)."""
@@ -254,7 +256,7 @@ class BatchEngine(BaseEngine):
         if job.status == "RUNNABLE":
             zones = self._healthy_zones(job)
             if zones:  # capacity may have gone between the check and now: then wait again
-                job.zone = self.world.rng.choice(sorted(zones))
+                job.zone = self._plane.rng.choice(sorted(zones))
                 job.status = "STARTING"
             return self.step_seconds, False
         if job.status == "STARTING":
@@ -263,7 +265,7 @@ class BatchEngine(BaseEngine):
             job.attempts.append({"startedAt": self._now_ms(), "container": {}})
             return self.run_seconds, False
         if job.status == "RUNNING":
-            lost = self.world.faults.region_down(job.region) or job.zone in self.world.faults.impaired_zones(job.region)
+            lost = self._faults.region_down(job.region) or job.zone in self._faults.impaired_zones(job.region)
             if not lost:
                 return None, self._finish(job, "SUCCEEDED", "Essential container in task exited", 0)
             if len(job.attempts) < job.max_attempts:
@@ -296,12 +298,12 @@ class BatchEngine(BaseEngine):
 
     def _healthy_zones(self, job: _Job) -> frozenset[str]:
         """Zones where the job's queue has capacity now (empty: none anywhere)."""
-        if self.world.faults.region_down(job.region):
+        if self._faults.region_down(job.region):
             return frozenset()
         state, environments = self._queues.get(job.queue_arn, ("DISABLED", ()))
         if state != "ENABLED":
             return frozenset()
-        impaired = self.world.faults.impaired_zones(job.region)
+        impaired = self._faults.impaired_zones(job.region)
         zones: set[str] = set()
         for arn in environments:
             capacity = self._capacity.get(arn)
@@ -312,7 +314,7 @@ class BatchEngine(BaseEngine):
     # -- views -----------------------------------------------------------------------------------------
 
     def _now_ms(self) -> int:
-        return int(self.world.now() * 1000)
+        return int(self._plane.now() * 1000)
 
     def _view(self, job: _Job, short: bool = False) -> dict[str, Any]:
         with self._lock:
@@ -365,13 +367,9 @@ def _matches(job: _Job, flt: dict[str, Any]) -> bool:
     return True
 
 
-def _json_response(payload: dict[str, Any]) -> "CapturedResponse":
-    from drharness.world.server import json_response
-
+def _json_response(payload: dict[str, Any]) -> CapturedResponse:
     return json_response("batch", payload)
 
 
-def _client_error(message: str) -> "CapturedResponse":
-    from drharness.world.server import error_response
-
+def _client_error(message: str) -> CapturedResponse:
     return error_response("batch", 400, "ClientException", message)

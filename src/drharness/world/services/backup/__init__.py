@@ -1,0 +1,1 @@
+"""AWS Backup in the offline world: `models` holds the backend (jobs, recovery points, plan runs), `responses` its wire."""
