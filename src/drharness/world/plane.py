@@ -54,6 +54,8 @@ class ClientFactory(Protocol):
 
 @dataclass(frozen=True)
 class Plane:
+    """The world's shared services, as one engine sees them."""
+
     account_id: str
     rng: random.Random
     clock: WorldClock

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -171,7 +172,7 @@ class World:
 
     # -- data plane hooks ----------------------------------------------------------------------------
 
-    def submit(self, delay_s: float, run: Any, blocked: Any, label: str) -> None:
+    def submit(self, delay_s: float, run: Callable[[], None], blocked: Callable[[], bool], label: str) -> None:
         self._tasks.submit(delay_s, run, blocked, label)
 
     def faults_changed(self) -> None:

@@ -21,7 +21,7 @@ from drharness.world.lag import LagSampler
 from drharness.world.moto import dynamodb as moto_ddb
 from drharness.world.plane import Plane
 from drharness.world.services.dynamodb.global_tables import GlobalTablesMixin
-from drharness.world.services.dynamodb.pitr import PitrMixin, RestoreRecord, _History
+from drharness.world.services.dynamodb.pitr import PitrMixin, RestoreRecord, TableHistory
 from drharness.world.services.dynamodb.protocol import (
     DATA_OPS,
     GLOBAL_TABLE_VERSION,
@@ -49,7 +49,7 @@ class DynamoDBEngine(PitrMixin, GlobalTablesMixin, BaseEngine):
         self._lock = threading.RLock()
         self._local = threading.local()
         self._restore_seconds = float(restore_seconds)
-        self._histories: dict[tuple[str, str], _History] = {}
+        self._histories: dict[tuple[str, str], TableHistory] = {}
         self._groups: dict[str, set[str]] = {}  # table name -> regions holding a replica
         self._replica_since: dict[tuple[str, str], float] = {}  # (region, table) -> when its replica was copied
         self._newest: dict[tuple[str, str, str], tuple[float, str]] = {}  # (region, table, key) -> (accepted_at, region)

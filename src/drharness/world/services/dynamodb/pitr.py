@@ -43,7 +43,7 @@ class RestoreRecord:
 
 
 @dataclass
-class _History:
+class TableHistory:
     """A table's PITR record: the items at `earliest_at`, then every change after it."""
 
     earliest_at: float
@@ -82,10 +82,10 @@ class PitrMixin:
 
     _lock: threading.RLock
     _plane: Plane
-    _histories: dict[tuple[str, str], "_History"]
+    _histories: dict[tuple[str, str], "TableHistory"]
     # -- PITR ----------------------------------------------------------------------------------------------
 
-    def _history(self, region: str, table: str) -> _History | None:
+    def _history(self, region: str, table: str) -> TableHistory | None:
         """The table's PITR history, following moto's flag (a table enabled some other way starts now)."""
         with self._lock:
             period = moto_ddb.dynamodb_pitr_period_days(region, table)
@@ -96,7 +96,7 @@ class PitrMixin:
             if history is None:
                 # Whole milliseconds, as AWS reports them, so a reported time round-trips through SDKs.
                 baseline = {skey: image for skey, (_, image) in self._snapshot(region, table).items()}
-                history = self._histories[(region, table)] = _History(math.ceil(self._plane.now() * 1000) / 1000, baseline)
+                history = self._histories[(region, table)] = TableHistory(math.ceil(self._plane.now() * 1000) / 1000, baseline)
             history.trim(self._plane.now(), period)
             return history
 
