@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, Protocol
 
+from drharness.errors import WorldError
 from drharness.waiting import pause
 from drharness.world.control import PREFIX as CONTROL_PREFIX
 from drharness.world.engine import Engine
@@ -40,7 +41,7 @@ class Exchange:
     @property
     def aws(self) -> AwsRequest:
         if self.request is None:
-            raise RuntimeError("a stage after Classify ran on an unclassified request")
+            raise WorldError("a stage after Classify ran on an unclassified request: put Classify before it in build_chain")
         return self.request
 
 
@@ -57,7 +58,7 @@ def run_chain(stages: Sequence[Stage], exchange: Exchange) -> CapturedResponse:
     def at(index: int) -> Next:
         def call(ex: Exchange) -> CapturedResponse:
             if index == len(stages):
-                raise RuntimeError("the request chain ended without an answer")
+                raise WorldError("the request chain ended without an answer: its last stage must answer (Moto)")
             return stages[index].handle(ex, at(index + 1))
 
         return call
