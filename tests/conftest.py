@@ -1,7 +1,14 @@
-"""Shared fixtures of the harness's own tests."""
+"""Shared fixtures of the harness's own tests, and the guard that keeps the `e2e` tier honest.
+
+A test that starts a process (pytest, `chaos run`, the `drharness` command, the Allure CLI, Chromium,
+the AWS CLI) belongs to the `e2e` tier, so that `pytest tests -m "not e2e"` stays the fast loop. The
+guard sees every process a test starts, through Python's audit events, and fails an unmarked test
+that starts one, naming the command.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -11,6 +18,59 @@ from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
 
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
+
+E2E_MARKER = "e2e"
+# Audit events raised when a process is started (https://docs.python.org/3/library/audit_events.html).
+SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
+                          "os.forkpty", "pty.spawn"})
+UNMARKED_SPAWN = ("{test} started a process but is not marked e2e: {commands}; mark it `@pytest.mark.e2e` "
+                  "(or the module: `pytestmark = pytest.mark.e2e`) so that `-m \"not e2e\"` stays the fast loop")
+
+
+class _SpawnWatch:
+    """The processes started while the current test runs (set up, called, torn down)."""
+
+    def __init__(self) -> None:
+        self.running = False
+        self.started: list[str] = []
+
+    def audit(self, event: str, args: tuple[object, ...]) -> None:
+        if self.running and event in SPAWN_EVENTS:
+            self.started.append(_command_of(event, args))
+
+
+def _command_of(event: str, args: tuple[object, ...]) -> str:
+    """The command an audit event names, shortened for a failure message."""
+    if event == "subprocess.Popen" and len(args) > 1:
+        argv = args[1]
+        words = [str(a) for a in argv] if isinstance(argv, (list, tuple)) else [str(argv)]
+        return " ".join(words)[:120]
+    return f"{event}{args!r}"[:120]
+
+
+_WATCH = _SpawnWatch()
+sys.addaudithook(_WATCH.audit)  # audit hooks cannot be removed; `running` turns it off between tests
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    _WATCH.running, _WATCH.started = True, []
+    try:
+        yield
+    finally:
+        _WATCH.running = False
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if not _WATCH.started or item.get_closest_marker(E2E_MARKER) is not None:
+        return
+    commands, _WATCH.started = _WATCH.started, []
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = UNMARKED_SPAWN.format(test=item.nodeid, commands="; ".join(commands))
 
 
 @pytest.fixture

@@ -84,6 +84,7 @@ def test_discover_lists_every_activity_with_a_portable_signature_and_a_valid_sni
         assert list(inspect.signature(function).parameters)[-1] == "configuration"
 
 
+@pytest.mark.e2e
 def test_the_core_never_imports_chaoslib() -> None:
     code = ("import sys, drharness, drharness.faults, drharness.world, drharness.session, drharness.instruments, "
             "drharness.procedures.failover, drharness.reporting.allure, drharness.cli; "
@@ -139,6 +140,7 @@ def test_cleanup_reverts_a_run_whose_after_control_never_ran(world: World, confi
     assert runtime.active() is None
 
 
+@pytest.mark.e2e
 def test_a_process_that_dies_on_sighup_reverts_on_its_way_out(world: World, configuration: dict[str, Any], reports: Path) -> None:
     script = textwrap.dedent(f"""
         import os, signal

@@ -99,6 +99,7 @@ def test_drharness_revert_reverts_what_a_dead_run_left(world, capsys, _journal):
     assert code == 0 and out.startswith("nothing to revert")
 
 
+@pytest.mark.e2e
 def test_the_installed_command_injects_from_another_process(world, _journal):
     command = Path(sys.executable).with_name("drharness")
     done = subprocess.run([str(command), "fault", "inject", "replication-pause", "bucket=somewhere",

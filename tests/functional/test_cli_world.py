@@ -91,6 +91,7 @@ def _replication_status(s3, bucket: str, key: str) -> str | None:
         return None
 
 
+@pytest.mark.e2e
 def test_served_world_replicates_an_aws_cli_upload_and_stops_on_sigint(tmp_path: Path) -> None:
     config = tmp_path / "workload.toml"
     config.write_text("", encoding="utf-8")  # every default

@@ -9,9 +9,13 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from drharness.guard import STOP_FILE_ENV, request_stop
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
+
+pytestmark = pytest.mark.e2e  # runs a DR suite in a pytest subprocess and stops it
 
 ROOT = Path(__file__).resolve().parents[2]
 

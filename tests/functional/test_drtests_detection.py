@@ -40,6 +40,8 @@ from drharness.compliance.checks import (
 )
 from drharness.compliance.mechanisms import KINDS
 
+pytestmark = pytest.mark.e2e  # runs `pytest drtests -m config` in a subprocess against a deployed world
+
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 120.0
 # The seed's FSx for Lustre file system is single-AZ with daily backups: the standard tier's topology.

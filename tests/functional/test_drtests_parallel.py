@@ -7,7 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from drharness.results import RUN_ID_ENV, list_runs, read_records
+
+pytestmark = pytest.mark.e2e  # runs the daily suite in a pytest subprocess on two workers
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240.0

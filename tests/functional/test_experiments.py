@@ -41,7 +41,7 @@ ENDPOINT = re.compile("^" + re.escape(ENDPOINT_LINE).replace(re.escape("{endpoin
 PARALLEL_RUNS = 3
 
 # One worker runs them all: each worker would otherwise start every offline run of the module fixture.
-pytestmark = pytest.mark.xdist_group("chaos-experiments")
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("chaos-experiments")]
 
 
 @dataclass(frozen=True)

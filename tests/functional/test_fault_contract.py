@@ -333,6 +333,7 @@ os.kill(os.getpid(), signal.SIGKILL)  # dies before any revert can run
 """
 
 
+@pytest.mark.e2e
 def test_revert_pending_after_a_killed_run(world, tmp_path):
     journal_dir = tmp_path / "journal"
     run = subprocess.run([sys.executable, "-c", _CRASHING_RUN, world.endpoint, str(journal_dir)],

@@ -38,6 +38,8 @@ from drharness.instruments.canary import DEFAULT_S3_PREFIX
 from drharness.instruments.restore import TEST_TAG_KEY, TEST_TAG_VALUE
 from drharness.world.control import WorldClient
 
+pytestmark = pytest.mark.e2e  # serves the world from `drharness world serve` and kills runs in other processes
+
 DRHARNESS = Path(sys.executable).with_name("drharness")
 OFFLINE_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 ENDPOINT = re.compile("^" + re.escape(ENDPOINT_LINE).replace(re.escape("{endpoint}"), r"(http://127\.0\.0\.1:\d+)") + "$")

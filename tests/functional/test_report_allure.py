@@ -103,6 +103,7 @@ def built(tmp_path_factory) -> Built:
     return Built(reports, reports / "allure-report", account, first, second)
 
 
+@pytest.mark.e2e
 def test_gate_fails_on_the_missed_critical_objective_and_names_it(built):
     assert built.first.returncode == 1, built.first.stderr
     assert GATE_FAILED.format(count=1, run=RUN) in built.first.stderr
@@ -112,6 +113,7 @@ def test_gate_fails_on_the_missed_critical_objective_and_names_it(built):
     assert (built.report / "index.html").is_file()
 
 
+@pytest.mark.e2e
 def test_categories_separate_missed_objectives_from_harness_errors(built):
     categories = json.loads((built.report / "data" / "categories.json").read_text())
     names = {c["name"]: [t["name"] for group in c["children"] for t in group["children"]] for c in categories["children"]}
@@ -119,24 +121,28 @@ def test_categories_separate_missed_objectives_from_harness_errors(built):
     assert names[HARNESS_ERROR] == [ERROR_NAME]
 
 
+@pytest.mark.e2e
 def test_history_is_carried_forward_into_a_trend_of_two_runs(built):
     trend = json.loads((built.report / "history" / "history-trend.json").read_text())
     assert len(trend) == 2
     assert "trend of 2 run(s)" in built.second.stdout
 
 
+@pytest.mark.e2e
 def test_report_holds_no_account_id_or_credentials(built):
     assert scan_tree(built.report, [built.account]) == []
     environment = (built.report / "widgets" / "environment.json").read_text()
     assert "********" + built.account[-4:] in environment
 
 
+@pytest.mark.e2e
 def test_missing_results_are_a_clear_error(tmp_path):
     done = drharness("report", "allure", "--reports", str(tmp_path / "none"), "--config", str(CONFIG), cwd=tmp_path)
     assert done.returncode == 2
     assert "no Allure results in" in done.stderr and "--alluredir" in done.stderr
 
 
+@pytest.mark.e2e
 def test_the_gate_refuses_a_run_it_has_no_records_of(tmp_path):
     reports = tmp_path / "reports"
     Recorder(ResultSink(reports, run=RUN, source="chaos"), "offline", scenario="region").error(
@@ -149,6 +155,7 @@ def test_the_gate_refuses_a_run_it_has_no_records_of(tmp_path):
     assert not (reports / "allure-report").exists()  # refused before a report is built
 
 
+@pytest.mark.e2e
 def test_the_gate_fails_when_it_has_nothing_to_judge(tmp_path):
     need_allure()
     reports = tmp_path / "reports"
@@ -188,6 +195,7 @@ def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.e2e
 def test_report_renders_in_a_browser(built, served, tmp_path):
     if not CHROMIUM.is_file() and not IN_CI:
         pytest.skip("headless Chromium is not installed (apt-get install -y chromium); CI installs it")

@@ -20,7 +20,7 @@ from drharness.reporting.scrub import Scrubber, scan_tree
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI") == "true"
-pytestmark = pytest.mark.xdist_group("drill-report")
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("drill-report")]
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

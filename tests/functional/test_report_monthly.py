@@ -268,6 +268,7 @@ def chromium(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.e2e
 def test_html_report_renders_in_a_browser(written: Written, served: str, tmp_path: Path) -> None:
     if not CHROMIUM.is_file() and not IN_CI:
         pytest.skip("headless Chromium is not installed (apt-get install -y chromium); CI installs it")

@@ -14,6 +14,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from drharness.reporting.scrub import scan_text, scan_tree
 from drharness.results import RUN_ID_ENV
 
@@ -73,6 +75,7 @@ SUITE = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.e2e
 def test_a_full_offline_run_leaves_no_credential_or_account_id_in_reports_or_logs(tmp_path):
     suite = tmp_path / "drtests"
     suite.mkdir()
@@ -115,6 +118,7 @@ def test_the_scan_would_see_a_leak():
     assert kinds == {"account id", "arn account id", "access key id", "secret access key", "session token"}
 
 
+@pytest.mark.e2e
 def test_scrub_logs_masks_every_record_at_its_making(tmp_path):
     """What botocore's DEBUG log says about a caller is masked before any handler formats it."""
     log = tmp_path / "run.log"

@@ -26,6 +26,7 @@ def test_the_table_names_what_each_module_registers() -> None:
         assert _names(fresh) == owned, module
 
 
+@pytest.mark.e2e
 def test_compare_and_its_record_start_without_the_world_moto_or_the_workload_model() -> None:
     code = "\n".join([
         "import sys",
