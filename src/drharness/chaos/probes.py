@@ -5,7 +5,7 @@ Each probe measures, writes its result record (source "chaos") and returns a JSO
 
     "tolerance": {"type": "regex", "target": "verdict", "pattern": "^pass$"}
 
-Objectives come from the tier of the resource (drharness.objectives); `max_seconds` > 0 replaces
+Objectives come from the tier of the resource (drharness.results.objectives); `max_seconds` > 0 replaces
 the tier's limit (e.g. from `--var max_lag_seconds:float=2`) and says so in the record.
 """
 
@@ -70,7 +70,7 @@ def replication_lag_within_objective(
                       "arguments": {"store": "s3", "max_seconds": "${max_lag_seconds}"}}}
     """
     from drharness.instruments.lag import LagProbe
-    from drharness.objectives import objectives_for
+    from drharness.results.objectives import objectives_for
 
     run = runtime.current(configuration)
     workload = run.workload

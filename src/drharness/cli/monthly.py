@@ -44,7 +44,7 @@ def monthly(
     """Write the monthly DR report (HTML and Markdown, with charts) from the result records."""
     from drharness.config import load_workload
     from drharness.reporting.monthly import load_records, write_monthly
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
     from drharness.settings import resolve_settings
 
     settings = resolve_settings(config=config, reports=reports)

@@ -32,7 +32,7 @@ from drharness.procedures.stack import (
     describe_activation,
     read_dr_stack,
 )
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import JsonValue, Objective, ResultRecord, iso, new_run_id, utc_now
 from drharness.target import Target
 
@@ -273,7 +273,7 @@ def _verify(
 
 def _masked(workload: Workload, text: str) -> str:
     """Log text with the account ids masked (bucket names carry them)."""
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
 
     return Scrubber.for_workload(workload).text(text)
 

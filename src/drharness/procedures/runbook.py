@@ -20,7 +20,7 @@ from pathlib import Path
 from drharness.config import Workload
 from drharness.errors import ProcedureError
 from drharness.instruments.canary import CanaryLedger
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures import recovery
 from drharness.procedures.health import DEFAULT_TIMEOUT_S
 from drharness.procedures.listing import DEFAULT_LISTING_DIR, SourceListing, read_listing
@@ -36,7 +36,7 @@ from drharness.procedures.recovery import (
 from drharness.procedures.stack import DEFAULT_STACK_TIMEOUT_S, activation_problems, describe_activation, read_dr_stack
 from drharness.procedures.steps import RunState, StateStore, Step, StepEvent, StepOutcome, run_steps
 from drharness.procedures.verification import RecoveryVerification, Serving, check_listing
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import JsonValue, Objective, ResultRecord, ResultSink, new_run_id
 from drharness.target import Target
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from drharness.results import Objective, ResultRecord, TargetName, iso, judge, utc_now
+from drharness.results.objectives import DIVERGENCE_METRIC, ZERO_DIVERGENCE
 
 Store = Literal["s3", "dynamodb"]
 Method = Literal["merge-join", "bucket-digest"]
 
-DIVERGENCE_METRIC = "divergent_keys"
-ZERO_DIVERGENCE = Objective(DIVERGENCE_METRIC, 0, "keys", "==", "zero divergence")
 DEFAULT_MAX_LISTED = 20
 
 T = TypeVar("T")

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from drharness.redaction import Scrubber, configured_accounts
+
 Status = Literal["pass", "fail", "error", "info"]
 TargetName = Literal["offline", "aws"]
 Comparison = Literal["<=", ">=", "=="]
@@ -130,8 +132,6 @@ class ResultSink:
 
     def __init__(self, root: Path | None = None, run: str | None = None, source: str = "api",
                  *, accounts: Iterable[str] = ()) -> None:
-        from drharness.reporting.scrub import Scrubber, configured_accounts
-
         # Account ids never reach a record (bucket names carry them): masked at the one door records pass.
         self._scrubber = Scrubber(configured_accounts(*accounts))
         self.run_id = run or run_id()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from drharness.results import JsonValue, Objective, ResultRecord, ResultSink, TargetName, iso, judge, utc_now
+from drharness.results.records import JsonValue, Objective, ResultRecord, ResultSink, TargetName, iso, judge, utc_now
 
 
 @dataclass
@@ -63,8 +63,6 @@ class Recorder:
     def write(self, record: ResultRecord) -> ResultRecord:
         """Write a record built elsewhere (stamped with this site's test id); keep it for the report."""
         if self.test_id and not record.test_id:
-            from dataclasses import replace
-
             record = replace(record, test_id=self.test_id)
         _, stamped = self.sink.write_record(record)
         self.records.append(stamped)
