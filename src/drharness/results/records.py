@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from drharness.redaction import Scrubber, configured_accounts
+from drharness.results.evidence import Evidence, JsonValue, evidence_from_json, evidence_json
 
 Status = Literal["pass", "fail", "error", "info"]
 TargetName = Literal["offline", "aws"]
@@ -26,7 +27,6 @@ Comparison = Literal["<=", ">=", "=="]
 RUN_ID_ENV = "DRHARNESS_RUN_ID"
 REPORTS_ENV = "DRHARNESS_REPORTS"
 SCHEMA_VERSION = 1
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
 
 
 def utc_now() -> dt.datetime:
@@ -97,10 +97,18 @@ class ResultRecord:
     schema: int = SCHEMA_VERSION
 
     @classmethod
-    def against(cls, objective: Objective | None, **fields: object) -> "ResultRecord":
-        """A record judged against `objective`: its limit and comparison copied in (none without one)."""
+    def against(cls, objective: Objective | None, *, evidence: Evidence | Mapping[str, JsonValue] | None = None,
+                **fields: object) -> "ResultRecord":
+        """The one way a measured record is made: judged against `objective` (its limit and comparison
+        copied in, none without one), its typed evidence serialised with its kind."""
         return cls(objective=objective.limit if objective else None,  # type: ignore[arg-type]
-                   comparison=objective.comparison if objective else None, **fields)
+                   comparison=objective.comparison if objective else None,
+                   evidence=evidence_json(evidence), **fields)
+
+    @property
+    def typed_evidence(self) -> Evidence | None:
+        """The instrument's evidence as its dataclass, or None for evidence that names no known kind."""
+        return evidence_from_json(self.evidence)
 
     def to_json(self) -> dict[str, JsonValue]:
         data = asdict(self)
