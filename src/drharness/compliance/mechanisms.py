@@ -23,15 +23,8 @@ from drharness.deploy import backup as deploy_backup
 from drharness.deploy import check_workload, fsx
 from drharness.deploy.common import Finding, error_code, tag_map
 from drharness.target import Target
+from drharness.timefmt import human_seconds
 
-
-def hours(seconds: float) -> str:
-    """A duration as people read it: hours, minutes or seconds."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:.3g} s"
 
 # DynamoDB keeps LatestRestorableDateTime within about five minutes of now.
 PITR_WINDOW_SECONDS = 300.0
@@ -273,9 +266,9 @@ class TargetReads:
         elif not coverage.selections:
             detail = f"no selection of backup plan {plan} assigns {resource.arn or resource.label}"
         else:
-            gap = f"runs at most {hours(coverage.gap_seconds)} apart" if coverage.gap_seconds else "never runs"
+            gap = f"runs at most {human_seconds(coverage.gap_seconds, exact=True)} apart" if coverage.gap_seconds else "never runs"
             detail = (f"selection {', '.join(coverage.selections)} with rules {', '.join(coverage.rules)}: {gap} "
-                      f"(each run may start and finish up to {hours(coverage.windows_seconds)} later)")
+                      f"(each run may start and finish up to {human_seconds(coverage.windows_seconds, exact=True)} later)")
         found.append(Mechanism(f"AWS Backup plan {plan}", coverage.covered and coverage.gap_seconds is not None,
                                coverage.gap_seconds, detail))
         return tuple(found)

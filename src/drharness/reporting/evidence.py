@@ -18,6 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from drharness.results import JsonValue, ResultRecord
+from drharness.timefmt import human_seconds
+from drharness.timefmt import parse_iso as parse_time
 from drharness.results.evidence import CanaryEvidence, ConsistencyEvidence, LagEvidence, TimelineEvidence
 
 DIFFERENCE_KINDS = ("missing", "extra", "differing")
@@ -68,18 +70,6 @@ class Difference:
     key: str
     source: str = ""
     replica: str = ""
-
-
-def parse_time(value: JsonValue) -> dt.datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def _number(value: JsonValue) -> float | None:
@@ -250,14 +240,6 @@ def format_value(value: float | None, unit: str) -> str:
     if unit in ("s", "seconds") and abs(value) >= 120:
         text += f" ({human_seconds(value)})"
     return text
-
-
-def human_seconds(seconds: float) -> str:
-    if abs(seconds) >= 3600:
-        return f"{seconds / 3600:.3g} h"
-    if abs(seconds) >= 60:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds:.3g} s"
 
 
 def objective_text(record: ResultRecord) -> str:

@@ -7,7 +7,6 @@ A run's records live in `reports/results/<run_id>/`; each record is its own file
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import secrets
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from drharness.redaction import Scrubber, configured_accounts
+from drharness.timefmt import iso, utc_now
 from drharness.results.evidence import Evidence, JsonValue, evidence_from_json, evidence_json
 
 Status = Literal["pass", "fail", "error", "info"]
@@ -27,16 +27,6 @@ Comparison = Literal["<=", ">=", "=="]
 RUN_ID_ENV = "DRHARNESS_RUN_ID"
 REPORTS_ENV = "DRHARNESS_REPORTS"
 SCHEMA_VERSION = 1
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(moment: dt.datetime | float) -> str:
-    if isinstance(moment, (int, float)):
-        moment = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def new_run_id() -> str:
