@@ -102,7 +102,7 @@ def _wait_available(target: Target, workload: Workload, created: dict[str, Any])
     outcome = wait_until(
         lambda: (find(target, workload) or {}).get("Lifecycle") == "AVAILABLE",
         AVAILABLE_TIMEOUT_S,
-        5.0 if target.name == "aws" else 0.1,
+        target.poll_interval_s,
         what=f"file system {workload.file_system} to be AVAILABLE",
     )
     if not outcome.ok:

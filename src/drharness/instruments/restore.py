@@ -205,7 +205,7 @@ class RestoreTimer:
         self.target_name = target_name(target)
         self.region = region
         self.timeout_s = float(limit)
-        self.interval_s = interval_s if interval_s is not None else (0.05 if self.target_name == "offline" else 10.0)
+        self.interval_s = interval_s if interval_s is not None else target.poll_interval_s
         self._lock = threading.Lock()
         self._created: list[_Created] = []
 
