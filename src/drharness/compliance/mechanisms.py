@@ -302,13 +302,7 @@ class TargetReads:
     def newest_recovery_point(self, arn: str) -> dict[str, Any] | None:
         """The newest COMPLETED recovery point of `arn` in the workload's vault, or None."""
         backup = self._client("backup")
-        points: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            page = backup.list_recovery_points_by_resource(ResourceArn=arn, **({"NextToken": token} if token else {}))
-            points.extend(p for p in page.get("RecoveryPoints", [])
-                          if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == self.workload.backup_vault)
-            token = page.get("NextToken") or ""
-            if not token:
-                break
+        pages = backup.get_paginator("list_recovery_points_by_resource").paginate(ResourceArn=arn)
+        points = [p for page in pages for p in page.get("RecoveryPoints", [])
+                  if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == self.workload.backup_vault]
         return max(points, key=lambda p: p["CreationDate"], default=None)
