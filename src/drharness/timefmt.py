@@ -46,3 +46,8 @@ def human_seconds(seconds: float, *, exact: bool = False) -> str:
     if abs(seconds) >= 60:
         return f"{seconds / 60:{spec}} min"
     return f"{seconds:.3g} s"
+
+
+def exact_duration(seconds: float) -> str:
+    """A configured window with every digit of its hours or minutes kept: `27.7778 h`."""
+    return human_seconds(seconds, exact=True)
