@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from drharness.compliance.mechanisms import hours  # noqa: F401 - re-exported for the suites
+from drharness.timefmt import exact_duration as hours  # noqa: F401 - re-exported for the suites
 from drharness.instruments.consistency import ExpectedObject
 from drharness.target import Target
 

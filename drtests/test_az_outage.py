@@ -14,7 +14,7 @@ import pytest
 
 from drharness.deploy import names
 from drharness.faults.spec import AzOutage
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import wait_until
 from drtests._support import wait_limit

@@ -17,7 +17,7 @@ from drharness.deploy import iam, names
 from drharness.instruments import CanaryLedger
 from drharness.instruments.consistency import compare_bucket_to_expected, compare_table_to_expected
 from drharness.instruments.restore import RestoreTimer, VerifyOutcome
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.waiting import pause, wait_until
 from drtests._support import key_names, list_objects, restore_limit, scan_items, spool, wait_limit
 

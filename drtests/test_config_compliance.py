@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.errors import DrHarnessError
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.compliance.checks import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
 from drtests._support import hours

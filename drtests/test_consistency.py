@@ -12,7 +12,7 @@ from dataclasses import replace
 import pytest
 
 from drharness.instruments.consistency import BucketSide, TableSide, compare_buckets, compare_tables
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drtests._support import wait_limit
 
 pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.consistency, pytest.mark.critical]

@@ -15,7 +15,7 @@ import pytest
 
 from drharness.instruments.consistency import compare_bucket_to_expected, compare_table_to_expected
 from drharness.instruments.restore import RestoreTimer
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import pause
 from drtests._support import key_names, list_objects, restore_limit, scan_items, shown_key

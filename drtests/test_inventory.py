@@ -32,7 +32,7 @@ from drharness.inventory import (
     SUCCESS_JOB_STATE,
     collect_inventory,
 )
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import Objective, ResultSink, iso
 from drtests._support import hours
 

@@ -16,7 +16,7 @@ import pytest
 
 from drharness.errors import ProcedureError
 from drharness.faults import InjectedFault, Journal, injected, revert_pending
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures import KINDS, Runbook, SourceListing, capture_source_listing
 from drharness.results import ResultSink
 from drtests._support import restore_limit, wait_limit

@@ -27,7 +27,7 @@ from drharness.instruments import (
     dynamodb_write_read_probe,
     s3_write_read_probe,
 )
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures import check_primary_health, read_dr_stack, run_failover
 from drharness.results import Objective, utc_now
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget

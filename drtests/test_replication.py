@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from drharness.instruments import LagProbe
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import wait_until
 from drtests._support import wait_limit

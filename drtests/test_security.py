@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.deploy.iam import GLOBAL_REGION
 from drharness.instruments.consistency import compare_bucket_to_expected, compare_table_to_expected
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import wait_until
 from drtests._support import key_names, list_objects, scan_items, wait_limit

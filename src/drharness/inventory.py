@@ -29,7 +29,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.config import Workload
 from drharness.cron import next_fire_times, parse_aws_cron
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import JsonValue, Objective, ResultRecord, iso, utc_now
 from drharness.target import Target
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from drharness.errors import DrHarnessError
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import RUN_ID_ENV, new_run_id
 from drharness.safety import OPT_IN_HELP
 from drharness.session import DrSession

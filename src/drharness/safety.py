@@ -44,7 +44,7 @@ from drharness.faults.spec import (
     ServiceFault,
     parse_fault,
 )
-from drharness.reporting.scrub import mask_account
+from drharness.redaction import mask_account
 from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
 from drharness.target import LIVE_CONFIG, AwsTarget, Target
 
@@ -99,7 +99,7 @@ def scrub_logs(*accounts: str) -> None:
     Works at record creation (a log record factory), so every handler — pytest's captured logs, Allure
     attachments, a file — sees only masked text. Calling it again adds accounts; it installs once.
     """
-    from drharness.reporting.scrub import Scrubber, configured_accounts
+    from drharness.redaction import Scrubber, configured_accounts
 
     with _logs.lock:
         _logs.accounts = configured_accounts(*_logs.accounts, *accounts)

@@ -9,10 +9,9 @@ from __future__ import annotations
 from types import TracebackType
 
 from drharness.config import Workload, load_workload
-from drharness.errors import WorldError
 from drharness.results import ResultSink
 from drharness.settings import RunSettings
-from drharness.target import OfflineTarget, Target
+from drharness.target import OfflineTarget, Target, attach
 
 
 class DrSession:
@@ -39,16 +38,8 @@ class DrSession:
 
             target = open_live_target(self.settings, workload)
         elif self.settings.endpoint:
-            from drharness.world.control import WorldClient
-
-            client = WorldClient(self.settings.endpoint)
-            try:
-                account = str(client.health().get("account_id", workload.spec.offline.account_id))
-                self.world_client = client
-            except WorldError:
-                # Not a drharness world (LocalStack, plain moto): use it as found, without faults.
-                account = workload.spec.offline.account_id
-            target = OfflineTarget(self.settings.endpoint, account)
+            attached = attach(self.settings.endpoint, workload.spec.offline.account_id)
+            target, self.world_client = attached.target, attached.world
         else:
             from drharness.world import World, WorldClient
 

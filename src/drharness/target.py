@@ -7,13 +7,19 @@
 from __future__ import annotations
 
 import threading
+import urllib.error
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import botocore.session
 from botocore.config import Config
 
+from drharness.errors import WorldError
+
 if TYPE_CHECKING:
     import boto3
+
+    from drharness.world.control import WorldClient
 
 # The offline world accepts any credentials; these make it obvious in a log that no real key is in use.
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -37,10 +43,20 @@ FAIL_FAST_CONFIG = Config(
 LIVE_CONFIG = Config(retries={"max_attempts": 10, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)
 
 
+# How often to poll for a state to be reached: the offline world answers in milliseconds, AWS in seconds
+# and throttles the impatient. A probe interval is the finer sampling an instrument's resolution needs.
+OFFLINE_POLL_INTERVAL_S = 0.05
+OFFLINE_PROBE_INTERVAL_S = 0.02
+LIVE_POLL_INTERVAL_S = 5.0
+LIVE_PROBE_INTERVAL_S = 1.0
+
+
 class Target(Protocol):
     name: TargetName
     account_id: str
     endpoint_url: str | None
+    poll_interval_s: float
+    probe_interval_s: float
 
     def client(self, service: str, region: str) -> Any: ...
 
@@ -61,6 +77,8 @@ class OfflineTarget:
     """An offline world at `endpoint_url` (started by the harness, or found running)."""
 
     name: TargetName = "offline"
+    poll_interval_s: float = OFFLINE_POLL_INTERVAL_S
+    probe_interval_s: float = OFFLINE_PROBE_INTERVAL_S
 
     def __init__(self, endpoint_url: str, account_id: str = "123456789012", *, config: Config | None = None) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
@@ -94,6 +112,8 @@ class AwsTarget:
 
     name: TargetName = "aws"
     endpoint_url: str | None = None
+    poll_interval_s: float = LIVE_POLL_INTERVAL_S
+    probe_interval_s: float = LIVE_PROBE_INTERVAL_S
 
     def __init__(self, session: boto3.session.Session, account_id: str, *, config: Config | None = None) -> None:
         self._session = session
@@ -112,3 +132,34 @@ class AwsTarget:
             return self._session.client(service, region_name=region, config=self._config)
 
         return self._cache.get(key, make)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A target on an endpoint found running, and the world's control client when it is a drharness world."""
+
+    target: OfflineTarget
+    world: "WorldClient | None"  # None: plain moto or LocalStack, used as found, without faults
+
+    @property
+    def is_world(self) -> bool:
+        return self.world is not None
+
+
+def attach(endpoint: str, default_account: str, *, require_world: bool = False) -> Attachment:
+    """Attach to the endpoint at `endpoint`: a drharness world if its control path answers health.
+
+    An endpoint that answers HTTP but not health (plain moto, LocalStack) is used as found, under
+    `default_account`, without faults; `require_world` refuses it. One that does not answer raises.
+    """
+    # Imported here: `drharness compare` builds a Target without ever loading the offline world.
+    from drharness.world.control import WorldClient
+
+    client = WorldClient(endpoint)
+    try:
+        health = client.health()
+    except WorldError as exc:
+        if require_world or not isinstance(exc.__cause__, urllib.error.HTTPError):
+            raise
+        return Attachment(OfflineTarget(endpoint, default_account), None)
+    return Attachment(OfflineTarget(endpoint, str(health.get("account_id") or default_account)), client)

@@ -20,7 +20,7 @@ from drharness.instruments import (
     s3_write_read_probe,
 )
 from drharness.instruments.canary import NO_CANARY_BEFORE_FAULT, NONE_SURVIVED
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.waiting import wait_until
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"

@@ -15,7 +15,7 @@ from drharness.config import Workload, load_workload
 from drharness.deploy import cloudformation, deploy_workload, names, notifications
 from drharness.deploy.common import ApplyLog
 from drharness.instruments.timeline import DETECTED, FAILED_OVER, FAULT_INJECTED, VERIFIED, Timeline
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures.failover import (
     ALREADY_ACTIVE,
     FAULT_TIME_UNKNOWN,
@@ -27,7 +27,7 @@ from drharness.procedures.failover import (
 from drharness.procedures.notice import ACTION_REQUIRED
 from drharness.procedures.stack import TEMPLATE_MISSING, read_dr_stack, template_location
 from drharness.reporting.scrub import Scrubber, configured_accounts
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import ResultSink, read_records
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until

@@ -20,7 +20,7 @@ from drharness.inventory import (
     CHECK_S3_REPLICATION, CHECK_TABLE_REPLICAS, GUIDE_SCHEDULE_TEXT, SCENARIO, Inventory, check_monthly_schedule,
     collect_inventory, guide_fire_times,
 )
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.reporting.metrics import compute_metrics
 from drharness.results import ResultRecord, ResultSink, iso
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget

@@ -20,7 +20,7 @@ from drharness.instruments import (
     s3_replication_latency,
 )
 from drharness.instruments.lag import FAILED_WRITES, TIMEOUTS, TOO_IMPRECISE
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import pause
 from drharness.world import World

@@ -24,8 +24,8 @@ from botocore.exceptions import EndpointConnectionError
 from drharness.cli.report import GATE_FAILED, NO_RECORDS, NO_SUCH_RUN
 from drharness.config import load_workload
 from drharness.instruments.timeline import Timeline
-from drharness.objectives import objectives_for
-from drharness.recording import Recorder
+from drharness.results.objectives import objectives_for
+from drharness.results.recorder import Recorder
 from drharness.reporting.allure import write_allure_results
 from drharness.reporting.allure_report import HARNESS_ERROR, OBJECTIVE_MISSED, find_allure, project_root
 from drharness.reporting.scrub import Scrubber, scan_tree

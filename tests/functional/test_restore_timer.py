@@ -20,7 +20,7 @@ from drharness.instruments.restore import (
     VerifyOutcome,
     as_verify_outcome,
 )
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import pause, wait_until
 from drharness.world import WorldClient

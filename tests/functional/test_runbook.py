@@ -14,7 +14,7 @@ from drharness.cli import main
 from drharness.config import Workload, load_workload
 from drharness.deploy import deploy_workload
 from drharness.errors import ProcedureError
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures import recovery
 from drharness.procedures.listing import SourceListing, capture_source_listing, read_listing
 from drharness.procedures.recovery import BACKUP_BUCKET_MISSING, SERVING_BUCKET, TABLE_UNRECOVERABLE

@@ -34,7 +34,7 @@ SUITE = textwrap.dedent('''
     import pytest
     from botocore.exceptions import ClientError
 
-    from drharness.objectives import objectives_for
+    from drharness.results.objectives import objectives_for
     from drharness.waiting import wait_until
 
 

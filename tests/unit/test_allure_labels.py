@@ -8,7 +8,7 @@ import json
 import pytest
 
 from drharness.config import load_workload
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.reporting.allure import (
     BLOCKER,
     EPIC,

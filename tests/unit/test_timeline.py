@@ -19,7 +19,7 @@ from drharness.instruments import (
     Timeline,
 )
 from drharness.instruments.timeline import DETECTION_MISSED, NO_FAULT_MARK, NOT_VERIFIED
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 
 

@@ -5,7 +5,7 @@ Each probe measures, writes its result record (source "chaos") and returns a JSO
 
     "tolerance": {"type": "regex", "target": "verdict", "pattern": "^pass$"}
 
-Objectives come from the tier of the resource (drharness.objectives); `max_seconds` > 0 replaces
+Objectives come from the tier of the resource (drharness.results.objectives); `max_seconds` > 0 replaces
 the tier's limit (e.g. from `--var max_lag_seconds:float=2`) and says so in the record.
 """
 
@@ -70,7 +70,7 @@ def replication_lag_within_objective(
                       "arguments": {"store": "s3", "max_seconds": "${max_lag_seconds}"}}}
     """
     from drharness.instruments.lag import LagProbe
-    from drharness.objectives import objectives_for
+    from drharness.results.objectives import objectives_for
 
     run = runtime.current(configuration)
     workload = run.workload
@@ -88,7 +88,7 @@ def replication_lag_within_objective(
         probe = LagProbe.dynamodb(source, replica, workload.metadata_table, hash_key=spec.table.hash_key,
                                   range_key=spec.table.range_key or "sk")
     distribution = probe.run(count=max(1, int(probes)), timeout_s=float(timeout_s) or objective.limit,
-                             interval_s=0.02 if run.offline else 1.0)
+                             interval_s=run.target.probe_interval_s)
     record = run.record(distribution.to_record(objective, scenario=run.scenario, tier=tier, target=run.target,
                                                check=f"replication-lag:{store}", test_id=run.recorder.test_id))
     return {**_summary(record), "store": store, "source": distribution.source, "replica": distribution.replica,
@@ -130,7 +130,7 @@ def replicas_consistent(store: str = "s3", settle_timeout_s: float = 30.0, confi
         return bool(reports[-1].equal)
 
     started = time.monotonic()
-    wait_until(equal, float(settle_timeout_s), 0.2 if run.offline else 10.0, what=f"{store} replica to match the primary")
+    wait_until(equal, float(settle_timeout_s), run.target.poll_interval_s, what=f"{store} replica to match the primary")
     report = reports[-1]
     record = run.record(report.to_record(target=run.target.name, scenario=run.scenario, tier=tier,
                                          check=f"consistency:{store}", test_id=run.recorder.test_id))

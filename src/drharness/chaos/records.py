@@ -27,7 +27,7 @@ def write_results(run: runtime.ChaosRun, journal: Mapping[str, Any], reverted: l
     `revert_started` and `revert_seconds` are when the end-of-run revert began and how long it took.
     """
     from drharness.reporting.allure import Step, write_allure_results
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
 
     activities = list(_activity_runs(journal))
     for phase, item in activities:

@@ -118,7 +118,7 @@ def verify_recovery(
         spec = workload.spec.table
         return dynamodb_write_read_probe(client, resource, spec.hash_key, spec.range_key)
 
-    interval = 0.1 if run.offline else 5.0
+    interval = run.target.poll_interval_s
     if runtime.flag(detect):
         clock.detect(probe_in(workload.primary_region), min(float(timeout_s), 30.0), interval,
                      what=f"a {store} write/read in the primary {workload.primary_region} to fail")
@@ -151,7 +151,7 @@ def run_batch_job(timeout_s: float = 120.0, configuration: dict = None) -> dict:
         seen["reason"] = str(found[0].get("statusReason") or "") if found else ""
         return seen["status"] == "SUCCEEDED"
 
-    result = clock.verify(succeeded, float(timeout_s), 0.1 if run.offline else 10.0,
+    result = clock.verify(succeeded, float(timeout_s), run.target.poll_interval_s,
                           what=f"batch job {job['jobId']} on {workload.job_queue} to succeed")
     out = _rto_record(run, result, check="rto:batch-job", resource=f"batch job queue {workload.job_queue}",
                       tier=workload.spec.compute.tier)
@@ -186,7 +186,7 @@ def isolate_credentials(timeout_s: float = 60.0, configuration: dict = None) -> 
             return False  # the key still works
         return True
 
-    result = clock.verify(refused, float(timeout_s), 0.1 if run.offline else 5.0, what="every compromised key to be refused",
+    result = clock.verify(refused, float(timeout_s), run.target.poll_interval_s, what="every compromised key to be refused",
                           swallow=(BotoCoreError,))
     users = sorted({k.user for k in run.compromised.values()})
     return _rto_record(run, result, check="rto:credential-isolation", resource=f"IAM user {', '.join(users)}",
@@ -305,7 +305,7 @@ def wait_for_fis_experiments(
                         broken[item["id"]] = str(item["state"].get("reason") or status)
         return bool(broken) or (bool(seen) and all(order.index(s) >= order.index(state) for s in seen.values() if s in order))
 
-    outcome = wait_until(reached, float(timeout_s), 0.1 if run.offline else 5.0, what=f"FIS experiments tagged {wanted} to be {state}")
+    outcome = wait_until(reached, float(timeout_s), run.target.poll_interval_s, what=f"FIS experiments tagged {wanted} to be {state}")
     if broken:
         raise MeasurementError("FIS experiment(s) " + "; ".join(f"{i} failed: {why}" for i, why in broken.items()))
     if not outcome.ok:

@@ -42,8 +42,8 @@ from drharness.faults.base import FaultBackend, InjectedFault
 from drharness.faults.journal import JOURNAL_ENV
 from drharness.instruments.canary import CanaryLedger
 from drharness.instruments.timeline import FAULT_INJECTED, Timeline
-from drharness.objectives import TierObjectives, objectives_for
-from drharness.recording import Recorder
+from drharness.results.objectives import TierObjectives, objectives_for
+from drharness.results.recorder import Recorder
 from drharness.results import ResultRecord, ResultSink, utc_now
 from drharness.safety import live_fault_backend
 from drharness.session import DrSession

@@ -9,20 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from drharness.config import Workload, load_workload
+from drharness.config import load_workload
 from drharness.deploy import DeployReport, VerificationError, deploy_workload
-from drharness.target import OfflineTarget
+from drharness.target import OfflineTarget, attach
 
 CONFIG_HELP = "Workload config (default: $DRHARNESS_CONFIG, ./workload.toml, then the built-in seed workload)."
 ENDPOINT_HELP = "Deploy into the offline world at this endpoint (as `drharness world serve` printed it)."
-
-
-def attach(endpoint: str, workload: Workload) -> OfflineTarget:
-    """A target on the running world at `endpoint`; fail clearly when no world answers there."""
-    from drharness.world.control import WorldClient
-
-    health = WorldClient(endpoint).health()
-    return OfflineTarget(endpoint, str(health.get("account_id") or workload.account_id))
 
 
 def render_report(report: DeployReport, console: Console | None = None) -> None:
@@ -62,7 +54,7 @@ def register(app: typer.Typer) -> None:
         workload = load_workload(config)
         try:
             if endpoint:
-                report = deploy_workload(attach(endpoint, workload), workload)
+                report = deploy_workload(attach(endpoint, workload.account_id, require_world=True).target, workload)
             else:
                 from drharness.world import World
 

@@ -37,7 +37,7 @@ def procedure_session(
 
 def console(workload: Workload) -> Callable[..., None]:
     """`typer.echo` with the workload's account ids masked (bucket names carry them; the console is a log)."""
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
 
     scrub = Scrubber.for_workload(workload).text
 
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Check the primary region; if it is unhealthy, activate the DR stack and publish the DR notice."""
         from drharness.procedures.failover import run_failover
-        from drharness.recording import Recorder
+        from drharness.results.recorder import Recorder
 
         with procedure_session("failover", target=target, config=config, endpoint=endpoint, reports=reports,
                                live=live) as session:

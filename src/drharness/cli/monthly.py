@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from drharness.cli.report import NO_SUCH_RUN, report_app
-from drharness.errors import ConfigError, ReportError, WorldError
+from drharness.errors import ConfigError, ReportError
 from drharness.results import RUN_ID_ENV, list_runs, read_records
 
 NO_RUN = "no result records under {where}; run `drharness drill` (or the DR suites) first, or pass --reports"
@@ -44,7 +44,7 @@ def monthly(
     """Write the monthly DR report (HTML and Markdown, with charts) from the result records."""
     from drharness.config import load_workload
     from drharness.reporting.monthly import load_records, write_monthly
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
     from drharness.settings import resolve_settings
 
     settings = resolve_settings(config=config, reports=reports)
@@ -96,14 +96,9 @@ def metrics(
         return
     workload = load_workload(settings.config)
     if settings.endpoint:
-        from drharness.target import OfflineTarget
-        from drharness.world.control import WorldClient
+        from drharness.target import attach
 
-        try:
-            account = str(WorldClient(settings.endpoint).health().get("account_id", workload.spec.offline.account_id))
-        except WorldError:
-            account = workload.spec.offline.account_id  # not a drharness world (plain moto): publish as found
-        publish_to = OfflineTarget(settings.endpoint, account)
+        publish_to = attach(settings.endpoint, workload.spec.offline.account_id).target
     elif settings.target == "aws":
         from drharness.safety import open_live_target
 

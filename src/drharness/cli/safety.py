@@ -45,17 +45,12 @@ def _offline_account(endpoint: str | None, default: str) -> tuple[str, str]:
     """
     if not endpoint:
         return default, "offline (no world contacted)"
-    import urllib.error
+    from drharness.target import attach
 
-    from drharness.errors import WorldError
-    from drharness.world.control import WorldClient
-
-    try:
-        return str(WorldClient(endpoint).health().get("account_id", default)), f"offline world at {endpoint}"
-    except WorldError as exc:
-        if not isinstance(exc.__cause__, urllib.error.HTTPError):
-            raise
-        return default, f"offline endpoint {endpoint} (not a drharness world)"
+    attached = attach(endpoint, default)
+    if attached.is_world:
+        return attached.target.account_id, f"offline world at {endpoint}"
+    return default, f"offline endpoint {endpoint} (not a drharness world)"
 
 
 def plan_command(

@@ -16,7 +16,8 @@ from drharness.cron import parse_aws_cron
 from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, names, notifications, s3
 from drharness.deploy.common import MISSING, Finding
 from drharness.inventory import check_monthly_schedule
-from drharness.compliance.mechanisms import TargetReads, hours, selection_selects, worst_gap_seconds
+from drharness.compliance.mechanisms import TargetReads, selection_selects, worst_gap_seconds
+from drharness.timefmt import human_seconds
 
 SCENARIO = "config"
 
@@ -297,7 +298,7 @@ def backup_lifecycle(reads: TargetReads) -> Judgement:
         keep_days = (rule.get("Lifecycle") or {}).get("DeleteAfterDays")
         gap = worst_gap_seconds([rule], reads.now)
         if keep_days is not None and gap is not None and float(keep_days) * 86400 < gap:
-            problems.append((f"rule {rule.get('RuleName')} keeps each recovery point until the next run ({hours(gap)})",
+            problems.append((f"rule {rule.get('RuleName')} keeps each recovery point until the next run ({human_seconds(gap, exact=True)})",
                              f"DeleteAfterDays {keep_days}"))
 
     def lifecycle(name: str, cold: object, delete: object) -> str:

@@ -23,15 +23,8 @@ from drharness.deploy import backup as deploy_backup
 from drharness.deploy import check_workload, fsx
 from drharness.deploy.common import Finding, error_code, tag_map
 from drharness.target import Target
+from drharness.timefmt import human_seconds
 
-
-def hours(seconds: float) -> str:
-    """A duration as people read it: hours, minutes or seconds."""
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} h"
-    if seconds >= 60:
-        return f"{seconds / 60:g} min"
-    return f"{seconds:.3g} s"
 
 # DynamoDB keeps LatestRestorableDateTime within about five minutes of now.
 PITR_WINDOW_SECONDS = 300.0
@@ -273,9 +266,9 @@ class TargetReads:
         elif not coverage.selections:
             detail = f"no selection of backup plan {plan} assigns {resource.arn or resource.label}"
         else:
-            gap = f"runs at most {hours(coverage.gap_seconds)} apart" if coverage.gap_seconds else "never runs"
+            gap = f"runs at most {human_seconds(coverage.gap_seconds, exact=True)} apart" if coverage.gap_seconds else "never runs"
             detail = (f"selection {', '.join(coverage.selections)} with rules {', '.join(coverage.rules)}: {gap} "
-                      f"(each run may start and finish up to {hours(coverage.windows_seconds)} later)")
+                      f"(each run may start and finish up to {human_seconds(coverage.windows_seconds, exact=True)} later)")
         found.append(Mechanism(f"AWS Backup plan {plan}", coverage.covered and coverage.gap_seconds is not None,
                                coverage.gap_seconds, detail))
         return tuple(found)
@@ -309,13 +302,7 @@ class TargetReads:
     def newest_recovery_point(self, arn: str) -> dict[str, Any] | None:
         """The newest COMPLETED recovery point of `arn` in the workload's vault, or None."""
         backup = self._client("backup")
-        points: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            page = backup.list_recovery_points_by_resource(ResourceArn=arn, **({"NextToken": token} if token else {}))
-            points.extend(p for p in page.get("RecoveryPoints", [])
-                          if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == self.workload.backup_vault)
-            token = page.get("NextToken") or ""
-            if not token:
-                break
+        pages = backup.get_paginator("list_recovery_points_by_resource").paginate(ResourceArn=arn)
+        points = [p for page in pages for p in page.get("RecoveryPoints", [])
+                  if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == self.workload.backup_vault]
         return max(points, key=lambda p: p["CreationDate"], default=None)

@@ -60,15 +60,11 @@ def wanted_plan(workload: Workload) -> dict[str, Any]:
 def find_plan(target: Target, workload: Workload) -> dict[str, Any] | None:
     """The plan named in the config (its latest version), or None."""
     backup = target.client("backup", workload.primary_region)
-    token: str | None = None
-    while True:
-        page = backup.list_backup_plans(**({"NextToken": token} if token else {}))
+    for page in backup.get_paginator("list_backup_plans").paginate():
         for item in page.get("BackupPlansList", []):
             if item.get("BackupPlanName") == workload.backup_plan and not item.get("DeletionDate"):
                 return dict(backup.get_backup_plan(BackupPlanId=item["BackupPlanId"]))
-        token = page.get("NextToken")
-        if not token:
-            return None
+    return None
 
 
 def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:

@@ -232,7 +232,7 @@ def _wait_stable(target: Target, region: str, name: str) -> dict[str, Any]:
     outcome = wait_until(
         settled,
         STACK_TIMEOUT_S,
-        5.0 if target.name == "aws" else 0.05,
+        target.poll_interval_s,
         what=f"stack {name} in {region} to finish",
     )
     if not outcome.ok:

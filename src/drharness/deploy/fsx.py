@@ -28,15 +28,11 @@ def file_system_resource(name: str) -> str:
 def find(target: Target, workload: Workload) -> dict[str, Any] | None:
     """The file system tagged Name=<file_system name>, or None."""
     fsx = target.client("fsx", workload.primary_region)
-    token: str | None = None
-    while True:
-        page = fsx.describe_file_systems(**({"NextToken": token} if token else {}))
+    for page in fsx.get_paginator("describe_file_systems").paginate():
         for fs in page.get("FileSystems", []):
             if tag_map(fs.get("Tags")).get("Name") == workload.file_system:
                 return dict(fs)
-        token = page.get("NextToken")
-        if not token:
-            return None
+    return None
 
 
 def _backup_settings(workload: Workload) -> dict[str, Any]:
@@ -102,7 +98,7 @@ def _wait_available(target: Target, workload: Workload, created: dict[str, Any])
     outcome = wait_until(
         lambda: (find(target, workload) or {}).get("Lifecycle") == "AVAILABLE",
         AVAILABLE_TIMEOUT_S,
-        5.0 if target.name == "aws" else 0.1,
+        target.poll_interval_s,
         what=f"file system {workload.file_system} to be AVAILABLE",
     )
     if not outcome.ok:

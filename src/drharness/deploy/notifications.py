@@ -32,15 +32,11 @@ def topics(workload: Workload) -> list[tuple[str, str]]:
 def topic_arn(target: Target, region: str, name: str) -> str | None:
     """The ARN of topic `name` in `region`, or None."""
     sns = target.client("sns", region)
-    token: str | None = None
-    while True:
-        page = sns.list_topics(**({"NextToken": token} if token else {}))
+    for page in sns.get_paginator("list_topics").paginate():
         for topic in page.get("Topics", []):
             if topic["TopicArn"].rsplit(":", 1)[-1] == name:
                 return str(topic["TopicArn"])
-        token = page.get("NextToken")
-        if not token:
-            return None
+    return None
 
 
 def inbox_url(target: Target, region: str, topic: str) -> str | None:
@@ -69,14 +65,8 @@ def _queue_policy(queue_arn: str, topic: str) -> dict[str, Any]:
 
 
 def _sqs_subscriptions(sns: Any, topic: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    token: str | None = None
-    while True:
-        page = sns.list_subscriptions_by_topic(TopicArn=topic, **({"NextToken": token} if token else {}))
-        found.extend(s for s in page.get("Subscriptions", []) if s.get("Protocol") == "sqs")
-        token = page.get("NextToken")
-        if not token:
-            return found
+    pages = sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic)
+    return [s for page in pages for s in page.get("Subscriptions", []) if s.get("Protocol") == "sqs"]
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:

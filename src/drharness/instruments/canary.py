@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from drharness.errors import MeasurementError
 from drharness.instruments.timeline import PhaseMark, target_name
 from drharness.results import JsonValue, Objective, ResultRecord, iso, judge, new_run_id, utc_now
+from drharness.results.evidence import CanaryEvidence
 
 DEFAULT_S3_PREFIX = "embeddings/_canary/"  # under the seed's replicated prefix, so canaries replicate
 EVIDENCE_LIMIT = 500  # lost sequences listed in a record's evidence; the count is always exact
@@ -92,24 +93,24 @@ class LedgerAssessment:
         verdict, reason = judge(self.data_loss_window_seconds, objective, reason_if_missing=self.reason)
         if verdict == "pass" and self.window_is_lower_bound:
             reason = f"{reason}; {self.reason}"
-        evidence: dict[str, JsonValue] = {
-            "store": self.store,
-            "series": self.series,
-            "region": self.region,
-            "fault_time": iso(self.fault_time),
-            "interval_seconds": self.interval_seconds,
-            "canaries_written": self.canaries_written,
-            "canaries_failed": self.canaries_failed,
-            "canaries_before_fault": self.canaries_before_fault,
-            "present_count": self.present_count,
-            "newest_present_seq": self.newest_present_seq,
-            "newest_present_written_at": iso(self.newest_present_written_at) if self.newest_present_written_at else None,
-            "window_is_lower_bound": self.window_is_lower_bound,
-            "lost_writes": self.lost_writes,
-            "lost_sequences": list(self.lost_sequences[:EVIDENCE_LIMIT]),
-            "lost_sequences_truncated": self.lost_writes > EVIDENCE_LIMIT,
-            "unacknowledged_present": list(self.unacknowledged_present[:EVIDENCE_LIMIT]),
-        }
+        evidence = CanaryEvidence(
+            store=self.store,
+            series=self.series,
+            region=self.region,
+            fault_time=iso(self.fault_time),
+            interval_seconds=self.interval_seconds,
+            canaries_written=self.canaries_written,
+            canaries_failed=self.canaries_failed,
+            canaries_before_fault=self.canaries_before_fault,
+            present_count=self.present_count,
+            newest_present_seq=self.newest_present_seq,
+            newest_present_written_at=iso(self.newest_present_written_at) if self.newest_present_written_at else None,
+            window_is_lower_bound=self.window_is_lower_bound,
+            lost_writes=self.lost_writes,
+            lost_sequences=tuple(self.lost_sequences[:EVIDENCE_LIMIT]),
+            lost_sequences_truncated=self.lost_writes > EVIDENCE_LIMIT,
+            unacknowledged_present=tuple(self.unacknowledged_present[:EVIDENCE_LIMIT]),
+        )
         return ResultRecord.against(
             objective,
             check=check or f"{metric}:{self.store}:{self.resource}",

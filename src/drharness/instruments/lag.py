@@ -12,6 +12,7 @@ middle. Probes never seen within the timeout are timeouts and fail the verdict. 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 
 from drharness.errors import MeasurementError
 from drharness.instruments.timeline import target_name
-from drharness.results import JsonValue, Objective, ResultRecord, iso, judge, new_run_id, utc_now
+from drharness.results import Objective, ResultRecord, iso, judge, new_run_id, utc_now
+from drharness.results.evidence import LagEvidence
 from drharness.waiting import wait_until
 
 DEFAULT_S3_PREFIX = "embeddings/_lagprobe/"  # under the seed's replicated prefix, so probes replicate
@@ -125,13 +127,10 @@ class LagDistribution:
         verdict, reason = judge(self.lag_p99_seconds, objective, reason_if_missing=self.reason)
         if not self.ok:
             verdict, reason = "fail", self.reason
-        evidence: dict[str, JsonValue] = {
-            name: getattr(self, name)
-            for name in ("store", "source", "replica", "series", "count", "probes_written", "measured", "imprecise",
-                         "timeouts", "failed_writes", "lag_min_seconds", "lag_p50_seconds", "lag_p90_seconds",
-                         "lag_p99_seconds", "lag_max_seconds", "lag_mean_seconds", "uncertainty_max_seconds",
-                         "poll_interval_seconds", "timeout_seconds", "max_uncertainty_seconds")
-        }
+        evidence = LagEvidence(**{
+            item.name: getattr(self, item.name) for item in dataclasses.fields(LagEvidence) if item.init
+            and item.name != "extra"
+        })
         return ResultRecord.against(
             objective,
             check=check or f"replication-lag:{self.store}:{self.source}",

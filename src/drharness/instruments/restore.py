@@ -25,6 +25,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from drharness.errors import MeasurementError
 from drharness.instruments.timeline import target_name
 from drharness.results import JsonValue, Objective, ResultRecord, TargetName, iso, judge, utc_now
+from drharness.results.evidence import RestoreEvidence
 from drharness.target import Target
 from drharness.waiting import wait_until
 
@@ -106,13 +107,13 @@ class RestoreMeasurement:
             target=self.target, metric=METRIC, value=self.restore_seconds, unit="s",
             verdict=verdict, reason=reason, started_at=iso(self.started_at),
             duration_seconds=self.elapsed_seconds,
-            evidence={
-                "kind": self.kind, "source": self.source, "restored_resource": self.restored_resource,
-                "region": self.region, "verified": self.verified, "measurement_reason": self.reason,
-                "available_seconds": self.available_seconds, "verify_seconds": self.verify_seconds,
-                "service_reported_seconds": self.service_reported_seconds, "restore_point": self.restore_point,
-                "timeout_seconds": self.timeout_seconds, **(evidence or {}),
-            },
+            evidence=RestoreEvidence(
+                restore_kind=self.kind, source=self.source, restored_resource=self.restored_resource,
+                region=self.region, verified=self.verified, measurement_reason=self.reason,
+                available_seconds=self.available_seconds, verify_seconds=self.verify_seconds,
+                service_reported_seconds=self.service_reported_seconds, restore_point=self.restore_point,
+                timeout_seconds=self.timeout_seconds, extra=dict(evidence or {}),
+            ),
             test_id=test_id, run_id=run_id,
         )
 
@@ -204,7 +205,7 @@ class RestoreTimer:
         self.target_name = target_name(target)
         self.region = region
         self.timeout_s = float(limit)
-        self.interval_s = interval_s if interval_s is not None else (0.05 if self.target_name == "offline" else 10.0)
+        self.interval_s = interval_s if interval_s is not None else target.poll_interval_s
         self._lock = threading.Lock()
         self._created: list[_Created] = []
 

@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.errors import MeasurementError
 from drharness.results import JsonValue, Objective, ResultRecord, TargetName, iso, judge, utc_now
+from drharness.results.evidence import PhaseEntry, TimelineEvidence
 from drharness.waiting import WaitOutcome, wait_until
 
 FAULT_INJECTED = "fault_injected"
@@ -128,13 +129,13 @@ class TimelineResult:
             reason=reason,
             started_at=iso(self.started_at),
             duration_seconds=self.elapsed_seconds,
-            evidence={
-                "label": self.label,
-                "phases": [m.to_json() for m in self.phases],
-                "durations_seconds": {f"{d.from_phase}->{d.to_phase}": d.seconds for d in self.durations},
-                "problems": list(self.problems),
-                **(evidence or {}),
-            },
+            evidence=TimelineEvidence(
+                label=self.label,
+                phases=tuple(PhaseEntry(m.phase, iso(m.at), m.note) for m in self.phases),
+                durations_seconds={f"{d.from_phase}->{d.to_phase}": d.seconds for d in self.durations},
+                problems=tuple(self.problems),
+                extra=dict(evidence or {}),
+            ),
             test_id=test_id,
             run_id=run_id,
         )

@@ -271,7 +271,7 @@ def _redeploy(target: Target, region: str, name: str, template: str, values: Map
         status = str(cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"])
         return None if status.endswith("_IN_PROGRESS") else status
 
-    outcome = wait_until(settled, timeout_s, 0.05 if target.name == "offline" else 5.0,
+    outcome = wait_until(settled, timeout_s, target.poll_interval_s,
                          what=f"stack {name} in {region} to finish", swallow=(ClientError, BotoCoreError))
     if not outcome.ok:
         raise ProcedureError(RESTORE_FAILED.format(stack=name, region=region, error=outcome.reason))

@@ -32,7 +32,7 @@ from drharness.procedures.stack import (
     describe_activation,
     read_dr_stack,
 )
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import JsonValue, Objective, ResultRecord, iso, new_run_id, utc_now
 from drharness.target import Target
 
@@ -262,7 +262,7 @@ def _verify(
         result = clock.verify(
             lambda: notices.inbox_has_notice(target, workload, run),
             timeout_s,
-            0.05 if target.name == "offline" else 2.0,
+            target.poll_interval_s,
             what=f"the DR notice of run {run} in the SQS inbox of {workload.dr_topic}",
         )
     except ProcedureError as exc:
@@ -273,7 +273,7 @@ def _verify(
 
 def _masked(workload: Workload, text: str) -> str:
     """Log text with the account ids masked (bucket names carry them)."""
-    from drharness.reporting.scrub import Scrubber
+    from drharness.redaction import Scrubber
 
     return Scrubber.for_workload(workload).text(text)
 
@@ -310,12 +310,10 @@ def target_from_environment(env: Mapping[str, str], workload: Workload) -> Targe
     """An offline target when DRHARNESS_ENDPOINT / AWS_ENDPOINT_URL is set; else AWS through the live safety checks."""
     endpoint = env.get("DRHARNESS_ENDPOINT") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
-        from drharness.target import OfflineTarget
+        from drharness.target import attach
 
-        probe = OfflineTarget(endpoint, workload.account_id)
-        account = str(probe.client("sts", workload.primary_region).get_caller_identity()["Account"])
         # The Target protocol declares endpoint_url `str | None` as a plain attribute, which mypy reads as invariant.
-        return cast(Target, OfflineTarget(endpoint, account))
+        return cast(Target, attach(endpoint, workload.account_id).target)
     from drharness.safety import open_live_target
     from drharness.settings import resolve_settings
 

@@ -72,7 +72,7 @@ class RecoveryContext:
 
     @property
     def interval_s(self) -> float:
-        return 0.05 if self.target.name == "offline" else 5.0
+        return self.target.poll_interval_s
 
 
 @contextlib.contextmanager

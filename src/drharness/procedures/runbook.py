@@ -20,7 +20,7 @@ from pathlib import Path
 from drharness.config import Workload
 from drharness.errors import ProcedureError
 from drharness.instruments.canary import CanaryLedger
-from drharness.objectives import objectives_for
+from drharness.results.objectives import objectives_for
 from drharness.procedures import recovery
 from drharness.procedures.health import DEFAULT_TIMEOUT_S
 from drharness.procedures.listing import DEFAULT_LISTING_DIR, SourceListing, read_listing
@@ -36,7 +36,7 @@ from drharness.procedures.recovery import (
 from drharness.procedures.stack import DEFAULT_STACK_TIMEOUT_S, activation_problems, describe_activation, read_dr_stack
 from drharness.procedures.steps import RunState, StateStore, Step, StepEvent, StepOutcome, run_steps
 from drharness.procedures.verification import RecoveryVerification, Serving, check_listing
-from drharness.recording import Recorder
+from drharness.results.recorder import Recorder
 from drharness.results import JsonValue, Objective, ResultRecord, ResultSink, new_run_id
 from drharness.target import Target
 
@@ -281,7 +281,7 @@ class Runbook:
             check=f"recover-{kind}:{report.name}", resource=f"recovery step {report.name} ({self.workload.secondary_region})",
             metric="step_seconds", value=report.duration_seconds if done else None, unit="s",
             tier=_strictest_tier(self.workload), started_at=started_at, duration_seconds=report.duration_seconds or 0.0,
-            evidence={"run_id": run_id, "kind": kind, "step": report.name, "title": TITLES[report.name],
+            evidence={"run_id": run_id, "procedure": kind, "step": report.name, "title": TITLES[report.name],
                       "status": report.status, "attempts": report.attempts, "facts": dict(facts)},
             reason=report.detail if done else f"step {report.name} {report.status}: {report.error}",
             verdict="info" if done else "error",
@@ -313,7 +313,7 @@ class Runbook:
             metric=METRIC, value=seconds, unit="s", objective=Objective(METRIC, rto.limit, "s", "<=", rto.source), tier=tier,
             started_at=state.created_at, duration_seconds=seconds,
             evidence={
-                "run_id": state.run_id, "kind": kind, "invocations": state.invocations,
+                "run_id": state.run_id, "procedure": kind, "invocations": state.invocations,
                 "steps": [{"name": s.name, "status": s.status, "attempts": s.attempts, "seconds": s.duration_seconds,
                            "total_seconds": s.total_seconds, "detail": s.detail} for s in state.steps],
                 "serving": {"bucket": serving.bucket, "bucket_region": serving.bucket_region, "table": serving.table,

@@ -165,7 +165,7 @@ def activate_dr_stack(
     """Switch the DR stack's DR resources on (update, or create from the templates bucket) and wait for it."""
     start = time.monotonic()
     region, name = workload.secondary_region, workload.dr_stack
-    interval = interval_s if interval_s is not None else (5.0 if target.name == "aws" else 0.05)
+    interval = interval_s if interval_s is not None else target.poll_interval_s
     view = read_dr_stack(target, workload)
     if view.exists and (view.status or "").endswith("_IN_PROGRESS"):
         view = _wait(target, workload, timeout_s, interval, accept=UPDATABLE)

@@ -1,8 +1,9 @@
-"""Read what reports show from a record's evidence, tolerating any key that is absent or malformed.
+"""Read what reports show from a record's evidence: the instruments' typed evidence first.
 
-Evidence is free-form JSON written by the instruments; this module is the one place that knows its
-shapes (timeline phases, lag samples or percentiles, the canary ledger, consistency differences) and
-turns them into typed values for the charts, tables and Allure steps.
+A record an instrument made carries typed evidence (`ResultRecord.typed_evidence`: timeline, lag probe,
+canary ledger, consistency check). Evidence that names no kind (records written by hand, by a game
+day's own tooling) is read by its keys, tolerating any that is absent or malformed. This module turns
+either into the values the charts, tables and Allure steps draw.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from drharness.results import JsonValue, ResultRecord
+from drharness.timefmt import human_seconds
+from drharness.timefmt import parse_iso as parse_time
+from drharness.results.evidence import CanaryEvidence, ConsistencyEvidence, LagEvidence, TimelineEvidence
 
 DIFFERENCE_KINDS = ("missing", "extra", "differing")
 NOT_MEASURED = "not measured"  # what every report shows for a value that has no measurement
@@ -68,18 +72,6 @@ class Difference:
     replica: str = ""
 
 
-def parse_time(value: JsonValue) -> dt.datetime | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
-    if not isinstance(value, str):
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 def _number(value: JsonValue) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -88,7 +80,8 @@ def _number(value: JsonValue) -> float | None:
 
 def phases_of(record: ResultRecord) -> tuple[Phase, ...]:
     """The timeline phases in order, each with its offset from the first (from offset_seconds or `at`)."""
-    raw = record.evidence.get("phases")
+    typed = record.typed_evidence
+    raw = [vars(p) for p in typed.phases] if isinstance(typed, TimelineEvidence) else record.evidence.get("phases")
     if not isinstance(raw, list):
         return ()
     items = [item for item in raw if isinstance(item, Mapping) and isinstance(item.get("phase"), str)]
@@ -107,6 +100,12 @@ def phases_of(record: ResultRecord) -> tuple[Phase, ...]:
 
 def lags_of(record: ResultRecord) -> LagSummary | None:
     """Lag samples (evidence lags_seconds) and/or percentiles (p50/p90/p99/max keys); None if neither."""
+    typed = record.typed_evidence
+    if isinstance(typed, LagEvidence):
+        named_typed = typed.percentiles_seconds()
+        if not named_typed:
+            return None
+        return LagSummary((), tuple(sorted(named_typed.items(), key=lambda kv: _order(kv[0]))))
     raw = record.evidence.get("lags_seconds")
     samples = tuple(v for v in (_number(x) for x in raw) if v is not None) if isinstance(raw, list) else ()
     named = []
@@ -136,6 +135,9 @@ def _order(name: str) -> float:
 
 def canaries_of(record: ResultRecord) -> CanaryLedgerView | None:
     """The canary ledger: per canary if evidence lists `canaries`, else from lost_sequences and counts."""
+    typed = record.typed_evidence
+    if isinstance(typed, CanaryEvidence):
+        return _ledger(typed.canaries_written, set(typed.lost_sequences), typed.lost_writes)
     ev = record.evidence
     fault = parse_time(ev.get("fault_time"))
     raw = ev.get("canaries")
@@ -157,9 +159,14 @@ def canaries_of(record: ResultRecord) -> CanaryLedgerView | None:
         return None
     lost = {int(s) for s in lost_raw if _number(s) is not None} if isinstance(lost_raw, list) else set()
     total = int(written) if written is not None else max(lost, default=0)
-    points = tuple(CanaryPoint(seq, None, "lost" if seq in lost else "present") for seq in range(1, total + 1))
     lost_count = _number(ev.get("lost_writes"))
-    return CanaryLedgerView(points, None, total, int(lost_count) if lost_count is not None else len(lost))
+    return _ledger(total, lost, int(lost_count) if lost_count is not None else len(lost))
+
+
+def _ledger(total: int, lost: set[int], lost_count: int) -> CanaryLedgerView:
+    """A ledger known by counts: canaries 1..total, those in `lost` lost."""
+    points = tuple(CanaryPoint(seq, None, "lost" if seq in lost else "present") for seq in range(1, total + 1))
+    return CanaryLedgerView(points, None, total, lost_count)
 
 
 def _canary_status(item: Mapping[str, JsonValue]) -> str:
@@ -172,6 +179,11 @@ def _canary_status(item: Mapping[str, JsonValue]) -> str:
 
 def differences_of(record: ResultRecord) -> tuple[Difference, ...]:
     """The listed consistency differences (first_missing, first_extra, first_differing)."""
+    typed = record.typed_evidence
+    if isinstance(typed, ConsistencyEvidence):
+        return (tuple(Difference("missing", key) for key in typed.first_missing)
+                + tuple(Difference("extra", key) for key in typed.first_extra)
+                + tuple(Difference("differing", d.key, d.source, d.replica) for d in typed.first_differing))
     ev = record.evidence
     found: list[Difference] = []
     for kind in ("missing", "extra"):
@@ -228,14 +240,6 @@ def format_value(value: float | None, unit: str) -> str:
     if unit in ("s", "seconds") and abs(value) >= 120:
         text += f" ({human_seconds(value)})"
     return text
-
-
-def human_seconds(seconds: float) -> str:
-    if abs(seconds) >= 3600:
-        return f"{seconds / 3600:.3g} h"
-    if abs(seconds) >= 60:
-        return f"{seconds / 60:.3g} min"
-    return f"{seconds:.3g} s"
 
 
 def objective_text(record: ResultRecord) -> str:

@@ -1,131 +1,40 @@
-"""Keep account ids and AWS credentials out of every report file: mask them on the way in, scan for them after.
+"""Scan report files for account ids and AWS credentials that got past masking (a report must have none).
 
-What counts as a secret here:
-- the configured account ids (12 digits, wherever they stand: bucket names end with one) and any
-  account id in the account field of an ARN;
-- access key ids (`AKIA...` long-term, `ASIA...` temporary);
-- secret access keys (40 characters of base64 after a key-like name, or a bare 40-character run that
-  mixes upper case, lower case and digits, as only generated secrets do);
-- session tokens (after a token-like name, or the base64 prefixes STS tokens start with).
+What counts as a secret, and the masking itself, live in `drharness.redaction` (the record sink masks
+with it too); this module re-exports those names for the report builders.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from drharness.config import Workload
-
-ACCOUNT_ENV = "DRHARNESS_ACCOUNT_ID"
-KEY_MASK = "****MASKED-KEY****"
-SECRET_MASK = "****MASKED-SECRET****"
-TOKEN_MASK = "****MASKED-TOKEN****"
-ARN_ACCOUNT_MASK = "************"
-
-
-def mask_account(account_id: str) -> str:
-    """Show only the last four digits of an account id."""
-    return "********" + account_id[-4:] if len(account_id) >= 4 else "****"
-
-
-# Text files worth reading; binary attachments (PNG) are made from scrubbed text and skipped here.
-TEXT_SUFFIXES = frozenset({".json", ".txt", ".html", ".htm", ".csv", ".properties", ".xml", ".log", ".md",
-                           ".js", ".css", ".svg", ".tsv", ".yaml", ".yml", ".uri", ".attach"})
-MAX_SCAN_BYTES = 20 * 1024 * 1024
-
-_TWELVE_DIGITS = re.compile(r"(?<!\d)\d{12}(?!\d)")
-_KEY_ID = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
-_ARN_ACCOUNT = re.compile(r"(arn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:)(\d{12})(?=[:/])")
-_B64 = r"[A-Za-z0-9/+=]"
-_NAMED_SECRET = re.compile(
-    r"((?:aws_?)?secret_?(?:access_?)?key[\"']?\s*(?::|=>|=)\s*[\"']?)"
-    r"([A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
-    re.IGNORECASE,
+from drharness.redaction import (
+    ACCOUNT_ENV,
+    ARN_ACCOUNT_MASK,
+    ARN_ACCOUNT_PATTERN,
+    BARE_SECRET_PATTERN,
+    KEY_ID_PATTERN,
+    KEY_MASK,
+    MAX_SCAN_BYTES,
+    NAMED_SECRET_PATTERN,
+    NAMED_TOKEN_PATTERN,
+    SECRET_MASK,
+    STS_TOKEN_PATTERN,
+    TEXT_SUFFIXES,
+    TOKEN_MASK,
+    Scrubber,
+    configured_accounts,
+    looks_generated,
+    mask_account,
 )
-_BARE_SECRET = re.compile(rf"(?<!{_B64})[A-Za-z0-9/+]{{40}}(?!{_B64})")
-_NAMED_TOKEN = re.compile(
-    r"((?:aws_?)?(?:session|security)_?token[\"']?\s*(?::|=>|=)\s*[\"']?)([A-Za-z0-9/+=%]{16,})",
-    re.IGNORECASE,
-)
-# STS session tokens are base64 of a protobuf-like blob and start with one of these.
-_STS_TOKEN = re.compile(r"(?:IQoJb3JpZ2lu|FwoGZXIvYXdz|FQoGZXIvYXdz)[A-Za-z0-9/+=%]{20,}")
 
-
-def _looks_generated(text: str) -> bool:
-    """A 40-character run counts as a secret only if it mixes cases and digits (hex digests and words do not)."""
-    return (any(c.isupper() for c in text) and any(c.islower() for c in text) and any(c.isdigit() for c in text)
-            and not re.fullmatch(r"[0-9a-fA-F]+", text))
-
-
-def configured_accounts(*accounts: str | None) -> tuple[str, ...]:
-    """The account ids to mask: the given ones plus DRHARNESS_ACCOUNT_ID, each a 12-digit string."""
-    found = [a for a in (*accounts, os.environ.get(ACCOUNT_ENV)) if a]
-    return tuple(dict.fromkeys(a for a in found if len(a) == 12 and a.isdigit()))
-
-
-@dataclass(frozen=True)
-class Scrubber:
-    """Mask the given account ids and anything that looks like an AWS credential in text.
-
-    `every_account_like` also masks any standalone 12-digit number: for text that cannot be scrubbed
-    later (drawn into a chart), where a false positive costs nothing.
-    """
-
-    accounts: tuple[str, ...] = ()
-    every_account_like: bool = False
-
-    @classmethod
-    def for_workload(cls, workload: "Workload | None" = None) -> "Scrubber":
-        """Mask the workload's account, its live allowlist and DRHARNESS_ACCOUNT_ID (default: ./workload.toml)."""
-        from drharness.config import load_workload
-        from drharness.errors import ConfigError
-
-        if workload is None:
-            try:
-                workload = load_workload()
-            except ConfigError:
-                return cls(configured_accounts())
-        return cls(configured_accounts(workload.account_id, *workload.spec.live.allowed_accounts))
-
-    def text(self, text: str) -> str:
-        text = _ARN_ACCOUNT.sub(lambda m: m.group(1) + ARN_ACCOUNT_MASK, text)
-        for account in self.accounts:
-            text = re.sub(rf"(?<!\d){re.escape(account)}(?!\d)", mask_account(account), text)
-        if self.every_account_like:
-            text = _TWELVE_DIGITS.sub(lambda m: mask_account(m.group(0)), text)
-        text = _KEY_ID.sub(KEY_MASK, text)
-        text = _NAMED_SECRET.sub(lambda m: m.group(1) + SECRET_MASK, text)
-        text = _BARE_SECRET.sub(lambda m: SECRET_MASK if _looks_generated(m.group(0)) else m.group(0), text)
-        text = _NAMED_TOKEN.sub(lambda m: m.group(1) + TOKEN_MASK, text)
-        return _STS_TOKEN.sub(TOKEN_MASK, text)
-
-    def bytes(self, body: bytes) -> bytes:
-        """Scrub UTF-8 text; leave anything that is not text (an image) as it is."""
-        try:
-            decoded = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return body
-        return self.text(decoded).encode("utf-8")
-
-    def file(self, path: Path) -> bool:
-        """Scrub a text file in place; True if it changed."""
-        if path.suffix.lower() not in TEXT_SUFFIXES or path.stat().st_size > MAX_SCAN_BYTES:
-            return False
-        body = path.read_bytes()
-        scrubbed = self.bytes(body)
-        if scrubbed == body:
-            return False
-        path.write_bytes(scrubbed)
-        return True
-
-    def tree(self, root: Path) -> int:
-        """Scrub every text file under `root` in place; the number of files changed."""
-        return sum(self.file(path) for path in sorted(root.rglob("*")) if path.is_file())
+__all__ = [
+    "ACCOUNT_ENV", "ARN_ACCOUNT_MASK", "KEY_MASK", "SECRET_MASK", "TOKEN_MASK", "Finding", "Scrubber",
+    "configured_accounts", "mask_account", "scan_text", "scan_tree",
+]
 
 
 @dataclass(frozen=True)
@@ -144,19 +53,19 @@ class Finding:
 def scan_text(text: str, accounts: Iterable[str] = ()) -> Iterator[tuple[int, str, str]]:
     """Yield (line number, kind, masked excerpt) for every secret-looking string in `text`."""
     patterns: list[tuple[str, re.Pattern[str]]] = [
-        ("arn account id", _ARN_ACCOUNT),
-        ("access key id", _KEY_ID),
-        ("secret access key", _NAMED_SECRET),
-        ("session token", _NAMED_TOKEN),
-        ("session token", _STS_TOKEN),
+        ("arn account id", ARN_ACCOUNT_PATTERN),
+        ("access key id", KEY_ID_PATTERN),
+        ("secret access key", NAMED_SECRET_PATTERN),
+        ("session token", NAMED_TOKEN_PATTERN),
+        ("session token", STS_TOKEN_PATTERN),
     ]
     patterns += [("account id", re.compile(rf"(?<!\d){re.escape(a)}(?!\d)")) for a in accounts]
     for number, line in enumerate(text.splitlines(), start=1):
         for kind, pattern in patterns:
             for match in pattern.finditer(line):
                 yield number, kind, _excerpt(match.group(0))
-        for match in _BARE_SECRET.finditer(line):
-            if _looks_generated(match.group(0)):
+        for match in BARE_SECRET_PATTERN.finditer(line):
+            if looks_generated(match.group(0)):
                 yield number, "secret access key", _excerpt(match.group(0))
 
 

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 from drharness.results import Objective, ResultRecord, TargetName, iso, judge, utc_now
+from drharness.results.evidence import ConsistencyEvidence, DifferingEntry
+from drharness.results.objectives import DIVERGENCE_METRIC, ZERO_DIVERGENCE
 
 Store = Literal["s3", "dynamodb"]
 Method = Literal["merge-join", "bucket-digest"]
 
-DIVERGENCE_METRIC = "divergent_keys"
-ZERO_DIVERGENCE = Objective(DIVERGENCE_METRIC, 0, "keys", "==", "zero divergence")
 DEFAULT_MAX_LISTED = 20
 
 T = TypeVar("T")
@@ -87,7 +87,8 @@ class ConsistencyReport:
         verdict, reason = judge(value, objective)
         if not self.equal:
             reason = f"{self.summary()}; {reason}"
-        return ResultRecord(
+        return ResultRecord.against(
+            objective,
             check=check or f"consistency-{self.store}",
             scenario=scenario,
             resource=resource or self.replica,
@@ -96,30 +97,26 @@ class ConsistencyReport:
             metric=objective.metric,
             value=value,
             unit=objective.unit,
-            objective=objective.limit,
-            comparison=objective.comparison,
             verdict=verdict,
             reason=reason,
             started_at=self.started_at,
             duration_seconds=self.duration_seconds,
-            evidence={
-                "store": self.store,
-                "source": self.source,
-                "replica": self.replica,
-                "method": self.method,
-                "compared_count": self.compared_count,
-                "source_count": self.source_count,
-                "replica_count": self.replica_count,
-                "missing_count": self.missing_count,
-                "extra_count": self.extra_count,
-                "differing_count": self.differing_count,
-                "first_missing": list(self.first_missing),
-                "first_extra": list(self.first_extra),
-                "first_differing": [
-                    {"key": d.key, "source": d.source, "replica": d.replica} for d in self.first_differing
-                ],
-                "max_listed": self.max_listed,
-            },
+            evidence=ConsistencyEvidence(
+                store=self.store,
+                source=self.source,
+                replica=self.replica,
+                method=self.method,
+                compared_count=self.compared_count,
+                source_count=self.source_count,
+                replica_count=self.replica_count,
+                missing_count=self.missing_count,
+                extra_count=self.extra_count,
+                differing_count=self.differing_count,
+                first_missing=tuple(self.first_missing),
+                first_extra=tuple(self.first_extra),
+                first_differing=tuple(DifferingEntry(d.key, d.source, d.replica) for d in self.first_differing),
+                max_listed=self.max_listed,
+            ),
             test_id=test_id,
         )
 

@@ -7,7 +7,6 @@ A run's records live in `reports/results/<run_id>/`; each record is its own file
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import secrets
@@ -17,6 +16,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from drharness.redaction import Scrubber, configured_accounts
+from drharness.timefmt import iso, utc_now
+from drharness.results.evidence import Evidence, JsonValue, evidence_from_json, evidence_json
+
 Status = Literal["pass", "fail", "error", "info"]
 TargetName = Literal["offline", "aws"]
 Comparison = Literal["<=", ">=", "=="]
@@ -24,17 +27,6 @@ Comparison = Literal["<=", ">=", "=="]
 RUN_ID_ENV = "DRHARNESS_RUN_ID"
 REPORTS_ENV = "DRHARNESS_REPORTS"
 SCHEMA_VERSION = 1
-JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
-
-
-def iso(moment: dt.datetime | float) -> str:
-    if isinstance(moment, (int, float)):
-        moment = dt.datetime.fromtimestamp(moment, dt.timezone.utc)
-    return moment.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def new_run_id() -> str:
@@ -95,10 +87,18 @@ class ResultRecord:
     schema: int = SCHEMA_VERSION
 
     @classmethod
-    def against(cls, objective: Objective | None, **fields: object) -> "ResultRecord":
-        """A record judged against `objective`: its limit and comparison copied in (none without one)."""
+    def against(cls, objective: Objective | None, *, evidence: Evidence | Mapping[str, JsonValue] | None = None,
+                **fields: object) -> "ResultRecord":
+        """The one way a measured record is made: judged against `objective` (its limit and comparison
+        copied in, none without one), its typed evidence serialised with its kind."""
         return cls(objective=objective.limit if objective else None,  # type: ignore[arg-type]
-                   comparison=objective.comparison if objective else None, **fields)
+                   comparison=objective.comparison if objective else None,
+                   evidence=evidence_json(evidence), **fields)
+
+    @property
+    def typed_evidence(self) -> Evidence | None:
+        """The instrument's evidence as its dataclass, or None for evidence that names no known kind."""
+        return evidence_from_json(self.evidence)
 
     def to_json(self) -> dict[str, JsonValue]:
         data = asdict(self)
@@ -130,8 +130,6 @@ class ResultSink:
 
     def __init__(self, root: Path | None = None, run: str | None = None, source: str = "api",
                  *, accounts: Iterable[str] = ()) -> None:
-        from drharness.reporting.scrub import Scrubber, configured_accounts
-
         # Account ids never reach a record (bucket names carry them): masked at the one door records pass.
         self._scrubber = Scrubber(configured_accounts(*accounts))
         self.run_id = run or run_id()

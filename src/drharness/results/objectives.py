@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from drharness.config import TierName, Workload
-from drharness.instruments.consistency.report import ZERO_DIVERGENCE
-from drharness.results import Objective
+from drharness.results.records import Objective
+
+if TYPE_CHECKING:
+    from drharness.config import TierName, Workload
+
+DIVERGENCE_METRIC = "divergent_keys"
+ZERO_DIVERGENCE = Objective(DIVERGENCE_METRIC, 0, "keys", "==", "zero divergence")
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from drharness.results import JsonValue, Objective, ResultRecord, ResultSink, TargetName, iso, judge, utc_now
+from drharness.results.evidence import ComplianceEvidence, Evidence
+from drharness.results.records import JsonValue, Objective, ResultRecord, ResultSink, TargetName, iso, judge, utc_now
 
 
 @dataclass
@@ -31,7 +32,7 @@ class Recorder:
         objective: Objective | None = None,
         tier: str | None = None,
         scenario: str | None = None,
-        evidence: Mapping[str, JsonValue] | None = None,
+        evidence: Evidence | Mapping[str, JsonValue] | None = None,
         started_at: str | None = None,
         duration_seconds: float = 0.0,
         reason: str | None = None,
@@ -53,7 +54,7 @@ class Recorder:
             reason=reason if (reason and (verdict or value is None)) else judged_reason if not reason else f"{judged_reason}; {reason}",
             started_at=started_at or iso(utc_now()),
             duration_seconds=duration_seconds,
-            evidence=dict(evidence or {}),
+            evidence=evidence,
             test_id=self.test_id,
         )
         _, stamped = self.sink.write_record(record)
@@ -63,8 +64,6 @@ class Recorder:
     def write(self, record: ResultRecord) -> ResultRecord:
         """Write a record built elsewhere (stamped with this site's test id); keep it for the report."""
         if self.test_id and not record.test_id:
-            from dataclasses import replace
-
             record = replace(record, test_id=self.test_id)
         _, stamped = self.sink.write_record(record)
         self.records.append(stamped)
@@ -84,7 +83,7 @@ class Recorder:
             objective=Objective("compliant", 1.0, "bool", ">=", f"expected {expected}"),
             tier=tier,
             scenario=scenario,
-            evidence={"expected": expected, "actual": actual},
+            evidence=ComplianceEvidence(expected=expected, actual=actual),
             reason=f"{resource}: expected {expected}, found {actual}",
             verdict="pass" if ok else "fail",
         )
