@@ -9,7 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from drharness.guard import STOP_FILE_ENV, request_stop
+from drharness.safety.guard import STOP_FILE_ENV, request_stop
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 
