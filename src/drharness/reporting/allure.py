@@ -255,15 +255,9 @@ def write_allure_results(
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     result_uuid = str(uuidlib.uuid4())
-    attachments = []
-    for attachment in attachments_for(records, scrub):
-        file_name = f"{uuidlib.uuid4()}-attachment.{attachment.extension}"
-        _write_atomically(results_dir / file_name, attachment.body)
-        attachments.append(model2.Attachment(name=scrub.text(attachment.name), source=file_name, type=attachment.mime))
+    attachments = _write_attachments(records, results_dir, scrub)
     message = status_message(records, status)
-    labels = [*labels_for_test(markers, records),
-              ("parentSuite", SOURCE_SUITES.get(source, "Runs")), ("suite", name),
-              ("framework", "chaostoolkit" if source == "chaos" else "drharness"), ("host", socket.gethostname())]
+    labels = _run_labels(markers, records, source, name)
     result = model2.TestResult(
         uuid=result_uuid,
         historyId=md5(full_name),
@@ -286,6 +280,25 @@ def write_allure_results(
     data = attr.asdict(result, filter=lambda _, value: value or value is False)
     _write_atomically(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
     return path
+
+
+def _write_attachments(records: Sequence[ResultRecord], results_dir: Path, scrub: Scrubber) -> list[object]:
+    """Write each attachment of `records` beside the result; the Allure models that point at them."""
+    from allure_commons import model2
+
+    attachments = []
+    for attachment in attachments_for(records, scrub):
+        file_name = f"{uuidlib.uuid4()}-attachment.{attachment.extension}"
+        _write_atomically(results_dir / file_name, attachment.body)
+        attachments.append(model2.Attachment(name=scrub.text(attachment.name), source=file_name, type=attachment.mime))
+    return attachments
+
+
+def _run_labels(markers: Iterable[str], records: Sequence[ResultRecord], source: str, name: str) -> list[Label]:
+    """The labels of a run outside pytest: the records' and markers', then where the run came from."""
+    return [*labels_for_test(markers, records),
+            ("parentSuite", SOURCE_SUITES.get(source, "Runs")), ("suite", name),
+            ("framework", "chaostoolkit" if source == "chaos" else "drharness"), ("host", socket.gethostname())]
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
