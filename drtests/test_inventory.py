@@ -18,7 +18,7 @@ from dataclasses import replace
 import pytest
 from botocore.exceptions import ClientError
 
-from drharness.inventory import (
+from drharness.compliance.inventory import (
     CHECK_BACKUP_JOBS,
     CHECK_DR_COST,
     CHECK_MONTHLY_RULE,

@@ -15,11 +15,10 @@ import botocore.session
 from botocore.config import Config
 
 from drharness.errors import WorldError
+from drharness.world.control import WorldClient
 
 if TYPE_CHECKING:
     import boto3
-
-    from drharness.world.control import WorldClient
 
 # The offline world accepts any credentials; these make it obvious in a log that no real key is in use.
 OFFLINE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
@@ -139,7 +138,7 @@ class Attachment:
     """A target on an endpoint found running, and the world's control client when it is a drharness world."""
 
     target: OfflineTarget
-    world: "WorldClient | None"  # None: plain moto or LocalStack, used as found, without faults
+    world: WorldClient | None  # None: plain moto or LocalStack, used as found, without faults
 
     @property
     def is_world(self) -> bool:
@@ -152,9 +151,6 @@ def attach(endpoint: str, default_account: str, *, require_world: bool = False) 
     An endpoint that answers HTTP but not health (plain moto, LocalStack) is used as found, under
     `default_account`, without faults; `require_world` refuses it. One that does not answer raises.
     """
-    # Imported here: `drharness compare` builds a Target without ever loading the offline world.
-    from drharness.world.control import WorldClient
-
     client = WorldClient(endpoint)
     try:
         health = client.health()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from drharness.guard import STOP_FILE_ENV, request_stop
+from drharness.safety.guard import STOP_FILE_ENV, request_stop
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 

@@ -15,7 +15,7 @@ import pytest
 from drharness.reporting.scrub import Scrubber, configured_accounts
 from drharness.config import Workload, load_workload
 from drharness.deploy import deploy_workload
-from drharness.inventory import (
+from drharness.compliance.inventory import (
     CHECK_BACKUP_JOBS, CHECK_DR_COST, CHECK_MONTHLY_RULE, CHECK_RECOVERY_POINTS, CHECK_RULE_SCHEDULE, CHECK_RULE_STATE,
     CHECK_S3_REPLICATION, CHECK_TABLE_REPLICAS, GUIDE_SCHEDULE_TEXT, SCENARIO, Inventory, check_monthly_schedule,
     collect_inventory, guide_fire_times,

@@ -56,7 +56,7 @@ RUN_SCRIPT = textwrap.dedent('''
 
     from drharness import faults
     from drharness.config import load_workload
-    from drharness.guard import RunGuard
+    from drharness.safety.guard import RunGuard
     from drharness.instruments.canary import DEFAULT_S3_PREFIX
     from drharness.instruments.restore import TEST_TAG_KEY, TEST_TAG_VALUE
     from drharness.target import OfflineTarget

@@ -252,7 +252,7 @@ def _record(value, tier):
 def pytest_runtest_makereport(item, call):
     report = yield
     if report.when == "call":
-        from drharness.reporting.allure import annotate_allure_test
+        from drharness.pytest_plugin.allure_annotations import annotate_allure_test
         from drharness.reporting.scrub import Scrubber
         value = item.get_closest_marker("value")
         records = [_record(value.args[0], "critical")] if value else []

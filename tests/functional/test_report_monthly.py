@@ -22,14 +22,15 @@ import pytest
 
 from drharness.cli import main
 from drharness.cli.monthly import MIXED_TARGETS
-from drharness.config import Workload, load_workload
-from drharness.inventory import (
+from drharness.compliance.inventory import (
     CHECK_BACKUP_JOBS, CHECK_DR_COST, CHECK_MONTHLY_RULE, CHECK_RECOVERY_POINTS, CHECK_RULE_SCHEDULE,
     CHECK_S3_REPLICATION, CHECK_TABLE_REPLICAS,
 )
+from drharness.config import Workload, load_workload
+from drharness.procedures.metrics_publish import publish_metrics
 from drharness.reporting.metrics import (
     BACKUP_METRIC, BACKUP_NAMESPACE, LAG_METRIC, LAG_NAMESPACE, READINESS_METRIC, READINESS_NAMESPACE,
-    compute_metrics, publish_metrics,
+    compute_metrics,
 )
 from drharness.reporting.monthly import NO_MONTH, NOT_MEASURED, OFFLINE_LABEL, load_records, write_monthly
 from drharness.reporting.scrub import Scrubber, scan_tree

@@ -17,7 +17,7 @@ from drharness.config import load_workload
 from drharness.errors import SafetyError
 from drharness.faults import Journal, LiveOptions, OfflineFaultBackend, Terminated
 from drharness.faults.live import experiment_template
-from drharness.guard import (
+from drharness.safety.guard import (
     ALARM_ALREADY,
     ALARM_FIRED,
     ALARM_MISSING,

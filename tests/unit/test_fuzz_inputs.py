@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from drharness.config import WorkloadFile, parse_workload
 from drharness.errors import ConfigError, FaultError, UnknownFaultError
 from drharness.faults.spec import FAULTS, FaultParams, parse_fault
-from drharness.plan import experiment_steps, parse_variables
+from drharness.safety.plan import experiment_steps, parse_variables
 
 FUZZ = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CLI_FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drharness.inventory import CHECK_BACKUP_JOBS
+from drharness.compliance.inventory import CHECK_BACKUP_JOBS
 from drharness.reporting.evidence import lags_of
 from drharness.reporting.metrics import (
     LAG_METRIC_NAME, NOT_MEASURED, TIER_WEIGHTS, compute_metrics, describe_metrics, is_lag_record, lag_p99_of,

@@ -76,7 +76,8 @@ def metrics(
 ) -> None:
     """Compute BackupSuccessRate, ReplicationLag and DRReadinessScore from a run's records; print or publish them."""
     from drharness.config import load_workload
-    from drharness.reporting.metrics import compute_metrics, describe_metrics, metric_values, publish_metrics
+    from drharness.procedures.metrics_publish import publish_metrics
+    from drharness.reporting.metrics import compute_metrics, describe_metrics, metric_values
     from drharness.settings import resolve_settings
 
     settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, live=live)

@@ -66,7 +66,7 @@ def plan_command(
     """Print the plan (faults, targets, durations, reverts, stop conditions) without changing anything."""
     from drharness.config import load_workload
     from drharness.faults import Journal
-    from drharness.plan import build_plan, experiment_steps, load_experiment, parse_variables, scenario_steps
+    from drharness.safety.plan import build_plan, experiment_steps, load_experiment, parse_variables, scenario_steps
     from drharness.reporting.scrub import Scrubber
     from drharness.safety import check_region_allowed, mask_account, open_live_target
     from drharness.settings import resolve_settings
@@ -107,7 +107,7 @@ def stop_command(
     file: Path | None = typer.Option(None, "--file", help="stop file (default DRHARNESS_STOP_FILE, .drharness/STOP)"),
 ) -> None:
     """Ask every guarded run to stop: each reverts its faults, newest first, and ends."""
-    from drharness.guard import clear_stop, request_stop, stop_file_path
+    from drharness.safety.guard import clear_stop, request_stop, stop_file_path
 
     if clear:
         path = stop_file_path(file)
@@ -134,7 +134,7 @@ def sweep_command(
     from drharness.reporting.scrub import Scrubber
     from drharness.safety import open_live_target
     from drharness.settings import resolve_settings
-    from drharness.sweep import sweep
+    from drharness.safety.sweep import sweep
     from drharness.target import OfflineTarget
 
     settings = resolve_settings(target=target, config=config, endpoint=endpoint, live=live)

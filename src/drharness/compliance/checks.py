@@ -15,7 +15,7 @@ from drharness.config import TierName, Workload
 from drharness.cron import parse_aws_cron
 from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, names, notifications, s3
 from drharness.deploy.common import MISSING, Finding
-from drharness.inventory import check_monthly_schedule
+from drharness.compliance.inventory_records import check_monthly_schedule
 from drharness.compliance.mechanisms import TargetReads, selection_selects, worst_gap_seconds
 from drharness.timefmt import human_seconds
 

@@ -11,7 +11,6 @@ if TYPE_CHECKING:
         Attachment,
         Parameter,
         Step,
-        annotate_allure_test,
         attachments_for,
         labels_for_test,
         parameters_for,
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
 # Imported on first use: writing a result record needs the scrubber, not Allure or the world behind it.
 __getattr__, __dir__ = lazy_exports(__name__, {
     "drharness.reporting.allure": (
-        "Attachment", "Parameter", "Step", "annotate_allure_test", "attachments_for", "labels_for_test",
+        "Attachment", "Parameter", "Step", "attachments_for", "labels_for_test",
         "parameters_for", "severity_for", "steps_for", "write_allure_results",
     ),
     "drharness.reporting.allure_report": ("CATEGORIES", "build_report", "category_of", "critical_misses"),
@@ -39,7 +38,6 @@ __all__ = [
     "Parameter",
     "Scrubber",
     "Step",
-    "annotate_allure_test",
     "attachments_for",
     "build_report",
     "category_of",

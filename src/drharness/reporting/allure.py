@@ -1,7 +1,7 @@
 """Result records in Allure terms: labels, parameters, steps and attachments, for both producers.
 
-- pytest runs: `annotate_allure_test(markers, records)` adds them to the running test through
-  allure-pytest's `allure.dynamic` API (the pytest plugin calls it; it is a no-op without --alluredir).
+- pytest runs: the pytest plugin adds them to the running test through allure-pytest's
+  `allure.dynamic` API (`drharness.pytest_plugin.allure_annotations.annotate_allure_test`).
 - runs outside pytest (Chaos Toolkit experiments, commands): `write_allure_results(...)` writes one
   Allure 2 result file with its attachments, so game days land in the same report.
 
@@ -204,63 +204,6 @@ def status_message(records: Sequence[ResultRecord], status: str) -> str:
     return "\n".join(f"{r.check}: {r.reason}" for r in records if r.verdict in wanted)
 
 
-# ---- pytest producer -------------------------------------------------------------------------------
-
-
-class ObjectiveMissed(AssertionError):
-    """Raised inside a step so that allure marks it failed with the verdict's reason."""
-
-
-class HarnessError(RuntimeError):
-    """Raised inside a step so that allure marks it broken with the error's reason."""
-
-
-def allure_active() -> bool:
-    """True when a pytest run writes Allure results (--alluredir), so the charts are worth drawing."""
-    import allure_commons
-
-    return bool(allure_commons.plugin_manager.hook.report_result.get_hookimpls())
-
-
-def annotate_allure_test(markers: Iterable[str], records: Sequence[ResultRecord],
-                         scrubber: Scrubber | None = None) -> None:
-    """Add labels, parameters, steps and attachments to the running Allure test; no-op without --alluredir.
-
-    `markers` are the test's marker names. allure-pytest already tags every marker, so only the labels
-    that are not marker tags are added here. A test without records still gets the labels its DR
-    markers give (epic, feature, severity).
-    """
-    markers = list(markers)
-    if not allure_active() or not (records or set(markers) & DR_MARKERS):
-        return
-    import allure
-
-    scrub = scrubber or Scrubber.for_workload()
-    for name, value in labels_for_test(markers, records):
-        if name == "tag" and value in markers:
-            continue
-        allure.dynamic.label(name, scrub.text(value))
-    for param in parameters_for(records):
-        allure.dynamic.parameter(scrub.text(param.name), scrub.text(param.value), excluded=param.excluded)
-    for step in steps_for(records):
-        _run_step(allure, step, scrub)
-    for attachment in attachments_for(records, scrub):
-        allure.attach(attachment.body, name=scrub.text(attachment.name), attachment_type=attachment.mime,
-                      extension=attachment.extension)
-
-
-def _run_step(allure, step: Step, scrub: Scrubber) -> None:  # type: ignore[no-untyped-def]
-    error: type[Exception] | None = {"failed": ObjectiveMissed, "broken": HarnessError}.get(step.status)
-    try:
-        with allure.step(scrub.text(step.name)):
-            for child in step.steps:
-                _run_step(allure, child, scrub)
-            if error is not None:
-                raise error(scrub.text(step.message or step.status))
-    except (ObjectiveMissed, HarnessError):
-        pass  # the step carries the verdict; the test's own assertion decides the test's status
-
-
 # ---- producer outside pytest -----------------------------------------------------------------------
 
 
@@ -312,15 +255,9 @@ def write_allure_results(
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     result_uuid = str(uuidlib.uuid4())
-    attachments = []
-    for attachment in attachments_for(records, scrub):
-        file_name = f"{uuidlib.uuid4()}-attachment.{attachment.extension}"
-        _write_atomically(results_dir / file_name, attachment.body)
-        attachments.append(model2.Attachment(name=scrub.text(attachment.name), source=file_name, type=attachment.mime))
+    attachments = _write_attachments(records, results_dir, scrub)
     message = status_message(records, status)
-    labels = [*labels_for_test(markers, records),
-              ("parentSuite", SOURCE_SUITES.get(source, "Runs")), ("suite", name),
-              ("framework", "chaostoolkit" if source == "chaos" else "drharness"), ("host", socket.gethostname())]
+    labels = _run_labels(markers, records, source, name)
     result = model2.TestResult(
         uuid=result_uuid,
         historyId=md5(full_name),
@@ -343,6 +280,25 @@ def write_allure_results(
     data = attr.asdict(result, filter=lambda _, value: value or value is False)
     _write_atomically(path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
     return path
+
+
+def _write_attachments(records: Sequence[ResultRecord], results_dir: Path, scrub: Scrubber) -> list[object]:
+    """Write each attachment of `records` beside the result; the Allure models that point at them."""
+    from allure_commons import model2
+
+    attachments = []
+    for attachment in attachments_for(records, scrub):
+        file_name = f"{uuidlib.uuid4()}-attachment.{attachment.extension}"
+        _write_atomically(results_dir / file_name, attachment.body)
+        attachments.append(model2.Attachment(name=scrub.text(attachment.name), source=file_name, type=attachment.mime))
+    return attachments
+
+
+def _run_labels(markers: Iterable[str], records: Sequence[ResultRecord], source: str, name: str) -> list[Label]:
+    """The labels of a run outside pytest: the records' and markers', then where the run came from."""
+    return [*labels_for_test(markers, records),
+            ("parentSuite", SOURCE_SUITES.get(source, "Runs")), ("suite", name),
+            ("framework", "chaostoolkit" if source == "chaos" else "drharness"), ("host", socket.gethostname())]
 
 
 def _write_atomically(path: Path, body: bytes) -> None:

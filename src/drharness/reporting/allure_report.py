@@ -24,7 +24,7 @@ from drharness.errors import ReportError
 from drharness.reporting.allure import missed_critical
 from drharness.reporting.scrub import Finding, Scrubber, scan_tree
 from drharness.results import ResultRecord
-from drharness.safety import mask_account
+from drharness.reporting.scrub import mask_account
 
 ALLURE_ENV = "DRHARNESS_ALLURE"
 INSTALL_SCRIPT = Path("tools") / "install-allure.sh"

@@ -1,4 +1,4 @@
-"""The guide's CloudWatch DR metrics, computed from result records only, and their publication.
+"""The guide's CloudWatch DR metrics, computed from result records only (`procedures.metrics_publish` puts them).
 
 The guide's `dr-metrics.py` returns constants (98.5, 45.0, 95.0). Here each is made from records:
 
@@ -21,15 +21,13 @@ A metric with nothing to compute from is None ("not measured") and is never publ
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from drharness.inventory import CHECK_BACKUP_JOBS, FINISHED_JOB_STATES, SUCCESS_JOB_STATE
+from drharness.compliance.inventory_records import CHECK_BACKUP_JOBS, FINISHED_JOB_STATES, SUCCESS_JOB_STATE
 from drharness.reporting.evidence import NOT_MEASURED, lags_of, parse_time
-from drharness.results import JsonValue, ResultRecord, utc_now
-from drharness.target import Target
+from drharness.results import JsonValue, ResultRecord
 
 BACKUP_NAMESPACE, BACKUP_METRIC = "DR/Backup", "BackupSuccessRate"
 LAG_NAMESPACE, LAG_METRIC = "DR/Replication", "ReplicationLag"
@@ -59,16 +57,6 @@ class DrMetrics:
     @property
     def offline(self) -> bool:
         return "offline" in self.targets
-
-
-@dataclass(frozen=True)
-class PublishedMetric:
-    namespace: str
-    name: str
-    value: float
-    unit: str
-    dimensions: tuple[tuple[str, str], ...]
-    timestamp: dt.datetime
 
 
 def _time_key(record: ResultRecord) -> tuple[float, str]:
@@ -206,32 +194,8 @@ def describe_metrics(metrics: DrMetrics) -> list[str]:
     ]
 
 
-def publish_metrics(
-    target: Target, region: str, metrics: DrMetrics, *, project: str, environment: str,
-    timestamp: dt.datetime | None = None,
-) -> list[PublishedMetric]:
-    """Put each measured DR metric to CloudWatch with dimensions Project/Environment; return what was put.
-
-    A metric that is None is skipped, never published as 0.
-    """
-    at = timestamp or utc_now()
-    dimensions = (("Project", project), ("Environment", environment))
-    cloudwatch = target.client("cloudwatch", region)
-    published = []
-    for namespace, name, value, unit in metric_values(metrics):
-        if value is None:
-            continue
-        cloudwatch.put_metric_data(Namespace=namespace, MetricData=[{
-            "MetricName": name, "Value": value, "Unit": unit, "Timestamp": at,
-            "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
-        }])
-        published.append(PublishedMetric(namespace, name, value, unit, dimensions, at))
-    return published
-
-
 __all__ = [
     "DrMetrics",
-    "PublishedMetric",
     "TIER_WEIGHTS",
     "backup_success",
     "compute_metrics",
@@ -242,7 +206,6 @@ __all__ = [
     "metric_basis",
     "metric_values",
     "latest_by_check",
-    "publish_metrics",
     "readiness",
     "worst_lag",
 ]

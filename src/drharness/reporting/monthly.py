@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from drharness.config import TIER_NAMES, Workload
 from drharness.errors import ReportError
-from drharness.inventory import (
+from drharness.compliance.inventory_records import (
     CHECK_DR_COST, CHECK_MONTHLY_RULE, CHECK_RECOVERY_POINTS, CHECK_RULE_SCHEDULE, CHECK_S3_REPLICATION,
     CHECK_TABLE_REPLICAS,
 )

@@ -1,36 +1,23 @@
-"""Live-account safety: opt-in, account and region allowlists, tag scope, checked before any change.
+"""Which live runs and faults are allowed: opt-in, account and region allowlists, and the tag scope.
 
 A live run goes through three gates, in this order, and each one refuses before anything changes:
 
 1. opt-in: `--live` (pytest: `--dr-live`) AND `DRHARNESS_LIVE=I-UNDERSTAND`;
 2. who we are: STS GetCallerIdentity is the first AWS call; the account must be on
-   `[live].allowed_accounts` and every workload region on `[live].allowed_regions`;
+   `[live].allowed_accounts` and every workload region on `[live].allowed_regions`
+   (`check_live_allowed`, called by `live_target.open_live_target`);
 3. scope, per fault: `ScopedFaultBackend.prepare` asks STS again (credentials can be refreshed into
    another account mid-run), checks the fault's region, and reads the tags of every resource the
    fault targets (Resource Groups Tagging API, else the service's own tag call): each must carry all
-   of `[live].tag_scope`. Only then does the wrapped backend prepare, journal and inject.
-
-Account ids in records, reports and logs: none, offline included. The offline world's account
-(123456789012 unless `[offline].account_id` says otherwise) stands in for a real one and bucket names
-carry it, so it is masked exactly like a live account (`mask_account`: last four digits). One rule
-keeps a report identical in shape offline and live, and a scan for account ids
-(`reporting.scrub.scan_tree`) needs no exception to know about. The result sink is where records are
-masked; the console and the report builders mask with `reporting.scrub.Scrubber`; log records are
-masked as they are made, once `scrub_logs` has been called (botocore's DEBUG log holds ARNs and
-caller identities).
+   of `[live].tag_scope` (`check_fault_scope`). Only then does the wrapped backend prepare, journal and inject.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
-import boto3
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.config import Workload
 from drharness.errors import SafetyError
@@ -46,7 +33,7 @@ from drharness.faults.spec import (
 )
 from drharness.redaction import mask_account
 from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
-from drharness.target import LIVE_CONFIG, AwsTarget, Target
+from drharness.target import Target
 
 OPT_IN_HELP = (
     f"live runs need an explicit opt-in: pass --dr-live (CLI: --live) AND set {LIVE_ENV}={LIVE_ENV_VALUE}, "
@@ -61,10 +48,6 @@ ACCOUNT_NOT_ALLOWED = (
     "Add it there if this account is meant for DR drills"
 )
 REGION_NOT_ALLOWED = "region {region} is not in [live].allowed_regions of {source}; refusing before any change"
-ACCOUNT_CHANGED = (
-    "the credentials now belong to account {now}, not {opened} that this run was opened for; "
-    "refusing {fault} before any change. Start the run again with one set of credentials"
-)
 NO_TAG_SCOPE = (
     "[live].tag_scope of {source} is empty: a live fault could reach any resource; "
     "set tags the drill's resources carry, e.g. tag_scope = {{ DRHarness = \"allowed\" }}"
@@ -73,54 +56,9 @@ OUT_OF_SCOPE = (
     "refusing {fault} before any change: outside the tag scope {scope} ([live].tag_scope of {source}): {resources}; "
     "tag them if they are meant for drills"
 )
-NO_CREDENTIALS = "no AWS credentials found for the live run; configure a profile (AWS_PROFILE) or environment credentials"
-STS_FAILED = "cannot confirm the account with STS GetCallerIdentity at {where}: {error}"
 
 # Resources whose own tags decide the scope (subnets are chosen by tag in the FIS template itself).
 _TAGGABLE_KINDS = ("s3 bucket", "dynamodb table", "iam role", "iam user")
-
-
-class _LogScrubbing:
-    """The accounts log records are masked for, and whether the record factory is in place."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.accounts: tuple[str, ...] = ()
-        self.scrub: Any = None
-        self.installed = False
-
-
-_logs = _LogScrubbing()
-
-
-def scrub_logs(*accounts: str) -> None:
-    """From now on mask these account ids, and anything shaped like a credential, in every log record.
-
-    Works at record creation (a log record factory), so every handler — pytest's captured logs, Allure
-    attachments, a file — sees only masked text. Calling it again adds accounts; it installs once.
-    """
-    from drharness.redaction import Scrubber, configured_accounts
-
-    with _logs.lock:
-        _logs.accounts = configured_accounts(*_logs.accounts, *accounts)
-        _logs.scrub = Scrubber(_logs.accounts).text
-        if _logs.installed:
-            return
-        _logs.installed = True
-        previous = logging.getLogRecordFactory()
-
-    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a badly formatted record is logging's to report, not ours
-            return record
-        clean = _logs.scrub(message)
-        if clean != message:
-            record.msg, record.args = clean, None
-        return record
-
-    logging.setLogRecordFactory(make)
 
 
 def check_live_allowed(settings: RunSettings, workload: Workload, account_id: str) -> None:
@@ -141,54 +79,6 @@ def check_region_allowed(workload: Workload, region: str) -> None:
     if region not in workload.spec.live.allowed_regions:
         raise SafetyError(REGION_NOT_ALLOWED.format(region=region, source=workload.source))
 
-
-class _EndpointAwsTarget(AwsTarget):
-    """An AwsTarget whose every client goes to the endpoint STS was asked at (an account stand-in in tests)."""
-
-    def __init__(self, session: boto3.session.Session, account_id: str, endpoint_url: str) -> None:
-        # The offline world serves every service on one port and needs account-id endpoints off.
-        super().__init__(session, account_id, config=LIVE_CONFIG.merge(Config(account_id_endpoint_mode="disabled")))
-        self.endpoint_url = endpoint_url
-
-    def client(self, service: str, region: str, *, credentials: dict[str, str] | None = None) -> Any:
-        key = (service, region, (credentials or {}).get("aws_access_key_id", ""))
-
-        def make() -> Any:
-            session = boto3.session.Session(region_name=region, **credentials) if credentials else self._session
-            return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=self._config)
-
-        return self._cache.get(key, make)
-
-
-def caller_account(session: boto3.session.Session, region: str, endpoint_url: str | None = None) -> str:
-    """Ask STS which account the credentials belong to (a read: it changes nothing)."""
-    where = endpoint_url or f"sts.{region}.amazonaws.com"
-    try:
-        sts = session.client("sts", region_name=region, endpoint_url=endpoint_url,
-                             config=Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=20))
-        return str(sts.get_caller_identity()["Account"])
-    except NoCredentialsError as exc:
-        raise SafetyError(NO_CREDENTIALS) from exc
-    except (BotoCoreError, ClientError, KeyError) as exc:
-        raise SafetyError(STS_FAILED.format(where=where, error=exc)) from exc
-
-
-def open_live_target(settings: RunSettings, workload: Workload, session: boto3.session.Session | None = None,
-                     *, endpoint_url: str | None = None) -> AwsTarget:
-    """Check opt-in, ask STS who we are, check the allowlists; only then hand out an AwsTarget.
-
-    `endpoint_url` (else the run settings' endpoint) sends STS and every client of the target to one
-    endpoint, so the account checked is the account used; the offline world plays an account that way.
-    """
-    if not settings.live_opted_in:
-        raise SafetyError(OPT_IN_HELP)
-    endpoint = endpoint_url or settings.endpoint
-    session = session or boto3.session.Session()
-    account_id = caller_account(session, workload.primary_region, endpoint)
-    check_live_allowed(settings, workload, account_id)
-    if endpoint:
-        return _EndpointAwsTarget(session, account_id, endpoint)
-    return AwsTarget(session, account_id)
 
 
 # -- what a fault reaches, and whether it is in scope ------------------------------------------------
@@ -331,88 +221,3 @@ def check_fault_scope(
         raise SafetyError(OUT_OF_SCOPE.format(fault=f"{name} ({params.summary()})", resources="; ".join(refused),
                                               scope=scope, source=workload.source))
     return resources
-
-
-class ScopedFaultBackend:
-    """A live fault backend behind the safety gates: each fault is checked before it is journalled or injected.
-
-    `faults.inject` calls `prepare` before it writes anything, so a refusal here changes nothing.
-    """
-
-    def __init__(self, inner: Any, target: Target, workload: Workload, *, region: str, role_arns: Iterable[str] = ()) -> None:
-        self.inner = inner
-        self.target = target
-        self.workload = workload
-        self.region = region
-        self.role_arns = tuple(role_arns)
-        self.ref = inner.ref
-
-    def __repr__(self) -> str:
-        return f"ScopedFaultBackend({self.inner!r})"
-
-    def check(self, name: str, params: FaultParams) -> tuple[ScopedResource, ...]:
-        """Re-confirm the account, then the regions and the tag scope of one fault."""
-        try:
-            now = str(self.target.client("sts", self.region).get_caller_identity()["Account"])
-        except (BotoCoreError, ClientError, KeyError) as exc:
-            raise SafetyError(STS_FAILED.format(where=self.region, error=exc)) from exc
-        if now != self.target.account_id:
-            raise SafetyError(ACCOUNT_CHANGED.format(now=mask_account(now), opened=mask_account(self.target.account_id),
-                                                     fault=name))
-        if now not in self.workload.spec.live.allowed_accounts:
-            raise SafetyError(ACCOUNT_NOT_ALLOWED.format(account=mask_account(now), source=self.workload.source))
-        return check_fault_scope(self.target, self.workload, name, params, region=self.region, role_arns=self.role_arns)
-
-    def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
-        self.check(name, params)
-        return dict(self.inner.prepare(fault_id, name, params))
-
-    def inject(self, fault_id: str, name: str, params: FaultParams) -> Any:
-        return self.inner.inject(fault_id, name, params)
-
-    def revert(self, fault_id: str, refs: Mapping[str, str]) -> None:
-        self.inner.revert(fault_id, refs)  # undoing is never refused
-
-    def active(self) -> list[Any]:
-        return list(self.inner.active())
-
-    def active_ids(self) -> list[str]:
-        return list(self.inner.active_ids())
-
-
-def scoped_live_options(workload: Workload, account_id: str, options: Any) -> Any:
-    """`options` (a `faults.LiveOptions`) as every live fault must run: the config's tag scope, stop alarms as ARNs.
-
-    The tag scope is always `[live].tag_scope` (one source); unless `options` names stop alarm ARNs,
-    `[live].stop_alarms` become each experiment's stopConditions (FIS takes ARNs, the config names).
-    """
-    from dataclasses import replace
-
-    from drharness.guard import alarm_arns
-
-    return replace(options, tag_scope=dict(workload.spec.live.tag_scope),
-                   stop_alarm_arns=options.stop_alarm_arns or alarm_arns(workload, account_id))
-
-
-def live_fault_backend(target: Target, workload: Workload, options: Any) -> ScopedFaultBackend:
-    """The FIS backend of an opened live target, behind the per-fault account and tag-scope check.
-
-    Every live fault backend is made here, so none skips the scope check or sends alarm names to FIS.
-    """
-    from drharness.faults.live import LiveFaultBackend
-
-    check_region_allowed(workload, options.region)
-    backend = LiveFaultBackend(target, scoped_live_options(workload, target.account_id, options))
-    return ScopedFaultBackend(backend, target, workload, region=options.region, role_arns=options.api_fault_role_arns)
-
-
-def open_live_backend(
-    settings: RunSettings, workload: Workload, options: Any, session: boto3.session.Session | None = None,
-    *, endpoint_url: str | None = None,
-) -> ScopedFaultBackend:
-    """Open the target through every gate and return its FIS backend behind the per-fault scope check.
-
-    `options` is a `faults.LiveOptions`, scoped as `live_fault_backend` says.
-    """
-    target = open_live_target(settings, workload, session, endpoint_url=endpoint_url)
-    return live_fault_backend(target, workload, options)

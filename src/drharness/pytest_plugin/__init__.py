@@ -147,7 +147,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
         records = recorder.records if recorder is not None else []
         for record in records:
             report.user_properties.append(("dr_result", record.to_json()))
-        from drharness.reporting.allure import annotate_allure_test
+        from drharness.pytest_plugin.allure_annotations import annotate_allure_test
         from drharness.reporting.scrub import Scrubber
 
         workload = item.stash.get(_WORKLOAD_KEY, None)

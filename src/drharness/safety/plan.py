@@ -26,9 +26,10 @@ from typing import Any
 
 from drharness.config import Workload
 from drharness.errors import ConfigError, DrHarnessError, FaultError, SafetyError
+from drharness.faults.live import LiveOptions, experiment_template
 from drharness.faults.spec import FAULTS, FaultParams, parse_fault
-from drharness.guard import stop_alarms, stop_file_path
-from drharness.safety import ScopedResource, check_fault_scope, fault_resources
+from drharness.safety.guard import alarm_arns, stop_alarms, stop_file_path
+from drharness.safety.scope import ScopedResource, check_fault_scope, fault_resources
 
 UNDEFINED_VARIABLE = (
     "experiment {source}: ${{{name}}} is not defined in its configuration; "
@@ -319,8 +320,6 @@ def build_plan(
     journal_dir: Path | None = None,
 ) -> Plan:
     """Describe every step; for a live target read each fault's scope (reads only)."""
-    from drharness.faults.live import LiveOptions, experiment_template
-
     region = live_region or workload.primary_region
     live = live_target is not None
     planned = []
@@ -329,8 +328,6 @@ def build_plan(
                                     tag_scope=workload.spec.live.tag_scope if live else None)
         after = f"held {step.pause_after_seconds:g} s (the step's pause), then " if step.pause_after_seconds else ""
         if live:
-            from drharness.guard import alarm_arns
-
             options = LiveOptions(role_arn="(the FIS role)", region=region, duration=fis_duration,
                                   tag_scope=dict(workload.spec.live.tag_scope),
                                   stop_alarm_arns=alarm_arns(workload, account_id))

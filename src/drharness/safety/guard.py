@@ -33,7 +33,9 @@ from typing import Any
 
 from drharness.config import Workload
 from drharness.errors import DrHarnessError, FaultError, SafetyError
-from drharness.faults import FaultBackend, Journal, Terminated, revert_all
+from drharness.faults.base import FaultBackend
+from drharness.faults.journal import Journal
+from drharness.faults.lifecycle import Terminated, revert_all
 from drharness.target import Target
 from drharness.waiting import wait_until
 

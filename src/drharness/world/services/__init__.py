@@ -1,0 +1,1 @@
+"""The emulated AWS services, one folder each."""
