@@ -41,16 +41,6 @@ def live_config(tmp_path: Path, extra: str = "") -> Path:
     return path
 
 
-@pytest.fixture
-def live_env(monkeypatch, tmp_path):
-    monkeypatch.setenv(LIVE_ENV, LIVE_ENV_VALUE)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "DRHARNESS_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DRHARNESS_JOURNAL", str(tmp_path / "journal"))
-
-
 class _Session:
     """What `fault_backend_for` reads of a DrSession."""
 
