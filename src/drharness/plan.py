@@ -319,7 +319,7 @@ def build_plan(
     journal_dir: Path | None = None,
 ) -> Plan:
     """Describe every step; for a live target read each fault's scope (reads only)."""
-    from drharness.faults.live import LiveOptions, experiment_template
+    from drharness.faults.live import LiveOptions, describe_live_change
 
     region = live_region or workload.primary_region
     live = live_target is not None
@@ -335,9 +335,7 @@ def build_plan(
                                   tag_scope=dict(workload.spec.live.tag_scope),
                                   stop_alarm_arns=alarm_arns(workload, account_id))
             try:
-                template = experiment_template("plan", step.name, step.params, options, account_id)
-                actions = ", ".join(a["actionId"] for a in template["actions"].values())
-                backend = f"FIS experiment: {actions}"
+                backend = describe_live_change(step.name, step.params, options, account_id)
             except FaultError as exc:
                 backend = f"none: {exc}"
             duration = f"{after or 'until '}the run reverts it; FIS ends it by itself after {fis_duration}"

@@ -206,3 +206,28 @@ def test_the_service_drill_runs_live_and_its_faults_never_touch_the_control_path
     requests = world.truth.requests()
     assert {r.operation for r in requests} >= {"PutItem", "PutObject"}
     assert [r for r in requests if r.fault_id] == [] and client.faults() == []
+
+
+# -- the plan: what each fault would change, before anything changes ----------------------------------
+
+
+def test_the_plan_names_the_exact_change_of_each_live_fault():
+    import json
+
+    from drharness.faults import LiveOptions, parse_fault
+    from drharness.faults.live import describe_live_change, experiment_template
+
+    options = LiveOptions(role_arn=f"arn:aws:iam::{ACCOUNT}:role/drharness-fis", region="us-east-1", duration="PT5M")
+    throttle = parse_fault("service-fault", {"service": "dynamodb", "operation": "PutItem", "mode": "throttle",
+                                             "rate": 0.5})
+    said = describe_live_change("service-fault", throttle, options, ACCOUNT)
+    assert said.startswith("client-side fault: a botocore before-send.dynamodb.PutItem hook")
+    assert "50% of the calls with ThrottlingException (HTTP 400)" in said
+    zone = parse_fault("az-outage", {"region": "us-east-1", "az": "b"})
+    said = describe_live_change("az-outage", zone, options, ACCOUNT)
+    head, template = said.split("; template ", 1)
+    assert head == "FIS experiment: aws:network:disrupt-connectivity"
+    assert json.loads(template) == experiment_template("plan", "az-outage", zone, options, ACCOUNT)
+    with pytest.raises(FaultError, match="mode=latency"):
+        describe_live_change("service-fault", parse_fault("service-fault", {"service": "s3", "mode": "latency",
+                                                                            "latency_ms": 5}), options, ACCOUNT)

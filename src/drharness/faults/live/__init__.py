@@ -5,7 +5,7 @@ clients where FIS cannot reach), `options` (what `[live]` of the workload config
 `backend` (the `LiveFaultBackend` that sends each fault to its mechanism).
 """
 
-from drharness.faults.live.backend import LiveFaultBackend
+from drharness.faults.live.backend import LiveFaultBackend, describe_live_change
 from drharness.faults.live.clientside import CLIENT_SIDE, CLIENT_SIDE_SERVICES, ClientSideFaults
 from drharness.faults.live.fis import (
     FIS_API_FAULT_SERVICES,
@@ -41,6 +41,7 @@ __all__ = [
     "FisTemplate",
     "LiveFaultBackend",
     "LiveOptions",
+    "describe_live_change",
     "experiment_region",
     "experiment_template",
     "fault_tags",

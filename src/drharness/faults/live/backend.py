@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from drharness.errors import TargetError
+from drharness.errors import FaultError, TargetError
 from drharness.faults.base import InjectedFault
 from drharness.faults.journal import BackendRef
 from drharness.faults.live.clientside import CLIENT_SIDE_SERVICES, ClientSideFaults
@@ -82,3 +82,29 @@ class LiveFaultBackend:
 
     def active_ids(self) -> list[str]:
         return [fault_id for mechanism in self._mechanisms for fault_id in mechanism.active_ids()]
+
+
+def describe_live_change(name: str, params: FaultParams, options: LiveOptions, account_id: str) -> str:
+    """What fault `name` would change in the account, exactly, before anything changes (pure).
+
+    An FIS fault: the experiment's actions and the whole template it would create. A client-side
+    fault: the hook and the answer it gives; nothing in the account changes. Raises FaultError
+    where no live mechanism can make the fault.
+    """
+    import json
+
+    from drharness.faults.live.clientside import answer_for, refuse_reason
+    from drharness.faults.live.fis import experiment_template
+
+    if isinstance(params, ServiceFault) and params.service in CLIENT_SIDE_SERVICES:
+        why = refuse_reason(params)
+        if why:
+            raise FaultError(f"live service-fault: {why}")
+        code, status = answer_for(params)
+        where = params.region or options.region
+        return (f"client-side fault: a botocore {ClientSideFaults.event(params)} hook on the harness's own "
+                f"{params.service} clients in {where} answers {params.rate:.0%} of the calls with {code} "
+                f"(HTTP {status}); nothing in the account changes")
+    template = experiment_template("plan", name, params, options, account_id)
+    actions = ", ".join(a["actionId"] for a in template["actions"].values())
+    return f"FIS experiment: {actions}; template {json.dumps(template, sort_keys=True)}"

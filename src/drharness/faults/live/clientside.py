@@ -63,6 +63,12 @@ def error_response(service: str, code: str, status: int, message: str, url: str)
     return AWSResponse(url, status, headers, _Body(body))
 
 
+def answer_for(params: ServiceFault) -> tuple[str, int]:
+    """The (error code, HTTP status) a client-side fault answers with: `error_code` if given, else the mode's."""
+    code, status = _ANSWERS[(params.service, params.mode)]
+    return (params.error_code or code), status
+
+
 def refuse_reason(params: ServiceFault) -> str | None:
     """Why a client-side fault cannot do this service-fault (None: it can)."""
     if params.service not in CLIENT_SIDE_SERVICES:
@@ -111,8 +117,7 @@ class ClientSideFaults:
         with self._lock:
             if fault_id in self._held:
                 return self._held[fault_id].fault
-            code, status = (params.error_code, _ANSWERS[(params.service, params.mode)][1]) if params.error_code \
-                else _ANSWERS[(params.service, params.mode)]
+            code, status = answer_for(params)
             fault = InjectedFault(id=fault_id, name=name, params=params, injected_at=datetime.now(timezone.utc),
                                   target="aws", refs=refs)
             held = _Held(fault, code, status, random.Random(fault_id))
