@@ -78,8 +78,27 @@ def test_rpo_is_met_by_a_mechanism(kind, config_reads, dr_workload, dr_record):
     assert record.verdict == "pass", record.reason
 
 
+def _newest_fsx_backup(target, region, arn):
+    """The newest AVAILABLE FSx backup of a file system, shaped as a recovery point (None: it has none).
+
+    FSx automatic daily backups are FSx backups (fsx:DescribeBackups), not Backup vault recovery
+    points: an account that follows the FSx guide keeps them there.
+    """
+    fsx = target.client("fsx", region)
+    newest = None
+    filters = [{"Name": "file-system-id", "Values": [arn.rsplit("/", 1)[-1]]}]
+    for page in fsx.get_paginator("describe_backups").paginate(Filters=filters):
+        for backup in page.get("Backups", []):
+            if backup.get("Lifecycle") == "AVAILABLE" and (newest is None or backup["CreationTime"] > newest["CreationTime"]):
+                newest = backup
+    if newest is None:
+        return None
+    return {"RecoveryPointArn": newest.get("ResourceARN") or newest["BackupId"], "CreationDate": newest["CreationTime"]}
+
+
 @pytest.mark.parametrize("kind", PROTECTED)
-def test_newest_recovery_point_is_fresh(kind, config_reads, fresh_recovery_points, service_now, dr_workload, dr_record):
+def test_newest_recovery_point_is_fresh(kind, config_reads, fresh_recovery_points, service_now, dr_target, dr_workload,
+                                        dr_record):
     """Backup jobs succeeded: the newest recovery point is younger than what the resource relies on it for."""
     resource = config_reads.protected(kind)
     check = RECOVERY_POINT_AGE.format(kind=kind)
@@ -100,6 +119,8 @@ def test_newest_recovery_point_is_fresh(kind, config_reads, fresh_recovery_point
                               f"windows ({hours(coverage.windows_seconds)}); the {resource.tier} RPO is met by "
                               "another mechanism")
     point = config_reads.newest_recovery_point(resource.arn) if resource.arn else None
+    if point is None and kind == "file_system" and resource.arn:
+        point = _newest_fsx_backup(dr_target, dr_workload.primary_region, resource.arn)
     runs = [r for r in fresh_recovery_points if r.resource_arn == resource.arn]
     age = (service_now() - point["CreationDate"]).total_seconds() if point else None
     if point is not None:

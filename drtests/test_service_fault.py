@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from drharness.results import Objective
 from fixtures.scenarios import WORKLOAD_RETRIES
 
-pytestmark = [pytest.mark.monthly, pytest.mark.service, pytest.mark.critical, pytest.mark.offline_only]
+pytestmark = [pytest.mark.monthly, pytest.mark.service, pytest.mark.critical]
 
 SCENARIO = "service"
 WRITES_COMPLETE = "service:{service}-{operation}-writes-complete"

@@ -9,6 +9,7 @@ environment (`DRHARNESS_CONFIG`) > `workload.toml` in the current directory > th
 from __future__ import annotations
 
 import os
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -214,6 +215,32 @@ class Live(_Model):
     allowed_regions: tuple[str, ...] = ()
     tag_scope: dict[str, str] = Field(default_factory=lambda: {"DRHarness": "allowed"})
     stop_alarms: tuple[str, ...] = ()
+    # The role FIS assumes for az-outage, replication-pause and ec2/kinesis service faults. No default:
+    # there is no role FIS may assume until the account's owner makes one (live/fis-role-trust.json).
+    fis_role_arn: str = Field(default="", pattern=r"^(arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+)?$")
+    # The cap on every live fault: FIS ends its actions by itself after this, whatever the harness does.
+    fis_duration: str = "PT30M"
+    # The workload's roles whose API calls an FIS service-fault impairs.
+    api_fault_roles: tuple[str, ...] = ()
+
+    @field_validator("api_fault_roles")
+    @classmethod
+    def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for arn in value:
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+", arn):
+                raise ValueError(f"api_fault_roles entry {arn!r} must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        return value
+
+    @field_validator("fis_duration")
+    @classmethod
+    def _fis_cap(cls, value: str) -> str:
+        if not re.fullmatch(r"PT(\d+H)?(\d+M)?(\d+S)?", value):
+            raise ValueError(f"fis_duration {value!r} must be an ISO 8601 duration such as PT30M or PT1H30M")
+        parts = {unit: number for number, unit in re.findall(r"(\d+)([HMS])", value)}
+        seconds = int(parts.get("H", 0)) * 3600 + int(parts.get("M", 0)) * 60 + int(parts.get("S", 0))
+        if not 0 < seconds <= 12 * 3600:
+            raise ValueError(f"fis_duration {value!r} must be more than 0 and at most PT12H (the FIS limit)")
+        return value
 
     @field_validator("allowed_accounts")
     @classmethod

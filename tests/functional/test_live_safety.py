@@ -28,7 +28,7 @@ from drharness.safety import (
     open_live_target,
 )
 from drharness.session import DrSession
-from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
+from drharness.settings import LIVE_ENV, RunSettings
 from drharness.world.control import WorldClient
 
 MOTO_ACCOUNT = "123456789012"
@@ -58,19 +58,6 @@ def write_config(tmp_path: Path, accounts: list[str], regions: list[str] | None 
         stop_alarms = {stop_alarms or []!r}
     """).replace("'", '"'), encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def live_env(monkeypatch, tmp_path):
-    """Opted in, with credentials a real account would never accept; the journal in tmp."""
-    monkeypatch.setenv(LIVE_ENV, LIVE_ENV_VALUE)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("DRHARNESS_ENDPOINT", raising=False)
-    monkeypatch.setenv("DRHARNESS_JOURNAL", str(tmp_path / "journal"))
-    monkeypatch.chdir(tmp_path)
 
 
 def mutating(world) -> list[dict]:

@@ -26,7 +26,7 @@ from typing import Any
 
 from drharness.config import Workload
 from drharness.errors import ConfigError, DrHarnessError, FaultError, SafetyError
-from drharness.faults.live import LiveOptions, experiment_template
+from drharness.faults.live import LiveOptions, describe_live_change
 from drharness.faults.spec import FAULTS, FaultParams, parse_fault
 from drharness.safety.guard import alarm_arns, stop_alarms, stop_file_path
 from drharness.safety.scope import ScopedResource, check_fault_scope, fault_resources
@@ -332,9 +332,7 @@ def build_plan(
                                   tag_scope=dict(workload.spec.live.tag_scope),
                                   stop_alarm_arns=alarm_arns(workload, account_id))
             try:
-                template = experiment_template("plan", step.name, step.params, options, account_id)
-                actions = ", ".join(a["actionId"] for a in template["actions"].values())
-                backend = f"FIS experiment: {actions}"
+                backend = describe_live_change(step.name, step.params, options, account_id)
             except FaultError as exc:
                 backend = f"none: {exc}"
             duration = f"{after or 'until '}the run reverts it; FIS ends it by itself after {fis_duration}"

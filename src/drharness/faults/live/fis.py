@@ -1,4 +1,4 @@
-"""The live fault backend: AWS Fault Injection Service experiments in a real account.
+"""Faults as AWS Fault Injection Service experiments.
 
 Each fault becomes one experiment template and one experiment, both tagged with the fault id and
 created with the fault id as client token, so a retried injection starts nothing twice. Revert stops
@@ -10,33 +10,29 @@ if the harness dies and nobody reverts, FIS ends the fault by itself.
 | replication-pause | aws:s3:bucket-pause-replication / aws:dynamodb:global-table-pause-replication  |
 | service-fault     | aws:fis:inject-api-internal-error / -throttle-error / -unavailable-error       |
 | az-outage         | aws:network:disrupt-connectivity on the zone's subnets in the tag scope        |
-
-region-outage, data-corruption and credential-compromise have no live backend yet.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drharness.errors import DrHarnessError, FaultError, TargetError
+from drharness.errors import DrHarnessError, FaultError
 from drharness.faults.base import InjectedFault
-from drharness.faults.journal import BackendRef
+from drharness.faults.live.options import FAULT_ID_TAG, FAULT_NAME_TAG, NO_LIVE_BACKEND, PARAMS_TAG, LiveOptions, fault_tags
 from drharness.faults.spec import AzOutage, FaultParams, ReplicationPause, ServiceFault, parse_fault
 from drharness.target import Target
 from drharness.waiting import wait_until
 
-FAULT_ID_TAG = "drharness:fault-id"
-FAULT_NAME_TAG = "drharness:fault"
-NO_LIVE_BACKEND = "fault {name} has no live backend yet ({why}); run it against the offline world instead"
-LIVE_NEEDS_AWS = "the live fault backend needs the 'aws' target (got {got!r}); open it with drharness.safety.open_live_target"
-
-_NO_LIVE_WHY = {
+NO_FIS_ROLE = (
+    "{name}: FIS needs a role to act as; set [live].fis_role_arn in the workload config "
+    "(a role FIS may assume: see live/fis-role-trust.json)"
+)
+_NO_FIS_WHY = {
     "region-outage": "FIS cannot make a whole region unreachable for every caller",
     "data-corruption": "corrupting production data is not something drharness does to a real account",
     "credential-compromise": "minting an attacker's key in a real account needs an isolation procedure first",
@@ -46,31 +42,13 @@ _API_FAULT_ACTIONS = {
     "throttle": "aws:fis:inject-api-throttle-error",
     "unavailable": "aws:fis:inject-api-unavailable-error",
 }
-_API_FAULT_SERVICES = ("ec2", "kinesis")  # the only namespaces the inject-api actions accept
+FIS_API_FAULT_SERVICES = ("ec2", "kinesis")  # the only namespaces the inject-api actions accept
 # The states an FIS experiment ends in: nothing is impaired any more.
 FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
 
 # The keyword arguments of fis.create_experiment_template: AWS's own JSON, kept as such.
 FisTemplate = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class LiveOptions:
-    """How faults are run in the account.
-
-    role_arn: the role FIS assumes to act. region: where experiments run unless the fault names one.
-    duration: ISO 8601 cap on every action. tag_scope: only resources with these tags are targeted
-    by tag. stop_alarm_arns: CloudWatch alarms that stop an experiment. api_fault_role_arns: the
-    roles whose API calls a service-fault impairs.
-    """
-
-    role_arn: str
-    region: str
-    duration: str = "PT30M"
-    tag_scope: Mapping[str, str] = field(default_factory=lambda: {"DRHarness": "allowed"})
-    stop_alarm_arns: tuple[str, ...] = ()
-    api_fault_role_arns: tuple[str, ...] = ()
-    stop_timeout_s: float = 300.0
+_Parts = tuple[dict[str, Any], dict[str, Any]]  # (targets, actions)
 
 
 def experiment_region(params: FaultParams, options: LiveOptions) -> str:
@@ -84,64 +62,66 @@ def experiment_region(params: FaultParams, options: LiveOptions) -> str:
     return options.region
 
 
+def _replication_parts(params: ReplicationPause, options: LiveOptions, account_id: str) -> _Parts:
+    targets: dict[str, Any] = {}
+    actions: dict[str, Any] = {}
+    if params.bucket:
+        if not params.region:
+            raise FaultError(
+                "live replication-pause of a bucket needs region=<destination region> (FIS pauses replication to it)"
+            )
+        targets["buckets"] = {"resourceType": "aws:s3:bucket", "resourceArns": [f"arn:aws:s3:::{params.bucket}"],
+                              "selectionMode": "ALL"}
+        actions["pause-bucket-replication"] = {
+            "actionId": "aws:s3:bucket-pause-replication",
+            "parameters": {"duration": options.duration, "region": params.region},
+            "targets": {"Buckets": "buckets"},
+        }
+    if params.table:
+        region = experiment_region(params, options)
+        targets["tables"] = {
+            "resourceType": "aws:dynamodb:global-table",
+            "resourceArns": [f"arn:aws:dynamodb:{region}:{account_id}:table/{params.table}"],
+            "selectionMode": "ALL",
+        }
+        actions["pause-table-replication"] = {
+            "actionId": "aws:dynamodb:global-table-pause-replication",
+            "parameters": {"duration": options.duration},
+            "targets": {"Tables": "tables"},
+        }
+    return targets, actions
+
+
+def _az_parts(params: AzOutage, options: LiveOptions) -> _Parts:
+    if not options.tag_scope:
+        raise FaultError("a live az-outage needs a tag scope: it cuts off only the subnets carrying those tags")
+    targets = {"subnets": {"resourceType": "aws:ec2:subnet", "resourceTags": dict(options.tag_scope),
+                           "parameters": {"availabilityZoneIdentifier": params.zone}, "selectionMode": "ALL"}}
+    actions = {"disrupt-zone": {"actionId": "aws:network:disrupt-connectivity",
+                                "parameters": {"duration": options.duration, "scope": "all"},
+                                "targets": {"Subnets": "subnets"}}}
+    return targets, actions
+
+
+def _service_parts(params: ServiceFault, options: LiveOptions) -> _Parts:
+    actions = {"inject-api-fault": _api_fault_action(params, options)}
+    targets = {"roles": {"resourceType": "aws:iam:role", "resourceArns": list(options.api_fault_role_arns),
+                         "selectionMode": "ALL"}}
+    return targets, actions
+
+
 def experiment_template(
     fault_id: str, name: str, params: FaultParams, options: LiveOptions, account_id: str
 ) -> FisTemplate:
     """Build the FIS experiment template of a fault (pure; raises FaultError when FIS cannot do it)."""
-    if name in _NO_LIVE_WHY:
-        raise FaultError(NO_LIVE_BACKEND.format(name=name, why=_NO_LIVE_WHY[name]))
-    targets: dict[str, Any] = {}
-    actions: dict[str, Any] = {}
-    duration = options.duration
+    if name in _NO_FIS_WHY:
+        raise FaultError(NO_LIVE_BACKEND.format(name=name, why=_NO_FIS_WHY[name]))
     if isinstance(params, ReplicationPause):
-        if params.bucket:
-            if not params.region:
-                raise FaultError(
-                    "live replication-pause of a bucket needs region=<destination region> (FIS pauses replication to it)"
-                )
-            targets["buckets"] = {
-                "resourceType": "aws:s3:bucket",
-                "resourceArns": [f"arn:aws:s3:::{params.bucket}"],
-                "selectionMode": "ALL",
-            }
-            actions["pause-bucket-replication"] = {
-                "actionId": "aws:s3:bucket-pause-replication",
-                "parameters": {"duration": duration, "region": params.region},
-                "targets": {"Buckets": "buckets"},
-            }
-        if params.table:
-            region = experiment_region(params, options)
-            targets["tables"] = {
-                "resourceType": "aws:dynamodb:global-table",
-                "resourceArns": [f"arn:aws:dynamodb:{region}:{account_id}:table/{params.table}"],
-                "selectionMode": "ALL",
-            }
-            actions["pause-table-replication"] = {
-                "actionId": "aws:dynamodb:global-table-pause-replication",
-                "parameters": {"duration": duration},
-                "targets": {"Tables": "tables"},
-            }
+        targets, actions = _replication_parts(params, options, account_id)
     elif isinstance(params, ServiceFault):
-        actions["inject-api-fault"] = _api_fault_action(params, options)
-        targets["roles"] = {
-            "resourceType": "aws:iam:role",
-            "resourceArns": list(options.api_fault_role_arns),
-            "selectionMode": "ALL",
-        }
+        targets, actions = _service_parts(params, options)
     elif isinstance(params, AzOutage):
-        if not options.tag_scope:
-            raise FaultError("a live az-outage needs a tag scope: it cuts off only the subnets carrying those tags")
-        targets["subnets"] = {
-            "resourceType": "aws:ec2:subnet",
-            "resourceTags": dict(options.tag_scope),
-            "parameters": {"availabilityZoneIdentifier": params.zone},
-            "selectionMode": "ALL",
-        }
-        actions["disrupt-zone"] = {
-            "actionId": "aws:network:disrupt-connectivity",
-            "parameters": {"duration": duration, "scope": "all"},
-            "targets": {"Subnets": "subnets"},
-        }
+        targets, actions = _az_parts(params, options)
     else:
         raise FaultError(NO_LIVE_BACKEND.format(name=name, why="no FIS action matches it"))
     stop_conditions = [{"source": "aws:cloudwatch:alarm", "value": arn} for arn in options.stop_alarm_arns]
@@ -152,7 +132,7 @@ def experiment_template(
         "stopConditions": stop_conditions or [{"source": "none"}],
         "targets": targets,
         "actions": actions,
-        "tags": _tags(fault_id, name, params),
+        "tags": fault_tags(fault_id, name, params),
         # An empty target set fails the experiment rather than passing with nothing impaired.
         "experimentOptions": {"accountTargeting": "single-account", "emptyTargetResolutionMode": "fail"},
     }
@@ -164,8 +144,8 @@ def _api_fault_action(params: ServiceFault, options: LiveOptions) -> dict[str, A
 
     if params.mode not in _API_FAULT_ACTIONS:
         raise refuse(f"mode={params.mode} has no FIS action; use one of {', '.join(_API_FAULT_ACTIONS)}")
-    if params.service not in _API_FAULT_SERVICES:
-        raise refuse(f"FIS injects API faults only into {' and '.join(_API_FAULT_SERVICES)} (got service={params.service})")
+    if params.service not in FIS_API_FAULT_SERVICES:
+        raise refuse(f"FIS injects API faults only into {' and '.join(FIS_API_FAULT_SERVICES)} (got service={params.service})")
     if not params.operation:
         raise refuse("name the operation=... to impair (FIS needs the API operations)")
     if params.error_code:
@@ -175,7 +155,7 @@ def _api_fault_action(params: ServiceFault, options: LiveOptions) -> dict[str, A
     if params.rate <= 0:
         raise refuse("rate=0 would impair no call")
     if not options.api_fault_role_arns:
-        raise refuse("no role to impair: set LiveOptions.api_fault_role_arns to the workload's roles")
+        raise refuse("no role to impair: set [live].api_fault_roles to the workload's roles")
     return {
         "actionId": _API_FAULT_ACTIONS[params.mode],
         "parameters": {
@@ -188,34 +168,25 @@ def _api_fault_action(params: ServiceFault, options: LiveOptions) -> dict[str, A
     }
 
 
-def _tags(fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
-    tags = {"Name": f"drharness-{name}-{fault_id}", FAULT_ID_TAG: fault_id, FAULT_NAME_TAG: name}
-    encoded = json.dumps(params.model_dump(exclude_none=True), sort_keys=True, separators=(",", ":"))
-    if len(encoded) <= 256:  # the FIS limit on a tag value
-        tags["drharness:params"] = encoded
-    return tags
+class FisFaults:
+    """The FIS mechanism: one experiment per fault in the account of an `aws` Target."""
 
-
-class LiveFaultBackend:
-    """Faults as FIS experiments in the account of an `aws` Target."""
+    mechanism = "fis"
 
     def __init__(self, target: Target, options: LiveOptions) -> None:
-        if getattr(target, "name", None) != "aws":
-            raise TargetError(LIVE_NEEDS_AWS.format(got=getattr(target, "name", type(target).__name__)))
         self.target = target
         self.options = options
-        self.ref = BackendRef("aws", account_id=target.account_id, region=options.region)
-
-    def __repr__(self) -> str:
-        return f"LiveFaultBackend(account={self.target.account_id!r}, region={self.options.region!r})"
 
     def plan(self, fault_id: str, name: str, params: FaultParams) -> FisTemplate:
         """The experiment template a fault would create (the dry run)."""
-        return experiment_template(fault_id, name, params, self.options, self.target.account_id)
+        template = experiment_template(fault_id, name, params, self.options, self.target.account_id)
+        if not self.options.role_arn:
+            raise FaultError(NO_FIS_ROLE.format(name=name))
+        return template
 
     def prepare(self, fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
         self.plan(fault_id, name, params)
-        return {"region": experiment_region(params, self.options)}
+        return {"mechanism": self.mechanism, "region": experiment_region(params, self.options)}
 
     def inject(self, fault_id: str, name: str, params: FaultParams) -> InjectedFault:
         template = self.plan(fault_id, name, params)
@@ -228,14 +199,10 @@ class LiveFaultBackend:
             )["experiment"]
         except (ClientError, BotoCoreError) as exc:
             raise FaultError(f"FIS refused {name} {fault_id} in {region}: {exc}") from exc
-        return InjectedFault(
-            id=fault_id,
-            name=name,
-            params=params,
-            injected_at=datetime.now(timezone.utc),
-            target="aws",
-            refs={"region": region, "template_id": template_id, "experiment_id": experiment["id"]},
-        )
+        refs = {"mechanism": self.mechanism, "region": region, "template_id": template_id,
+                "experiment_id": experiment["id"]}
+        return InjectedFault(id=fault_id, name=name, params=params, injected_at=datetime.now(timezone.utc),
+                             target="aws", refs=refs)
 
     def revert(self, fault_id: str, refs: Mapping[str, str]) -> None:
         region = refs.get("region") or self.options.region
@@ -294,7 +261,7 @@ class LiveFaultBackend:
         return running
 
     def active_ids(self) -> list[str]:
-        """Ids of the drharness experiments still running in the backend's region."""
+        """Ids of the drharness experiments still running in the options' region."""
         return [str(item["tags"][FAULT_ID_TAG]) for item in self._running()]
 
     def active(self) -> list[InjectedFault]:
@@ -303,22 +270,14 @@ class LiveFaultBackend:
             tags = item["tags"]
             name = tags.get(FAULT_NAME_TAG, "")
             try:
-                params = parse_fault(name, json.loads(tags.get("drharness:params", "{}")))
+                params = parse_fault(name, json.loads(tags.get(PARAMS_TAG, "{}")))
             except (DrHarnessError, ValueError):
                 continue  # not readable as a drharness fault; active_ids still lists it
             created = item.get("creationTime")
-            found.append(
-                InjectedFault(
-                    id=tags[FAULT_ID_TAG],
-                    name=name,
-                    params=params,
-                    injected_at=created if isinstance(created, datetime) else datetime.now(timezone.utc),
-                    target="aws",
-                    refs={
-                        "region": self.options.region,
-                        "experiment_id": str(item["id"]),
-                        "template_id": str(item.get("experimentTemplateId", "")),
-                    },
-                )
-            )
+            refs = {"mechanism": self.mechanism, "region": self.options.region, "experiment_id": str(item["id"]),
+                    "template_id": str(item.get("experimentTemplateId", ""))}
+            found.append(InjectedFault(
+                id=tags[FAULT_ID_TAG], name=name, params=params, target="aws", refs=refs,
+                injected_at=created if isinstance(created, datetime) else datetime.now(timezone.utc),
+            ))
         return found
