@@ -8,6 +8,7 @@ that starts one, naming the command.
 
 from __future__ import annotations
 
+import platform
 import sys
 from collections.abc import Iterator
 
@@ -49,6 +50,9 @@ def _command_of(event: str, args: tuple[object, ...]) -> str:
 
 
 _WATCH = _SpawnWatch()
+# platform.processor() runs `uname -p` once per process and caches it; Chaos Toolkit's system info asks for
+# it. Asked here, before any test runs, it is not charged to whichever test happens to ask first.
+platform.processor()
 sys.addaudithook(_WATCH.audit)  # audit hooks cannot be removed; `running` turns it off between tests
 
 
