@@ -326,7 +326,7 @@ def target_from_environment(env: Mapping[str, str], workload: Workload) -> Targe
     """An offline target when DRHARNESS_ENDPOINT / AWS_ENDPOINT_URL is set; else AWS through the live safety checks."""
     endpoint = env.get("DRHARNESS_ENDPOINT") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
-        from drharness.target import attach
+        from drharness.attach import attach
 
         # The Target protocol declares endpoint_url `str | None` as a plain attribute, which mypy reads as invariant.
         return cast(Target, attach(endpoint, workload.account_id).target)
