@@ -11,7 +11,8 @@ from types import TracebackType
 from drharness.config import Workload, load_workload
 from drharness.results import ResultSink
 from drharness.settings import RunSettings
-from drharness.target import OfflineTarget, Target, attach
+from drharness.attach import attach
+from drharness.target import OfflineTarget, Target
 
 
 class DrSession:

@@ -56,6 +56,7 @@ def test_no_world_import_inside_a_function_or_type_checking_block() -> None:
     assert found == []
 
 
+@pytest.mark.e2e
 def test_the_control_client_loads_no_moto_and_no_werkzeug() -> None:
     code = ("import sys, drharness.world.control; from drharness.world import WorldClient; "
             "assert 'moto' not in sys.modules and 'werkzeug' not in sys.modules, "

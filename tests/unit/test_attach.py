@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from drharness.errors import WorldError
-from drharness.target import LIVE_POLL_INTERVAL_S, OFFLINE_POLL_INTERVAL_S, AwsTarget, OfflineTarget, attach
+from drharness.attach import attach
+from drharness.target import LIVE_POLL_INTERVAL_S, OFFLINE_POLL_INTERVAL_S, AwsTarget, OfflineTarget
 
 
 class _NotAWorld(http.server.BaseHTTPRequestHandler):

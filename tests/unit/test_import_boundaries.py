@@ -15,6 +15,9 @@ from pathlib import Path
 import grimp
 import pytest
 
+# Each check imports in a fresh interpreter, so that no other test's imports can mask what a module loads.
+pytestmark = pytest.mark.e2e
+
 LOAD_AND_LIST = """
 import importlib, sys
 for name in sys.argv[1:]:

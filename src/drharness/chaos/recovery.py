@@ -211,15 +211,7 @@ def restore_table(point: str = "before-fault", repair: bool = True, timeout_s: f
     run = runtime.current(configuration)
     workload = run.workload
     table, region, tier = workload.metadata_table, workload.primary_region, workload.spec.table.tier
-    if point not in ("before-fault", "latest"):
-        raise ConfigError(f"restore point {point!r} is not before-fault or latest")
-    restore_to: dt.datetime | None = None
-    if point == "before-fault":
-        corrupted = [r for r in run.journal.records() if r.name == "data-corruption"]
-        fault_id = corrupted[-1].id if corrupted else next(iter(run.fault_times), None)
-        if fault_id is None or fault_id not in run.fault_times:
-            raise MeasurementError(NO_FAULT_YET)
-        restore_to = run.fault_times[fault_id] - dt.timedelta(milliseconds=1)
+    restore_to = _restore_point(run, point)
     rto = run.objectives(tier).rto
     timer = RestoreTimer(run.target, region, timeout_s=float(timeout_s) or None, objective=rto)
     restored = f"{table}-restore-{uuid.uuid4().hex[:6]}"
@@ -258,6 +250,19 @@ def restore_table(point: str = "before-fault", repair: bool = True, timeout_s: f
             "objective_seconds": record.objective, "restore_point": measurement.restore_point, "reason": record.reason,
             "repaired_items": repaired, "repaired_table_verdict": repaired_verdict,
             "cleaned_up": list(cleanup.deleted), "cleanup_failed": list(cleanup.failed)}
+
+
+def _restore_point(run: runtime.ChaosRun, point: str) -> dt.datetime | None:
+    """The time to restore to: just before the run's data corruption (else its first fault), or None for latest."""
+    if point not in ("before-fault", "latest"):
+        raise ConfigError(f"restore point {point!r} is not before-fault or latest")
+    if point == "latest":
+        return None
+    corrupted = [r for r in run.journal.records() if r.name == "data-corruption"]
+    fault_id = corrupted[-1].id if corrupted else next(iter(run.fault_times), None)
+    if fault_id is None or fault_id not in run.fault_times:
+        raise MeasurementError(NO_FAULT_YET)
+    return run.fault_times[fault_id] - dt.timedelta(milliseconds=1)
 
 
 def _repair(client: Any, restored: str, table: str) -> int:

@@ -11,7 +11,8 @@ from rich.table import Table
 
 from drharness.config import load_workload
 from drharness.deploy import DeployReport, VerificationError, deploy_workload
-from drharness.target import OfflineTarget, attach
+from drharness.attach import attach
+from drharness.target import OfflineTarget
 
 CONFIG_HELP = "Workload config (default: $DRHARNESS_CONFIG, ./workload.toml, then the built-in seed workload)."
 ENDPOINT_HELP = "Deploy into the offline world at this endpoint (as `drharness world serve` printed it)."

@@ -97,7 +97,7 @@ def metrics(
         return
     workload = load_workload(settings.config)
     if settings.endpoint:
-        from drharness.target import attach
+        from drharness.attach import attach
 
         publish_to = attach(settings.endpoint, workload.spec.offline.account_id).target
     elif settings.target == "aws":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -18,6 +18,9 @@ from drharness.cli.failover import (
     procedure_session,
 )
 from drharness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from drharness.procedures.runbook import RunbookOutcome
 
 KIND_HELP = "full (data, infrastructure, services, verification), partial (no data step) or data-only."
 
@@ -72,34 +75,46 @@ def register(app: typer.Typer) -> None:
                 echo(f"drharness: interrupted; resume with `drharness recover {kind} --resume {run_id}`", err=True)
                 raise typer.Exit(130) from None
         if dry_run:
-            for line in outcome.plan:
-                echo(f"  {line}")
-            for problem in outcome.refusals:
-                echo(f"  would refuse: {problem}", err=True)
-            raise typer.Exit(1 if outcome.refusals else 0)
-        if outcome.serving:
-            serving = outcome.serving
-            echo(f"serving: s3://{serving.bucket} ({serving.bucket_region}), "
-                 f"table {serving.table} ({serving.table_region})")
-        echo(f"consistency: {outcome.consistency_verdict or 'not verified'}"
-             + (f" ({outcome.verification.reason})" if outcome.verification else ""))
-        echo(f"recovery_seconds: {outcome.recovery_seconds or 0:.3f} s; state: {outcome.state_path}")
-        echo(f"result records: {session.settings.reports / 'results' / outcome.run_id}")
-        raise typer.Exit(0 if outcome.consistency_verdict == "pass" else 1)
+            raise typer.Exit(_show_plan(echo, outcome))
+        raise typer.Exit(_show_outcome(echo, outcome, session.settings.reports / "results" / outcome.run_id))
 
-    @app.command("capture-listing")
-    def capture_listing(
-        listing_dir: Path = typer.Option(Path(".drharness/listings"), "--listing-dir", help="Where to keep the listing."),
-        config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),  # noqa: UP007
-        endpoint: Optional[str] = typer.Option(None, "--endpoint", help=ENDPOINT_HELP),  # noqa: UP007
-        target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),  # noqa: UP007
-        live: bool = typer.Option(False, "--live", help=LIVE_HELP),
-    ) -> None:
-        """Save the primary's replicated objects and table items: what recovery verifies against if the primary goes down."""
-        from drharness.procedures.listing import capture_source_listing
+    app.command("capture-listing")(capture_listing)
 
-        with procedure_session("capture-listing", target=target, config=config, endpoint=endpoint, live=live) as session:
-            listing = capture_source_listing(session.target, session.workload, listing_dir)
-            echo = console(session.workload)
-        echo(listing.describe())
-        echo(f"saved: {listing.path}")
+
+def _show_plan(echo: Callable[..., None], outcome: RunbookOutcome) -> int:
+    """Print a dry run's plan and what would be refused; the exit code (1 if anything would be)."""
+    for line in outcome.plan:
+        echo(f"  {line}")
+    for problem in outcome.refusals:
+        echo(f"  would refuse: {problem}", err=True)
+    return 1 if outcome.refusals else 0
+
+
+def _show_outcome(echo: Callable[..., None], outcome: RunbookOutcome, records: Path) -> int:
+    """Print where the workload is served from and how it checked out; the exit code (0 if consistent)."""
+    if outcome.serving:
+        serving = outcome.serving
+        echo(f"serving: s3://{serving.bucket} ({serving.bucket_region}), "
+             f"table {serving.table} ({serving.table_region})")
+    echo(f"consistency: {outcome.consistency_verdict or 'not verified'}"
+         + (f" ({outcome.verification.reason})" if outcome.verification else ""))
+    echo(f"recovery_seconds: {outcome.recovery_seconds or 0:.3f} s; state: {outcome.state_path}")
+    echo(f"result records: {records}")
+    return 0 if outcome.consistency_verdict == "pass" else 1
+
+
+def capture_listing(
+    listing_dir: Path = typer.Option(Path(".drharness/listings"), "--listing-dir", help="Where to keep the listing."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP),  # noqa: UP007
+    endpoint: Optional[str] = typer.Option(None, "--endpoint", help=ENDPOINT_HELP),  # noqa: UP007
+    target: Optional[str] = typer.Option(None, "--target", help=TARGET_HELP),  # noqa: UP007
+    live: bool = typer.Option(False, "--live", help=LIVE_HELP),
+) -> None:
+    """Save the primary's replicated objects and table items: what recovery verifies against if the primary goes down."""
+    from drharness.procedures.listing import capture_source_listing
+
+    with procedure_session("capture-listing", target=target, config=config, endpoint=endpoint, live=live) as session:
+        listing = capture_source_listing(session.target, session.workload, listing_dir)
+        echo = console(session.workload)
+    echo(listing.describe())
+    echo(f"saved: {listing.path}")

@@ -45,7 +45,7 @@ def _offline_account(endpoint: str | None, default: str) -> tuple[str, str]:
     """
     if not endpoint:
         return default, "offline (no world contacted)"
-    from drharness.target import attach
+    from drharness.attach import attach
 
     attached = attach(endpoint, default)
     if attached.is_world:

@@ -26,6 +26,7 @@ from drharness.procedures import notice as notices
 from drharness.procedures.health import DEFAULT_TIMEOUT_S, PrimaryHealth, check_primary_health
 from drharness.procedures.stack import (
     DEFAULT_STACK_TIMEOUT_S,
+    DrStackView,
     StackActivation,
     activate_dr_stack,
     activation_problems,
@@ -154,15 +155,7 @@ def run_failover(
     mode: VerifyMode = verify_notice or "inbox"
     view = read_dr_stack(target, workload)
     if dry_run:
-        problems = [] if view.enabled else activation_problems(target, workload, view)
-        plan = [*checked, ("forced failover: " if force and health.healthy else "") + describe_activation(workload, view)]
-        if not view.enabled:
-            plan.append(f"publish the DR notice to {topic_arn or workload.dr_topic} ({workload.secondary_region})")
-            plan.append("verify: the notice arrives in the SQS inbox of the DR topic" if mode == "inbox"
-                        else "no verification: an accepted publish is not a delivery, so the run is recorded unverified")
-        plan.extend(f"would refuse: {p}" for p in problems)
-        return FailoverOutcome(run, "planned", not problems, True, force, health,
-                               "; ".join(problems) or "dry run: nothing changed", tuple(plan))
+        return _planned(target, workload, run, health, view, checked, force=force, mode=mode, topic_arn=topic_arn)
     if view.enabled:
         reason = ALREADY_ACTIVE.format(stack=view.name, region=view.region, parameter=view.enable_parameter)
         outcome = FailoverOutcome(run, "already_failed_over", True, False, force, health, reason, (*checked, reason))
@@ -198,23 +191,7 @@ def _fail_over(
             clock.mark(FAILED_OVER, stack.detail)
     except ProcedureError as exc:
         clock.note_problem(str(exc))
-    sent: notices.Notice | None = None
-    extra: tuple[PhaseMark, ...] = ()
-    try:
-        arn = topic_arn or notices.dr_topic_arn(target, workload)
-        details: dict[str, JsonValue] = {
-            "dr_stack": workload.dr_stack,
-            "stack_action": stack.action if stack else "failed",
-            "stack_status": stack.status if stack else None,
-            "primary_health": list(health.problems),
-        }
-        if stack is None:
-            details["error"] = clock.result().reason
-        sent = notices.publish(target, workload, arn, notices.message(workload, run_id=run, success=stack is not None,
-                                                                      details=details))
-        extra = (PhaseMark(NOTIFIED, utc_now(), time.monotonic(), f"notice {sent.message_id} published to {arn}"),)
-    except ProcedureError as exc:
-        clock.note_problem(str(exc))
+    sent, extra = _notify(target, workload, run, health, clock, stack, topic_arn)
     verified = False
     if stack is not None and sent is not None:
         result, verified = _verify(target, workload, clock, sent, run, mode, notice_timeout_s)
@@ -250,6 +227,45 @@ def _fail_over(
         )
         outcome = _with_records(outcome, (record,))
     return outcome
+
+
+def _planned(
+    target: Target, workload: Workload, run: str, health: PrimaryHealth, view: DrStackView, checked: tuple[str, ...], *,
+    force: bool, mode: VerifyMode, topic_arn: str | None,
+) -> FailoverOutcome:
+    """The dry run: what a failover would do and what would refuse it; nothing changes."""
+    problems = [] if view.enabled else activation_problems(target, workload, view)
+    plan = [*checked, ("forced failover: " if force and health.healthy else "") + describe_activation(workload, view)]
+    if not view.enabled:
+        plan.append(f"publish the DR notice to {topic_arn or workload.dr_topic} ({workload.secondary_region})")
+        plan.append("verify: the notice arrives in the SQS inbox of the DR topic" if mode == "inbox"
+                    else "no verification: an accepted publish is not a delivery, so the run is recorded unverified")
+    plan.extend(f"would refuse: {p}" for p in problems)
+    return FailoverOutcome(run, "planned", not problems, True, force, health,
+                           "; ".join(problems) or "dry run: nothing changed", tuple(plan))
+
+
+def _notify(
+    target: Target, workload: Workload, run: str, health: PrimaryHealth, clock: Timeline,
+    stack: StackActivation | None, topic_arn: str | None,
+) -> tuple[notices.Notice | None, tuple[PhaseMark, ...]]:
+    """Publish the DR notice (success or failure of the stack change); the notice and its `notified` mark."""
+    try:
+        arn = topic_arn or notices.dr_topic_arn(target, workload)
+        details: dict[str, JsonValue] = {
+            "dr_stack": workload.dr_stack,
+            "stack_action": stack.action if stack else "failed",
+            "stack_status": stack.status if stack else None,
+            "primary_health": list(health.problems),
+        }
+        if stack is None:
+            details["error"] = clock.result().reason
+        sent = notices.publish(target, workload, arn, notices.message(workload, run_id=run, success=stack is not None,
+                                                                      details=details))
+    except ProcedureError as exc:
+        clock.note_problem(str(exc))
+        return None, ()
+    return sent, (PhaseMark(NOTIFIED, utc_now(), time.monotonic(), f"notice {sent.message_id} published to {arn}"),)
 
 
 def _verify(
@@ -310,7 +326,7 @@ def target_from_environment(env: Mapping[str, str], workload: Workload) -> Targe
     """An offline target when DRHARNESS_ENDPOINT / AWS_ENDPOINT_URL is set; else AWS through the live safety checks."""
     endpoint = env.get("DRHARNESS_ENDPOINT") or env.get("AWS_ENDPOINT_URL")
     if endpoint:
-        from drharness.target import attach
+        from drharness.attach import attach
 
         # The Target protocol declares endpoint_url `str | None` as a plain attribute, which mypy reads as invariant.
         return cast(Target, attach(endpoint, workload.account_id).target)

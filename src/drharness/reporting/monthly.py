@@ -17,13 +17,12 @@ and the written report is scanned for them before it is kept.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -38,6 +37,9 @@ from drharness.reporting import charts
 from drharness.reporting.evidence import NOT_MEASURED, format_value, human_seconds, parse_time
 from drharness.reporting.metrics import (
     DrMetrics, compute_metrics, is_lag_record, lag_p99_of, latest_by_check, latest_lags, metric_basis, metric_values,
+)
+from drharness.reporting.monthly_model import (
+    Chart, Measure, MonthlyOutput, MonthlyReport, MonthSummary, Row, Section, TierRow,
 )
 from drharness.reporting.scrub import Scrubber, scan_tree
 from drharness.results import JsonValue, ResultRecord, iso, utc_now
@@ -56,105 +58,6 @@ NO_MONTH = "no result records for {month} under {where}; months with records: {m
 BAD_MONTH = "month {month!r} is not YYYY-MM (e.g. 2025-03)"
 LEAKED = "the monthly report would expose {count} secret-looking string(s), first {first}; it was not kept"
 TEMPLATES = ("monthly.md.j2", "monthly.html.j2")
-
-
-@dataclass(frozen=True)
-class Measure:
-    """The month's worst measurement of one kind (RTO or RPO) for one tier."""
-
-    objective_seconds: float | None
-    objective_source: str  # "records" | "config" | ""
-    worst_seconds: float | None
-    count: int
-    verdict: str  # pass | fail | error | not measured
-    targets: tuple[str, ...]
-
-    @property
-    def objective_text(self) -> str:
-        if self.objective_seconds is None:
-            return NOT_MEASURED
-        text = format_value(self.objective_seconds, "s")
-        return text + " (config)" if self.objective_source == "config" else text
-
-    @property
-    def measured_text(self) -> str:
-        return NOT_MEASURED if self.worst_seconds is None else format_value(self.worst_seconds, "s")
-
-
-@dataclass(frozen=True)
-class TierRow:
-    tier: str
-    rto: Measure
-    rpo: Measure
-
-
-@dataclass(frozen=True)
-class MonthSummary:
-    month: str
-    runs: int
-    verdicts: tuple[tuple[str, int], ...]
-    pass_rate_percent: float | None
-    worst_rto_seconds: float | None
-    worst_rpo_seconds: float | None
-    worst_lag_p99_seconds: float | None
-
-    def count(self, verdict: str) -> int:
-        return dict(self.verdicts).get(verdict, 0)
-
-
-@dataclass(frozen=True)
-class Row:
-    """One table row of plain, already formatted cells (the templates only lay them out)."""
-
-    cells: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    file_name: str
-    png: bytes = field(repr=False)
-
-    @property
-    def data_uri(self) -> str:
-        return "data:image/png;base64," + base64.b64encode(self.png).decode()
-
-
-@dataclass(frozen=True)
-class Section:
-    """A table with its heading, a note (what it was read from) and the rows."""
-
-    title: str
-    note: str
-    header: tuple[str, ...]
-    rows: tuple[Row, ...]
-
-
-@dataclass(frozen=True)
-class MonthlyReport:
-    month: str
-    generated_at: str
-    title: str
-    targets: tuple[str, ...]
-    runs: tuple[str, ...]
-    tiers: tuple[TierRow, ...]
-    summary: MonthSummary
-    trend: tuple[MonthSummary, ...]
-    sections: tuple[Section, ...]
-    charts: tuple[Chart, ...]
-
-    @property
-    def offline(self) -> bool:
-        return "offline" in self.targets
-
-
-@dataclass(frozen=True)
-class MonthlyOutput:
-    directory: Path
-    markdown: Path
-    html: Path
-    charts: tuple[Path, ...]
-    report: MonthlyReport
 
 
 # -- grouping -------------------------------------------------------------------------------------

@@ -13,17 +13,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import re
-import threading
 import time
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from botocore import handlers as botocore_handlers
-from botocore.compat import unquote_str
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.errors import MeasurementError
@@ -38,6 +33,14 @@ from drharness.instruments.consistency.digest import (
 )
 from drharness.instruments.consistency.merge import merge_join
 from drharness.instruments.consistency.report import DEFAULT_MAX_LISTED, ConsistencyReport, Tally, started_now
+from drharness.instruments.consistency.s3_listing import (  # noqa: F401 - the parsers are read from here too
+    _LEAN_FIELD,
+    ListedObject,
+    _install_lean_hook,
+    _lean_listing,
+    _parse_listing,
+    _parse_listing_tree,
+)
 
 if TYPE_CHECKING:
     from drharness.target import Target
@@ -134,160 +137,11 @@ def _etag(raw: str) -> str:
     return raw.strip('"')
 
 
-# botocore's generic parser costs about 0.2 ms of CPU per listed object (most of it parsing LastModified
-# with dateutil), and its check for an error inside a 200 answer parses every S3 page once more before
-# that. A large comparison would be CPU-bound in the client. So our own listing calls take the Contents
-# out of the raw page first (`_parse_listing`), in one handler that runs ahead of botocore's (and then
-# calls botocore's 200 check on what is left), and hand botocore a page without them. The flag is per
-# thread, so other callers of the same client get botocore's full parse as usual.
-_LEAN = threading.local()
-_BEFORE_PARSE = "before-parse.s3.*"
-_LEAN_UNIQUE_ID = "drharness-lean-listing"
-_LEAN_FIELD = "DrharnessObjects"
-# The tree fallback holds one page's element tree at a time: parsing holds the GIL anyway, and
-# concurrent trees (about 1 MiB per 1000 objects) would make peak memory depend on thread timing.
-_PARSE_LOCK = threading.Lock()
-_INSTALL_LOCK = threading.Lock()
-
-ListedObject = tuple[str, int, str, bool]  # key, size, ETag without quotes, a SHA256 checksum listed
-
-
-_CONTENTS_TAG = re.compile(rb"<(?:[\w.-]+:)?Contents[\s/>]")  # any Contents element, as S3 writes it or not
-
-
-class _Unusual(Exception):
-    """A page laid out differently from S3's own (whitespace, other prefixes): parse it as a tree."""
-
-
-_XML_REFERENCE = re.compile(r"&(?:(amp|lt|gt|quot|apos)|#([0-9]+)|#x([0-9A-Fa-f]+));")
-_XML_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
-
-
-def _xml_reference(match: re.Match[str]) -> str:
-    name, decimal, hexadecimal = match.groups()
-    return _XML_ENTITIES[name] if name else chr(int(decimal) if decimal else int(hexadecimal, 16))
-
-
-def _xml_text(text: str) -> str:
-    """XML character data as text: S3 writes &quot; around ETags, &amp; and &#13; in keys; a literal
-    carriage return reads as a line feed, as in every XML parser."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "&" not in text:
-        return text
-    if "&" in _XML_REFERENCE.sub("", text):
-        raise _Unusual  # not well-formed: let the XML parser say so
-    return _XML_REFERENCE.sub(_xml_reference, text)
-
-
-# One listed object as S3 writes it (moto writes the same, without the optional elements). No `<` is
-# literal in XML text, so each match is exactly one element and cannot run into the next.
-_S3_CONTENTS = re.compile(
-    r"<Contents><Key>([^<]*)</Key><LastModified>[^<]*</LastModified><ETag>([^<]*)</ETag>"
-    r"((?:<ChecksumAlgorithm>[^<]*</ChecksumAlgorithm>)*)(?:<ChecksumType>[^<]*</ChecksumType>)?"
-    r"<Size>([0-9]+)</Size>.*?</Contents>",
-    re.S,
-)
-
-
-def _scan_contents(region: str, encoded: bool) -> list[ListedObject]:
-    """The objects of a run of adjacent `<Contents>` elements in S3's own layout (about 0.6 µs each)."""
-    count = region.count("<Contents>")
-    rows = _S3_CONTENTS.findall(region)
-    if len(rows) != count or region.count("</Contents><Contents>") != count - 1:
-        raise _Unusual  # an element laid out otherwise, or something between two of them
-    objects: list[ListedObject] = []
-    for key, etag, algorithms, size in rows:
-        if "&" in key or "\r" in key:
-            key = _xml_text(key)
-        if encoded and ("%" in key or "+" in key):
-            key = unquote_str(key)
-        if "&" in etag or "\r" in etag:
-            etag = _xml_text(etag)
-        objects.append((key, int(size), etag.strip('"'), ">SHA256<" in algorithms))
-    return objects
-
-
-def _parse_listing(body: bytes) -> tuple[list[ListedObject], bytes]:
-    """(key, size, ETag, SHA256 listed) of each listed object, and the page without its Contents.
-
-    S3 writes the Contents of a page one after the other, so they are cut out as one run and read with
-    one regular expression; a page laid out any other way is parsed as an XML tree (the same answer,
-    about three times slower).
-    """
-    first = body.find(b"<Contents>")
-    if first < 0:
-        return _parse_listing_tree(body) if _CONTENTS_TAG.search(body) else ([], body)
-    end = body.rfind(b"</Contents>") + len(b"</Contents>")
-    rest = body[:first] + body[end:]
-    if _CONTENTS_TAG.search(rest):
-        return _parse_listing_tree(body)
-    try:
-        objects = _scan_contents(body[first:end].decode("utf-8"), b"<EncodingType>url</EncodingType>" in rest)
-    except (_Unusual, ValueError, UnicodeDecodeError):
-        return _parse_listing_tree(body)
-    return objects, rest
-
-
-def _parse_listing_tree(body: bytes) -> tuple[list[ListedObject], bytes]:
-    with _PARSE_LOCK:
-        root = ET.fromstring(body)
-        ns = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
-        encoded = root.findtext(f"{ns}EncodingType") == "url"
-        key_tag, size_tag, etag_tag, algo_tag = f"{ns}Key", f"{ns}Size", f"{ns}ETag", f"{ns}ChecksumAlgorithm"
-        contents_tag = f"{ns}Contents"
-        objects = []
-        for element in root.iterfind(contents_tag):
-            key = element.findtext(key_tag) or ""
-            objects.append((
-                unquote_str(key) if encoded else key,
-                int(element.findtext(size_tag) or 0),
-                (element.findtext(etag_tag) or "").strip('"'),
-                any(a.text == "SHA256" for a in element.iterfind(algo_tag)),
-            ))
-        root[:] = [child for child in root if child.tag != contents_tag]
-        return objects, ET.tostring(root)
-
-
-def _lean_hook(check_200: Callable[..., Any] | None) -> Callable[..., None]:
-    def before_parse(operation_model: Any, response_dict: dict[str, Any],
-                     customized_response_dict: dict[str, Any], **kwargs: Any) -> None:
-        if (getattr(_LEAN, "active", False) and operation_model.name == "ListObjectsV2"
-                and response_dict.get("status_code", 500) < 300 and response_dict.get("body")):
-            objects, response_dict["body"] = _parse_listing(response_dict["body"])
-            customized_response_dict[_LEAN_FIELD] = objects
-        if check_200 is not None:
-            check_200(operation_model=operation_model, response_dict=response_dict,
-                      customized_response_dict=customized_response_dict, **kwargs)
-
-    return before_parse
-
-
-def _install_lean_hook(client: Any) -> None:
-    """Put the lean listing ahead of botocore's 200 check on this client (once per client)."""
-    events = getattr(getattr(client, "meta", None), "events", None)
-    if events is None or getattr(client.meta, "drharness_lean", False):
-        return
-    with _INSTALL_LOCK:
-        if getattr(client.meta, "drharness_lean", False):
-            return
-        check_200 = getattr(botocore_handlers, "_handle_200_error", None)
-        # Ours first, then botocore's own out: a call made meanwhile on another thread runs the check
-        # twice, never not at all.
-        events.register_first(_BEFORE_PARSE, _lean_hook(check_200), unique_id=_LEAN_UNIQUE_ID)
-        if check_200 is not None:
-            events.unregister(_BEFORE_PARSE, check_200)
-        client.meta.drharness_lean = True
-
 
 def _list_page(side: BucketSide, kwargs: dict[str, Any]) -> tuple[dict[str, Any], list[ListedObject]]:
     _install_lean_hook(side.client)
-    _LEAN.active = True
-    try:
-        with _s3_errors(side):
-            page = side.client.list_objects_v2(**kwargs)
-    finally:
-        _LEAN.active = False
+    with _lean_listing(), _s3_errors(side):
+        page = side.client.list_objects_v2(**kwargs)
     objects = page.pop(_LEAN_FIELD, None)
     if objects is None:  # a client without botocore's event system (or the hook did not run)
         objects = [(o["Key"], o["Size"], _etag(o.get("ETag", "")), "SHA256" in o.get("ChecksumAlgorithm", ()))
@@ -438,6 +292,46 @@ def _describe(size: int | None, etag: str | None) -> str:
     return " ".join(parts) or "present"
 
 
+def _compared_fields(fields: Sequence[str]) -> tuple[bool, bool]:
+    """Whether size and whether ETag are compared; any other field name is an error."""
+    unknown = set(fields) - {"size", "etag"}
+    if unknown:
+        raise MeasurementError(f"unknown field(s) {sorted(unknown)} to compare; use 'size' and/or 'etag'")
+    return "size" in fields, "etag" in fields
+
+
+def _entry(key: str, size: int | None, etag: str | None, detailed: bool) -> DigestEntry:
+    return DigestEntry(key, hash64(key.encode()), _fields_hash(key, size, etag), _describe(size, etag) if detailed else "")
+
+
+def _expected_entries(items: Iterable[ExpectedObject | str], prefix: str, use_size: bool, use_etag: bool,
+                      detailed: bool) -> Iterator[DigestEntry]:
+    for item in items:
+        obj = ExpectedObject(item) if isinstance(item, str) else item
+        if not obj.key.startswith(prefix):
+            raise MeasurementError(EXPECTED_OUTSIDE_PREFIX.format(key=obj.key, prefix=prefix))
+        for name, used, value in (("size", use_size, obj.size), ("etag", use_etag, obj.etag)):
+            if used and value is None:
+                raise MeasurementError(EXPECTED_LACKS_FIELD.format(key=obj.key, field=name))
+        size = obj.size if use_size else None
+        etag = _etag(obj.etag) if use_etag and obj.etag is not None else None
+        yield _entry(obj.key, size, etag, detailed)
+
+
+def _expected_stream(
+    expected: Iterable[ExpectedObject | str] | Callable[[], Iterable[ExpectedObject | str]],
+    entries: Callable[[bool, Iterable[ExpectedObject | str]], Iterator[DigestEntry]],
+) -> Stream:
+    """The expected objects as a stream that can be read twice, however they were given."""
+    if callable(expected):
+        factory = expected
+        return lambda detailed: entries(detailed, factory())
+    if iter(expected) is expected:  # a one-shot iterator: replay it from disk
+        return SpooledStream(entries(True, expected))
+    items = expected
+    return lambda detailed: entries(detailed, items)
+
+
 def compare_bucket_to_expected(
     client: Any,
     bucket: str,
@@ -458,43 +352,18 @@ def compare_bucket_to_expected(
     Missing keys are expected and absent; extra keys are present and not expected.
     """
     started, start = started_now(), time.monotonic()
-    use_size, use_etag = "size" in fields, "etag" in fields
-    unknown = set(fields) - {"size", "etag"}
-    if unknown:
-        raise MeasurementError(f"unknown field(s) {sorted(unknown)} to compare; use 'size' and/or 'etag'")
+    use_size, use_etag = _compared_fields(fields)
     side = BucketSide(client, bucket, prefix)
 
     def expected_entries(detailed: bool, items: Iterable[ExpectedObject | str]) -> Iterator[DigestEntry]:
-        for item in items:
-            obj = ExpectedObject(item) if isinstance(item, str) else item
-            if not obj.key.startswith(prefix):
-                raise MeasurementError(EXPECTED_OUTSIDE_PREFIX.format(key=obj.key, prefix=prefix))
-            for name, used, value in (("size", use_size, obj.size), ("etag", use_etag, obj.etag)):
-                if used and value is None:
-                    raise MeasurementError(EXPECTED_LACKS_FIELD.format(key=obj.key, field=name))
-            size = obj.size if use_size else None
-            etag = _etag(obj.etag) if use_etag and obj.etag is not None else None
-            yield DigestEntry(obj.key, hash64(obj.key.encode()), _fields_hash(obj.key, size, etag),
-                              _describe(size, etag) if detailed else "")
+        return _expected_entries(items, prefix, use_size, use_etag, detailed)
 
     def actual_entries(detailed: bool) -> Iterator[DigestEntry]:
-        for rel, fp in list_shard(side, page_size=page_size):
-            size = fp.size if use_size else None
-            etag = fp.etag if use_etag else None
-            yield DigestEntry(fp.key, hash64(fp.key.encode()), _fields_hash(fp.key, size, etag),
-                              _describe(size, etag) if detailed else "")
+        for _, fp in list_shard(side, page_size=page_size):
+            yield _entry(fp.key, fp.size if use_size else None, fp.etag if use_etag else None, detailed)
 
-    expected_stream: Stream
-    if callable(expected):
-        factory = expected
-        expected_stream = lambda detailed: expected_entries(detailed, factory())  # noqa: E731
-    elif iter(expected) is expected:  # a one-shot iterator: replay it from disk
-        expected_stream = SpooledStream(expected_entries(True, expected))
-    else:
-        items = expected
-        expected_stream = lambda detailed: expected_entries(detailed, items)  # noqa: E731
     tally = digest_compare(
-        DigestSide(source_label, [expected_stream]),
+        DigestSide(source_label, [_expected_stream(expected, expected_entries)]),
         DigestSide(side.label, [actual_entries]),
         max_listed=max_listed,
         buckets=buckets,
