@@ -91,6 +91,8 @@ fis_duration = "PT5M"
     throttle = {"service": "dynamodb", "operation": "PutItem", "mode": "throttle", "rate": 1.0}
     with faults.injected(backend, "service-fault", throttle, journal):
         pass
+    with faults.injected(backend, "credential-compromise", {"region": "us-east-1"}, journal):
+        pass
     faults.revert_pending(journal, live_backend=lambda ref: backend)
     assert world.faults.active() == []
     assert {"fis:CreateExperimentTemplate", "fis:StartExperiment", "fis:StopExperiment"} <= calls

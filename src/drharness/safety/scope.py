@@ -125,7 +125,8 @@ def fault_resources(
             found.append(ScopedResource("dynamodb table", spec.table, where,
                                         arn=f"arn:aws:dynamodb:{where}:{account_id}:table/{spec.table}"))
     elif isinstance(spec, CredentialCompromise):
-        found.append(ScopedResource("iam user", spec.user, "", arn=f"arn:aws:iam::{account_id}:user/{spec.user}"))
+        # The harness makes this user itself, tagged with the tag scope: nothing that exists is reached.
+        found.append(ScopedResource("harness-made iam user", "drharness-cc-<fault id>", ""))
     return tuple(found)
 
 

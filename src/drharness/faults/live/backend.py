@@ -5,6 +5,7 @@
 | az-outage, replication-pause                | FIS experiment (`faults.live.fis`)               |
 | service-fault on ec2, kinesis               | FIS aws:fis:inject-api-* on the workload's roles |
 | service-fault on dynamodb, s3               | client-side, in the Target's own clients         |
+| credential-compromise                       | a harness-made IAM user and key (`credentials`)  |
 
 The journal's refs name the mechanism ("mechanism"), so a revert after a crash goes to the right one.
 """
@@ -18,9 +19,10 @@ from drharness.errors import FaultError, TargetError
 from drharness.faults.base import InjectedFault
 from drharness.faults.journal import BackendRef
 from drharness.faults.live.clientside import CLIENT_SIDE_SERVICES, ClientSideFaults
+from drharness.faults.live.credentials import CredentialFaults, read_seed_policy, user_name
 from drharness.faults.live.fis import FisFaults, FisTemplate
 from drharness.faults.live.options import LIVE_NEEDS_AWS, LiveOptions
-from drharness.faults.spec import FaultParams, ServiceFault
+from drharness.faults.spec import CredentialCompromise, FaultParams, ServiceFault
 from drharness.target import Target
 
 
@@ -45,7 +47,8 @@ class LiveFaultBackend:
         self.ref = BackendRef("aws", account_id=target.account_id, region=options.region)
         self.fis = FisFaults(target, options)
         self.client_side = ClientSideFaults(target, options)
-        self._mechanisms: tuple[Mechanism, ...] = (self.fis, self.client_side)
+        self.credentials = CredentialFaults(target, options)
+        self._mechanisms: tuple[Mechanism, ...] = (self.fis, self.client_side, self.credentials)
 
     def __repr__(self) -> str:
         return f"LiveFaultBackend(account={self.target.account_id!r}, region={self.options.region!r})"
@@ -54,6 +57,8 @@ class LiveFaultBackend:
         """The mechanism that makes fault `name` in the account."""
         if isinstance(params, ServiceFault) and params.service in CLIENT_SIDE_SERVICES:
             return self.client_side
+        if isinstance(params, CredentialCompromise):
+            return self.credentials
         return self.fis
 
     def plan(self, fault_id: str, name: str, params: FaultParams) -> FisTemplate | dict[str, Any]:
@@ -62,6 +67,8 @@ class LiveFaultBackend:
         if mechanism is self.fis:
             return self.fis.plan(fault_id, name, params)
         refs = mechanism.prepare(fault_id, name, params)
+        if mechanism is self.credentials:
+            return {**refs, "inline_policy": read_seed_policy(self.options), "access_key": "one, handed to the drill"}
         assert isinstance(params, ServiceFault)
         return {**refs, "hook": ClientSideFaults.event(params), "affects": "the harness's own clients of the run"}
 
@@ -96,6 +103,10 @@ def describe_live_change(name: str, params: FaultParams, options: LiveOptions, a
     from drharness.faults.live.clientside import answer_for, refuse_reason
     from drharness.faults.live.fis import experiment_template
 
+    if isinstance(params, CredentialCompromise):
+        return (f"IAM: create user {user_name('<fault id>')} tagged with the fault id and the tag scope, "
+                f"inline policy {json.dumps(read_seed_policy(options), sort_keys=True)}, one access key; "
+                f"revert deletes the key, the policies and the user")
     if isinstance(params, ServiceFault) and params.service in CLIENT_SIDE_SERVICES:
         why = refuse_reason(params)
         if why:

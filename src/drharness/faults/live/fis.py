@@ -35,7 +35,6 @@ NO_FIS_ROLE = (
 _NO_FIS_WHY = {
     "region-outage": "FIS cannot make a whole region unreachable for every caller",
     "data-corruption": "corrupting production data is not something drharness does to a real account",
-    "credential-compromise": "minting an attacker's key in a real account needs an isolation procedure first",
 }
 _API_FAULT_ACTIONS = {
     "error": "aws:fis:inject-api-internal-error",
