@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import json
-import textwrap
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
 from drharness import faults
-from drharness.config import load_workload
 from drharness.faults import Journal
 from drharness.faults.live import live_options
 from drharness.faults.live.credentials import CREDENTIALS, READ_POLICY, read_seed_policy, user_name
-from drharness.safety import open_live_target
-from drharness.settings import RunSettings
-from fixtures.scenarios import fault_backend_for
 
 ACCOUNT = "123456789012"
 
 
-class _Session:
-    def __init__(self, target, workload):
-        self.target, self.workload, self.world_client = target, workload, None
-
-
-def _backend(world, tmp_path: Path):
-    config = tmp_path / "live.toml"
-    config.write_text(textwrap.dedent(f"""
-        [live]
-        allowed_accounts = ["{ACCOUNT}"]
-        allowed_regions = ["us-east-1", "us-west-2"]
-        tag_scope = {{ DRHarness = "allowed" }}
-    """), encoding="utf-8")
-    workload = load_workload(config)
-    target = open_live_target(RunSettings(target="aws", config=config, live_flag=True), workload,
-                              endpoint_url=world.endpoint)
-    workload = workload.with_account(target.account_id)
-    return target, workload, fault_backend_for(_Session(target, workload))
-
-
 def test_the_compromised_key_is_a_harness_made_user_scoped_to_the_seed_folder_and_deleted_on_revert(
-        world, tmp_path, live_env):
-    target, workload, backend = _backend(world, tmp_path)
+        world, tmp_path, live_account):
+    target, workload, backend = live_account
     journal = Journal(tmp_path / "j")
     iam = world.client("iam", "us-east-1")
     fault = faults.inject(backend, "credential-compromise", {"region": "us-east-1"}, journal)
@@ -78,8 +52,8 @@ def test_the_compromised_key_is_a_harness_made_user_scoped_to_the_seed_folder_an
     assert [u for u in iam.list_users()["Users"] if u["UserName"] == user] == []
 
 
-def test_a_credential_fault_reverted_after_a_crash_finds_its_user_by_the_fault_id(world, tmp_path, live_env):
-    _, _, backend = _backend(world, tmp_path)
+def test_a_credential_fault_reverted_after_a_crash_finds_its_user_by_the_fault_id(world, live_account):
+    _, _, backend = live_account
     fault = backend.inject("0123456789ab", "credential-compromise",
                            faults.parse_fault("credential-compromise", {}))
     backend.revert(fault.id, {"mechanism": CREDENTIALS})  # the refs of a record written before the crash
