@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -105,6 +106,13 @@ fis_duration = "PT5M"
     seeded.put_object(Bucket=workload.data_bucket, Key=f"{live_options(workload).seed_prefix}r/0.json", Body=b"{}")
     with faults.injected(backend, "data-corruption", {"bucket": workload.data_bucket, "region": "us-east-1"}, journal):
         pass
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = world.client("iam", "us-east-1").create_role(
+        RoleName="policy-worker", AssumeRolePolicyDocument=json.dumps(trust),
+        Tags=[{"Key": "DRHarness", "Value": "allowed"}])["Role"]["Arn"]
+    denying = live_fault_backend(target, workload, replace(live_options(workload), api_fault_role_arns=(role,)))
+    with faults.injected(denying, "region-outage", {"region": "us-east-1"}, journal):
+        assert denying.active_ids() != []
     faults.revert_pending(journal, live_backend=lambda ref: backend)
     assert world.faults.active() == []
     assert {"fis:CreateExperimentTemplate", "fis:StartExperiment", "fis:StopExperiment"} <= calls

@@ -7,6 +7,7 @@
 | service-fault on dynamodb, s3               | client-side, in the Target's own clients         |
 | credential-compromise                       | a harness-made IAM user and key (`credentials`)  |
 | data-corruption                             | the harness's own seed data only (`data`)        |
+| region-outage                               | explicit deny on the workload's roles (`iam_deny`) |
 
 The journal's refs name the mechanism ("mechanism"), so a revert after a crash goes to the right one.
 """
@@ -23,9 +24,10 @@ from drharness.faults.journal import BackendRef
 from drharness.faults.live.clientside import CLIENT_SIDE_SERVICES, ClientSideFaults
 from drharness.faults.live.credentials import CredentialFaults, read_seed_policy, user_name
 from drharness.faults.live.data import DataFaults
+from drharness.faults.live.iam_deny import IamDenyFaults, deny_until, region_deny_policy, role_name
 from drharness.faults.live.fis import FisFaults, FisTemplate
 from drharness.faults.live.options import LIVE_NEEDS_AWS, LiveOptions
-from drharness.faults.spec import CredentialCompromise, DataCorruption, FaultParams, ServiceFault
+from drharness.faults.spec import CredentialCompromise, DataCorruption, FaultParams, RegionOutage, ServiceFault
 from drharness.target import Target
 
 
@@ -52,7 +54,9 @@ class LiveFaultBackend:
         self.client_side = ClientSideFaults(target, options)
         self.credentials = CredentialFaults(target, options)
         self.data = DataFaults(target, options)
-        self._mechanisms: tuple[Mechanism, ...] = (self.fis, self.client_side, self.credentials, self.data)
+        self.iam_deny = IamDenyFaults(target, options)
+        self._mechanisms: tuple[Mechanism, ...] = (self.fis, self.client_side, self.credentials, self.data,
+                                                   self.iam_deny)
 
     def __repr__(self) -> str:
         return f"LiveFaultBackend(account={self.target.account_id!r}, region={self.options.region!r})"
@@ -65,6 +69,8 @@ class LiveFaultBackend:
             return self.credentials
         if isinstance(params, DataCorruption):
             return self.data
+        if isinstance(params, RegionOutage):
+            return self.iam_deny
         return self.fis
 
     def plan(self, fault_id: str, name: str, params: FaultParams) -> FisTemplate | dict[str, Any]:
@@ -73,6 +79,8 @@ class LiveFaultBackend:
         if mechanism is self.fis:
             return self.fis.plan(fault_id, name, params)
         refs = mechanism.prepare(fault_id, name, params)
+        if mechanism is self.iam_deny:
+            return {**refs, "inline_policy": region_deny_policy(refs["region"], deny_until(self.options))}
         if mechanism is self.data:
             return {"mechanism": refs["mechanism"], "region": refs["region"],
                     "overwrites": [o.get("key") or o for o in _victims(refs)], "originals": "in the revert record"}
@@ -114,6 +122,11 @@ def describe_live_change(name: str, params: FaultParams, options: LiveOptions, a
         return (f"IAM: create user {user_name('<fault id>')} tagged with the fault id and the tag scope, "
                 f"inline policy {json.dumps(read_seed_policy(options), sort_keys=True)}, one access key; "
                 f"revert deletes the key, the policies and the user")
+    if isinstance(params, RegionOutage):
+        roles = ", ".join(role_name(a) for a in options.api_fault_role_arns) or "none: set [live].api_fault_roles"
+        policy = json.dumps(region_deny_policy(params.region, deny_until(options)), sort_keys=True)
+        return (f"IAM: inline policy drharness-region-outage-<fault id> on roles {roles}: {policy} "
+                f"(aws:CurrentTime: now + {options.duration}); revert deletes it")
     if isinstance(params, DataCorruption):
         where = f"objects of s3://{params.bucket}/{params.prefix}" if params.bucket else f"items of {params.table}"
         return (f"harness data: overwrite up to {params.count} {where} that the harness wrote (seed folder "
