@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import boto3
@@ -22,6 +23,7 @@ from drharness.faults import Journal
 from drharness.faults.live import live_options
 from drharness.safety import live_fault_backend, open_live_target
 from drharness.settings import RunSettings
+from drharness.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "123456789012"
@@ -29,6 +31,8 @@ FIS_ROLE = f"arn:aws:iam::{ACCOUNT}:role/drharness-fis"
 # IAM prefixes where the SDK's endpoint prefix differs; STS GetCallerIdentity needs no permission.
 _IAM_PREFIX = {"monitoring": "cloudwatch", "tagging": "tag"}
 _ALWAYS_ALLOWED = {"sts:GetCallerIdentity"}
+# Operations whose IAM action has another name.
+_IAM_ACTION = {"s3:ListObjectsV2": "s3:ListBucket"}
 
 
 def shipped_actions() -> list[str]:
@@ -77,7 +81,8 @@ fis_duration = "PT5M"
 
     def record(model, **_):
         prefix = model.service_model.endpoint_prefix
-        calls.add(f"{_IAM_PREFIX.get(prefix, prefix)}:{model.name}")
+        call = f"{_IAM_PREFIX.get(prefix, prefix)}:{model.name}"
+        calls.add(_IAM_ACTION.get(call, call))
 
     session.events.register("before-call", record)
     workload = load_workload(config)
@@ -88,10 +93,27 @@ fis_duration = "PT5M"
     journal = Journal(tmp_path / "j")
     pause = {"bucket": "policy-src", "region": "us-west-2"}
     with faults.injected(backend, "replication-pause", pause, journal):
-        assert [f.name for f in world.faults.active()] == ["replication-pause"]
+        # The world's FIS starts the experiment's action a moment after StartExperiment answers.
+        assert wait_until(lambda: [f.name for f in world.faults.active()] == ["replication-pause"], 10.0, 0.05,
+                          what="the replication pause in effect").ok, [f.name for f in world.faults.active()]
     throttle = {"service": "dynamodb", "operation": "PutItem", "mode": "throttle", "rate": 1.0}
     with faults.injected(backend, "service-fault", throttle, journal):
         pass
+    with faults.injected(backend, "credential-compromise", {"region": "us-east-1"}, journal):
+        pass
+    seeded = world.client("s3", "us-east-1")
+    seeded.create_bucket(Bucket=workload.data_bucket)
+    seeded.put_bucket_tagging(Bucket=workload.data_bucket, Tagging={"TagSet": [{"Key": "DRHarness", "Value": "allowed"}]})
+    seeded.put_object(Bucket=workload.data_bucket, Key=f"{live_options(workload).seed_prefix}r/0.json", Body=b"{}")
+    with faults.injected(backend, "data-corruption", {"bucket": workload.data_bucket, "region": "us-east-1"}, journal):
+        pass
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    role = world.client("iam", "us-east-1").create_role(
+        RoleName="policy-worker", AssumeRolePolicyDocument=json.dumps(trust),
+        Tags=[{"Key": "DRHarness", "Value": "allowed"}])["Role"]["Arn"]
+    denying = live_fault_backend(target, workload, replace(live_options(workload), api_fault_role_arns=(role,)))
+    with faults.injected(denying, "region-outage", {"region": "us-east-1"}, journal):
+        assert denying.active_ids() != []
     faults.revert_pending(journal, live_backend=lambda ref: backend)
     assert world.faults.active() == []
     assert {"fis:CreateExperimentTemplate", "fis:StartExperiment", "fis:StopExperiment"} <= calls

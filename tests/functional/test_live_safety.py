@@ -262,7 +262,8 @@ def test_plan_of_an_allowed_account_shows_scope_and_changes_nothing(world, tmp_p
     assert code == 1  # the default scenarios name untagged resources (nothing is deployed): refused, said so
     assert "refused: refusing replication-pause" in out and "would be refused" in err
     assert "FIS experiment: aws:dynamodb:global-table-pause-replication" in out
-    assert "none: fault region-outage has no live backend yet" in out
+    # region-outage has a live backend now: the plan names the IAM change (and that no role is in scope yet)
+    assert "IAM: inline policy drharness-region-outage-<fault id> on roles none: set [live].api_fault_roles" in out
     assert MOTO_ACCOUNT not in out
     assert mutating(world) == before
 

@@ -20,13 +20,13 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from drharness.config import Workload
 from drharness.errors import ConfigError, DrHarnessError, FaultError, SafetyError
-from drharness.faults.live import LiveOptions, describe_live_change
+from drharness.faults.live import describe_live_change, live_options
 from drharness.faults.spec import FAULTS, FaultParams, parse_fault
 from drharness.safety.guard import alarm_arns, stop_alarms, stop_file_path
 from drharness.safety.scope import ScopedResource, check_fault_scope, fault_resources
@@ -310,8 +310,15 @@ def _revert_text(name: str, live: bool) -> str:
         "data-corruption": "the original objects or items put back",
         "credential-compromise": "the attacker's key and user removed",
     }[name]
-    how = "FIS StopExperiment and DeleteExperimentTemplate" if live else "the world undoes it by id"
+    how = _LIVE_REVERT.get(name, "FIS StopExperiment and DeleteExperimentTemplate") if live else "the world undoes it by id"
     return f"{how}: {undo}; the revert record is journalled before injection (`drharness revert` after a crash)"
+
+
+_LIVE_REVERT = {
+    "region-outage": "IAM DeleteRolePolicy on every role in scope",
+    "data-corruption": "the originals put back from the revert record",
+    "credential-compromise": "IAM DeleteAccessKey, DeleteUserPolicy and DeleteUser",
+}
 
 
 def build_plan(
@@ -328,9 +335,8 @@ def build_plan(
                                     tag_scope=workload.spec.live.tag_scope if live else None)
         after = f"held {step.pause_after_seconds:g} s (the step's pause), then " if step.pause_after_seconds else ""
         if live:
-            options = LiveOptions(role_arn="(the FIS role)", region=region, duration=fis_duration,
-                                  tag_scope=dict(workload.spec.live.tag_scope),
-                                  stop_alarm_arns=alarm_arns(workload, account_id))
+            options = replace(live_options(workload, region=region), role_arn="(the FIS role)", duration=fis_duration,
+                              stop_alarm_arns=alarm_arns(workload, account_id))
             try:
                 backend = describe_live_change(step.name, step.params, options, account_id)
             except FaultError as exc:

@@ -108,7 +108,9 @@ def fault_resources(
     scope = ", ".join(f"{k}={v}" for k, v in (tag_scope or {}).items())
     found: list[ScopedResource] = []
     if isinstance(spec, RegionOutage):
-        found.append(ScopedResource("region", spec.region, "", selector="every endpoint of the region"))
+        found.append(ScopedResource("region", spec.region, "", selector="every call of the workload's roles to it"))
+        for arn in role_arns:
+            found.append(ScopedResource("iam role", arn.rsplit("/", 1)[-1], "", arn=arn))
     elif isinstance(spec, AzOutage):
         found.append(ScopedResource("availability zone", spec.zone, spec.region,
                                     selector=f"subnets tagged {scope}" if scope else "every subnet and instance in it"))
@@ -125,7 +127,8 @@ def fault_resources(
             found.append(ScopedResource("dynamodb table", spec.table, where,
                                         arn=f"arn:aws:dynamodb:{where}:{account_id}:table/{spec.table}"))
     elif isinstance(spec, CredentialCompromise):
-        found.append(ScopedResource("iam user", spec.user, "", arn=f"arn:aws:iam::{account_id}:user/{spec.user}"))
+        # The harness makes this user itself, tagged with the tag scope: nothing that exists is reached.
+        found.append(ScopedResource("harness-made iam user", "drharness-cc-<fault id>", ""))
     return tuple(found)
 
 

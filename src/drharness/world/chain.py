@@ -20,6 +20,7 @@ from drharness.waiting import pause
 from drharness.world.control import PREFIX as CONTROL_PREFIX
 from drharness.world.engine import Engine
 from drharness.world.faults.credentials import AccessKeys
+from drharness.world.faults.policies import InlineDenies
 from drharness.world.faults.table import FaultTable
 from drharness.world.plane import Plane
 from drharness.world.requests import classify
@@ -175,14 +176,20 @@ class FaultEffects:
 
 
 class IamDeny:
-    """Refuse a request from outside the world signed with a deactivated or deleted access key."""
+    """Refuse a request from outside the world signed with a deactivated or deleted access key, or one an
+    explicit deny in its caller's inline policies applies to."""
 
-    def __init__(self, keys: AccessKeys) -> None:
+    def __init__(self, keys: AccessKeys, denies: InlineDenies | None = None) -> None:
         self._keys = keys
+        self._denies = denies or InlineDenies()
 
     def handle(self, exchange: Exchange, call_next: Next) -> CapturedResponse:
         request = exchange.aws
-        denied = None if request.internal else self._keys.deny(request)
+        if request.internal:
+            return call_next(exchange)
+        denied = self._keys.deny(request)
+        if denied is None:
+            denied = self._denies.deny(request)
         return denied if denied is not None else call_next(exchange)
 
 

@@ -35,10 +35,11 @@ NO_FIS_ROLE = (
     "{name}: FIS needs a role to act as; set [live].fis_role_arn in the workload config "
     "(a role FIS may assume: see live/fis-role-trust.json)"
 )
+# Faults no FIS experiment makes; `LiveFaultBackend` sends them to their own mechanism.
 _NO_FIS_WHY = {
-    "region-outage": "FIS cannot make a whole region unreachable for every caller",
-    "data-corruption": "corrupting production data is not something drharness does to a real account",
-    "credential-compromise": "minting an attacker's key in a real account needs an isolation procedure first",
+    "region-outage": "FIS cannot make a whole region unreachable for every caller; faults.live.iam_deny makes it",
+    "data-corruption": "no FIS action overwrites data; faults.live.data corrupts the harness's own seed data",
+    "credential-compromise": "no FIS action mints a key; faults.live.credentials makes the IAM user",
 }
 _API_FAULT_ACTIONS = {
     "error": "aws:fis:inject-api-internal-error",

@@ -16,6 +16,7 @@ FAULT_ID_TAG = "drharness:fault-id"
 FAULT_NAME_TAG = "drharness:fault"
 PARAMS_TAG = "drharness:params"
 NO_LIVE_BACKEND = "fault {name} has no live backend yet ({why}); run it against the offline world instead"
+SEED_FOLDER = "drharness-seed/"  # the harness's own objects: this folder of the replicated prefix
 LIVE_NEEDS_AWS = "the live fault backend needs the 'aws' target (got {got!r}); open it with drharness.safety.open_live_target"
 
 
@@ -26,7 +27,8 @@ class LiveOptions:
     role_arn: the role FIS assumes to act. region: where experiments run unless the fault names one.
     duration: ISO 8601 cap on every action. tag_scope: only resources with these tags are targeted
     by tag. stop_alarm_arns: CloudWatch alarms that stop an experiment. api_fault_role_arns: the
-    roles whose API calls a service-fault impairs.
+    roles whose API calls a service-fault impairs. seed_bucket, seed_prefix: where the harness's own
+    seed objects live (the only data a live fault may read with a harness-made key, or corrupt).
     """
 
     role_arn: str
@@ -36,6 +38,8 @@ class LiveOptions:
     stop_alarm_arns: tuple[str, ...] = ()
     api_fault_role_arns: tuple[str, ...] = ()
     stop_timeout_s: float = 300.0
+    seed_bucket: str = ""
+    seed_prefix: str = SEED_FOLDER
 
 
 def live_options(workload: Workload, *, region: str | None = None) -> LiveOptions:
@@ -47,7 +51,8 @@ def live_options(workload: Workload, *, region: str | None = None) -> LiveOption
     live = workload.spec.live
     return LiveOptions(role_arn=live.fis_role_arn, region=region or workload.primary_region,
                        duration=live.fis_duration, tag_scope=dict(live.tag_scope),
-                       api_fault_role_arns=tuple(live.api_fault_roles))
+                       api_fault_role_arns=tuple(live.api_fault_roles), seed_bucket=workload.data_bucket,
+                       seed_prefix=workload.spec.bucket.replication.prefix + SEED_FOLDER)
 
 
 def fault_tags(fault_id: str, name: str, params: FaultParams) -> dict[str, str]:
