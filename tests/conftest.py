@@ -2,13 +2,17 @@
 
 A test that starts a process (pytest, `chaos run`, the `drharness` command, the Allure CLI, Chromium,
 the AWS CLI) belongs to the `e2e` tier, so that `pytest tests -m "not e2e"` stays the fast loop. The
-guard sees every process a test starts, through Python's audit events, and fails an unmarked test
-that starts one, naming the command.
+guard sees every process a test starts through `subprocess` (which `pytester`, `subprocess.run` and
+`platform` use), and fails an unmarked test that starts one, naming the command. It wraps
+`subprocess.Popen` rather than listening to audit events: an audit hook runs on every socket and file
+event of every thread, and that cost alone made the offline world too slow for the lag probe's 40 ms
+timing bound.
 """
 
 from __future__ import annotations
 
 import platform
+import subprocess
 import sys
 from collections.abc import Iterator
 
@@ -53,7 +57,15 @@ _WATCH = _SpawnWatch()
 # platform.processor() runs `uname -p` once per process and caches it; Chaos Toolkit's system info asks for
 # it. Asked here, before any test runs, it is not charged to whichever test happens to ask first.
 platform.processor()
-sys.addaudithook(_WATCH.audit)  # audit hooks cannot be removed; `running` turns it off between tests
+_popen_init = subprocess.Popen.__init__
+
+
+def _watched_popen_init(self: subprocess.Popen, args: object, *rest: object, **kwargs: object) -> None:
+    _WATCH.audit("subprocess.Popen", ("", args))
+    _popen_init(self, args, *rest, **kwargs)  # type: ignore[arg-type]
+
+
+subprocess.Popen.__init__ = _watched_popen_init  # type: ignore[method-assign]
 
 
 @pytest.hookimpl(hookwrapper=True)

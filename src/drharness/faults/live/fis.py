@@ -30,6 +30,8 @@ from drharness.waiting import wait_until
 
 # FIS starts an experiment in seconds; its state is one cheap read.
 START_POLL_S = 0.5
+# The states that say the experiment's actions ran: a short experiment may be completed when first read.
+FIS_RAN = ("running", "completed")
 
 NO_FIS_ROLE = (
     "{name}: FIS needs a role to act as; set [live].fis_role_arn in the workload config "
@@ -241,7 +243,7 @@ class FisFaults:
                              self.options.stop_timeout_s, START_POLL_S, what=f"experiment {experiment_id} to run")
         if not outcome.ok:
             raise FaultError(f"fault {name} {fault_id}: {outcome.reason}; FIS never started experiment {experiment_id}")
-        if outcome.value["status"] != "running":
+        if outcome.value["status"] not in FIS_RAN:
             raise FaultError(f"FIS did not run {name} {fault_id}: experiment {experiment_id} is "
                              f"{outcome.value['status']} ({outcome.value.get('reason', 'no reason given')})")
 
