@@ -18,7 +18,6 @@ import pytest
 
 from drharness import faults
 from drharness.config import load_workload
-from drharness.errors import FaultError
 from drharness.faults import Journal
 from drharness.faults.live import live_options
 from drharness.safety import live_fault_backend, open_live_target
@@ -128,27 +127,3 @@ fis_duration = "PT5M"
 def test_the_policy_check_itself_tells_allowed_from_not(action):
     assert allowed(action, shipped_actions())
     assert not allowed(action.replace(":", ":Delete"), shipped_actions())
-
-
-def test_an_experiment_fis_does_not_run_is_a_fault_error_naming_the_fault_and_fis_reason(world, tmp_path, live_env):
-    """No subnet carries the tag scope, so FIS fails the experiment: the injection must fail, never pass."""
-    config = tmp_path / "live.toml"
-    config.write_text(f"""
-[live]
-allowed_accounts = ["{ACCOUNT}"]
-allowed_regions = ["us-east-1", "us-west-2"]
-fis_role_arn = "{FIS_ROLE}"
-fis_duration = "PT5M"
-""", encoding="utf-8")
-    workload = load_workload(config)
-    target = open_live_target(RunSettings(target="aws", config=config, live_flag=True), workload,
-                              boto3.session.Session(), endpoint_url=world.endpoint)
-    workload = workload.with_account(target.account_id)
-    backend = live_fault_backend(target, workload, live_options(workload))
-    journal = Journal(tmp_path / "j")
-    with pytest.raises(FaultError) as refused:
-        faults.inject(backend, "az-outage", {"region": "us-east-1", "az": "a"}, journal)
-    message = str(refused.value)
-    assert "az-outage" in message and "failed" in message, message
-    assert world.faults.active() == []
-    assert journal.pending() == []

@@ -28,11 +28,6 @@ from drharness.faults.spec import AzOutage, FaultParams, ReplicationPause, Servi
 from drharness.target import Target
 from drharness.waiting import wait_until
 
-# FIS starts an experiment in seconds; its state is one cheap read.
-START_POLL_S = 0.5
-# The states that say the experiment's actions ran: a short experiment may be completed when first read.
-FIS_RAN = ("running", "completed")
-
 NO_FIS_ROLE = (
     "{name}: FIS needs a role to act as; set [live].fis_role_arn in the workload config "
     "(a role FIS may assume: see live/fis-role-trust.json)"
@@ -203,7 +198,6 @@ class FisFaults:
             experiment = fis.start_experiment(
                 clientToken=fault_id, experimentTemplateId=template_id, tags=template["tags"]
             )["experiment"]
-            self._await_running(fis, experiment["id"], name, fault_id)
         except (ClientError, BotoCoreError) as exc:
             raise FaultError(f"FIS refused {name} {fault_id} in {region}: {exc}") from exc
         refs = {"mechanism": self.mechanism, "region": region, "template_id": template_id,
@@ -229,23 +223,6 @@ class FisFaults:
                         raise
         except (ClientError, BotoCoreError) as exc:
             raise FaultError(f"cannot revert {fault_id} in {region}: {exc}; stop it in the FIS console") from exc
-
-    def _await_running(self, fis: Any, experiment_id: str, name: str, fault_id: str) -> None:
-        """Return once the experiment runs: a fault counts as injected only when FIS says it acts.
-
-        An experiment that ends before it runs (a target that resolved to nothing, a role FIS cannot
-        assume) is FIS refusing the fault: the error names the fault and FIS's reason.
-        """
-        def state() -> dict[str, Any]:
-            return dict(fis.get_experiment(id=experiment_id)["experiment"]["state"])
-
-        outcome = wait_until(lambda: (s := state())["status"] in ("running", *FIS_FINISHED) and s,
-                             self.options.stop_timeout_s, START_POLL_S, what=f"experiment {experiment_id} to run")
-        if not outcome.ok:
-            raise FaultError(f"fault {name} {fault_id}: {outcome.reason}; FIS never started experiment {experiment_id}")
-        if outcome.value["status"] not in FIS_RAN:
-            raise FaultError(f"FIS did not run {name} {fault_id}: experiment {experiment_id} is "
-                             f"{outcome.value['status']} ({outcome.value.get('reason', 'no reason given')})")
 
     def _stop(self, fis: Any, experiment_id: str, fault_id: str) -> None:
         def status() -> str:
