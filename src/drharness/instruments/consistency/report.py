@@ -20,13 +20,9 @@ DEFAULT_MAX_LISTED = 20
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Divergence:
-    """A key present on both sides with different content, and what each side holds."""
-
-    key: str
-    source: str
-    replica: str
+# A key present on both sides with different content: the record's own evidence type, under the
+# instrument's name.
+Divergence = DifferingEntry
 
 
 @dataclass(frozen=True)
@@ -114,7 +110,7 @@ class ConsistencyReport:
                 differing_count=self.differing_count,
                 first_missing=tuple(self.first_missing),
                 first_extra=tuple(self.first_extra),
-                first_differing=tuple(DifferingEntry(d.key, d.source, d.replica) for d in self.first_differing),
+                first_differing=self.first_differing,
                 max_listed=self.max_listed,
             ),
             test_id=test_id,
