@@ -7,14 +7,25 @@ guard sees every process a test starts through `subprocess` (which `pytester`, `
 `subprocess.Popen` rather than listening to audit events: an audit hook runs on every socket and file
 event of every thread, and that cost alone made the offline world too slow for the lag probe's 40 ms
 timing bound.
+
+Tests whose ground truth is a timing bound (the lag probe's 40 ms brackets, the canary ledger's loss
+window, the restore timer's phases) are marked `timing`. Under xdist such a test takes the host to
+itself: every worker holds a shared lock on one file per test run while a test runs, and a `timing`
+test holds it exclusively, so the other worker's next test waits instead of stealing the CPU the
+measurement's ground truth assumes. A gate lock taken first gives a waiting `timing` test priority.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import platform
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +36,7 @@ from drharness.world import World
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 
 E2E_MARKER = "e2e"
+TIMING_MARKER = "timing"
 # Audit events raised when a process is started (https://docs.python.org/3/library/audit_events.html).
 SPAWN_EVENTS = frozenset({"subprocess.Popen", "os.system", "os.posix_spawn", "os.spawn", "os.exec", "os.fork",
                           "os.forkpty", "pty.spawn"})
@@ -68,13 +80,39 @@ def _watched_popen_init(self: subprocess.Popen, args: object, *rest: object, **k
 subprocess.Popen.__init__ = _watched_popen_init  # type: ignore[method-assign]
 
 
+@contextlib.contextmanager
+def _host_share(item: pytest.Item) -> Iterator[None]:
+    """Hold the run's host lock while `item` runs: exclusively for a `timing` test, shared otherwise.
+
+    Only xdist workers take it (a worker has `workerinput`); a pytest a test starts as a subprocess does not,
+    so it cannot wait on the lock its own parent holds.
+    """
+    run = getattr(item.config, "workerinput", {}).get("testrunuid")
+    if not run:
+        yield
+        return
+    base = Path(tempfile.gettempdir()) / f"drharness-tests-{run}"
+    mode = fcntl.LOCK_EX if item.get_closest_marker(TIMING_MARKER) else fcntl.LOCK_SH
+    with open(f"{base}.gate", "a") as gate, open(f"{base}.host", "a") as host:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(host, mode)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(host, fcntl.LOCK_UN)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    _WATCH.running, _WATCH.started = True, []
-    try:
-        yield
-    finally:
-        _WATCH.running = False
+    with _host_share(item):
+        _WATCH.running, _WATCH.started = True, []
+        try:
+            yield
+        finally:
+            _WATCH.running = False
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -25,6 +25,8 @@ from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import pause
 from drharness.world import World
 
+pytestmark = pytest.mark.timing
+
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 SRC, DST, TABLE = "lag-src", "lag-dst", "lag-meta"
 ROLE = "arn:aws:iam::123456789012:role/replication"

@@ -25,6 +25,8 @@ from drharness.results import Objective
 from drharness.waiting import pause, wait_until
 from drharness.world import WorldClient
 
+pytestmark = pytest.mark.timing
+
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/backup"
 SUBNET = "subnet-0123456789abcdef0"
