@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from drharness import faults
@@ -22,6 +23,7 @@ from drharness.faults import Journal, LiveFaultBackend, OfflineFaultBackend
 from drharness.faults.live import CLIENT_SIDE, NO_FIS_ROLE, live_options
 from drharness.safety import ScopedFaultBackend, open_live_target
 from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
+from drharness.target import LIVE_CONFIG
 from drharness.world.control import WorldClient
 from fixtures.scenarios import fault_backend_for
 
@@ -156,7 +158,11 @@ def test_a_client_side_fault_no_longer_answers_once_reverted(world, tmp_path, li
     assert answer["ResponseMetadata"]["RetryAttempts"] == 0
 
 
-def test_an_s3_slowdown_reaches_the_sdk_as_s3s_own_error(world, tmp_path, live_env):
+def test_an_s3_slowdown_reaches_the_sdk_as_s3s_own_error(world, tmp_path, live_env, monkeypatch):
+    # The live clients' ten adaptive retries back off for a minute before SlowDown surfaces; how the error
+    # reaches the SDK is the point here, not how long the SDK retries it, so two attempts are enough.
+    monkeypatch.setattr("drharness.safety.live_target.LIVE_CONFIG", LIVE_CONFIG.merge(
+        Config(retries={"total_max_attempts": 2, "mode": "standard"})))
     target, workload = _opened(world, tmp_path)
     backend = fault_backend_for(_Session(target, workload))
     journal = Journal(tmp_path / "j")
@@ -167,6 +173,7 @@ def test_an_s3_slowdown_reaches_the_sdk_as_s3s_own_error(world, tmp_path, live_e
         s3.put_object(Bucket="drharness-live-faults", Key="k", Body=b"x")
     assert err.value.response["Error"]["Code"] == "SlowDown"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+    assert err.value.response["ResponseMetadata"]["RetryAttempts"] == 1  # the SDK retried it: a real throttle
 
 
 def test_latency_is_not_made_client_side(world, tmp_path, live_env):

@@ -12,7 +12,7 @@ from drharness.config import Workload
 from drharness.errors import SafetyError
 from drharness.safety.scope import OPT_IN_HELP, check_live_allowed
 from drharness.settings import RunSettings
-from drharness.target import LIVE_CONFIG, AwsTarget
+from drharness.target import LIVE_CONFIG, AwsTarget, boto3_session
 
 NO_CREDENTIALS = "no AWS credentials found for the live run; configure a profile (AWS_PROFILE) or environment credentials"
 STS_FAILED = "cannot confirm the account with STS GetCallerIdentity at {where}: {error}"
@@ -30,7 +30,7 @@ class _EndpointAwsTarget(AwsTarget):
         key = (service, region, (credentials or {}).get("aws_access_key_id", ""))
 
         def make() -> Any:
-            session = boto3.session.Session(region_name=region, **credentials) if credentials else self._session
+            session = boto3_session(region_name=region, **credentials) if credentials else self._session
             return session.client(service, region_name=region, endpoint_url=self.endpoint_url, config=self._config)
 
         return self._cache.get(key, make)
@@ -59,7 +59,7 @@ def open_live_target(settings: RunSettings, workload: Workload, session: boto3.s
     if not settings.live_opted_in:
         raise SafetyError(OPT_IN_HELP)
     endpoint = endpoint_url or settings.endpoint
-    session = session or boto3.session.Session()
+    session = session or boto3_session()
     account_id = caller_account(session, workload.primary_region, endpoint)
     check_live_allowed(settings, workload, account_id)
     if endpoint:

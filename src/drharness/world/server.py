@@ -11,13 +11,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from drharness.config import Offline
 from drharness.errors import WorldError
-from drharness.target import OFFLINE_CREDENTIALS
+from drharness.target import OFFLINE_CREDENTIALS, boto3_session
 from drharness.world.chain import WorldApp, build_chain
 from drharness.world.engine import Engine
 from drharness.world.faults.az_outage import Zones
@@ -159,7 +158,7 @@ class World:
         key = (service, region, internal)
         with self._clients_lock:
             if key not in self._clients:
-                session = boto3.session.Session(region_name=region, **OFFLINE_CREDENTIALS)
+                session = boto3_session(region_name=region, **OFFLINE_CREDENTIALS)
                 client = session.client(
                     service,
                     endpoint_url=self.endpoint,
