@@ -19,6 +19,7 @@ import pytest
 from drharness import faults
 from drharness.config import load_workload
 from drharness.faults import Journal
+from drharness.faults.effect import confirm_effect
 from drharness.faults.live import live_options
 from drharness.safety import live_fault_backend, open_live_target
 from drharness.settings import RunSettings
@@ -91,15 +92,17 @@ fis_duration = "PT5M"
     backend = live_fault_backend(target, workload, live_options(workload))
     journal = Journal(tmp_path / "j")
     pause = {"bucket": "policy-src", "region": "us-west-2"}
-    with faults.injected(backend, "replication-pause", pause, journal):
+    with faults.injected(backend, "replication-pause", pause, journal) as paused:
+        # The drills confirm a fault took before they time anything: those calls are the backends' too.
+        assert confirm_effect(backend, target, paused, 10.0).took
         # The world's FIS starts the experiment's action a moment after StartExperiment answers.
         assert wait_until(lambda: [f.name for f in world.faults.active()] == ["replication-pause"], 10.0, 0.05,
                           what="the replication pause in effect").ok, [f.name for f in world.faults.active()]
     throttle = {"service": "dynamodb", "operation": "PutItem", "mode": "throttle", "rate": 1.0}
     with faults.injected(backend, "service-fault", throttle, journal):
         pass
-    with faults.injected(backend, "credential-compromise", {"region": "us-east-1"}, journal):
-        pass
+    with faults.injected(backend, "credential-compromise", {"region": "us-east-1"}, journal) as leaked:
+        assert confirm_effect(backend, target, leaked, 10.0).took
     seeded = world.client("s3", "us-east-1")
     seeded.create_bucket(Bucket=workload.data_bucket)
     seeded.put_bucket_tagging(Bucket=workload.data_bucket, Tagging={"TagSet": [{"Key": "DRHarness", "Value": "allowed"}]})
@@ -115,7 +118,8 @@ fis_duration = "PT5M"
         assert denying.active_ids() != []
     faults.revert_pending(journal, live_backend=lambda ref: backend)
     assert world.faults.active() == []
-    assert {"fis:CreateExperimentTemplate", "fis:StartExperiment", "fis:StopExperiment"} <= calls
+    assert {"fis:CreateExperimentTemplate", "fis:StartExperiment", "fis:ListExperimentResolvedTargets",
+            "fis:StopExperiment"} <= calls
     actions = shipped_actions()
     missing = sorted(c for c in calls if not allowed(c, actions))
     assert missing == [], f"live/iam-policy.json does not allow {missing}: add them (and say why in docs/live.md)"

@@ -5,7 +5,8 @@ StartExperiment resolves the experiment's targets in the world and applies its a
 world's fault table, under fault ids made from the experiment id; each action is undone when its
 `duration` (ISO 8601, e.g. PT2M) has elapsed, and StopExperiment undoes them all at once.
 GetExperiment and ListExperiments report the experiment as it moves: pending -> initiating ->
-running -> completed, or stopping -> stopped, or failed with its reason.
+running -> completed, or stopping -> stopped, or failed with its reason; ListExperimentResolvedTargets
+names what each target resolved to (by tag or parameter too, where moto lists ARN-given targets only).
 
 | FIS action                                  | targets            | offline effect                             |
 |---------------------------------------------|--------------------|--------------------------------------------|
@@ -51,6 +52,7 @@ from drharness.world.services.fis.models import (
     action_reason,
     json_body,
     parse_duration,
+    target_arn,
 )
 from drharness.world.services.fis.targets import Targets
 from drharness.world.wire import AwsRequest, CapturedResponse
@@ -104,6 +106,8 @@ class FisEngine(BaseEngine):
                 self._stop_requested(experiment)
                 self._render(body["experiment"], experiment)
                 response.set_body(json.dumps(body).encode())
+        elif op == "ListExperimentResolvedTargets":
+            self._resolved_targets(request, response)
         elif op in ("GetExperiment", "ListExperiments"):
             body = json_body(response)
             if body is None:
@@ -114,6 +118,18 @@ class FisEngine(BaseEngine):
                 if experiment is not None:
                     self._render(item, experiment)
             response.set_body(json.dumps(body).encode())
+
+    def _resolved_targets(self, request: AwsRequest, response: CapturedResponse) -> None:
+        """What the experiment's targets resolved to in the world (moto resolves ARN-listed targets only)."""
+        experiment = self._known(request.path_params.get("experimentId") or request.path.rstrip("/").split("/")[-2])
+        if experiment is None:
+            return
+        wanted = (request.query.get("targetName") or [None])[0]
+        with self._lock:
+            resolved = [{"resourceType": str(experiment.targets.get(name, {}).get("resourceType", "")),
+                         "targetName": name, "targetInformation": {"arn": arn}}
+                        for name, arns in experiment.resolved.items() if wanted in (None, name) for arn in arns]
+        response.set_body(json.dumps({"resolvedTargets": resolved}).encode())
 
     def _known(self, experiment_id: str) -> Experiment | None:
         with self._lock:
@@ -212,6 +228,10 @@ class FisEngine(BaseEngine):
         if action.action_id == "aws:fis:wait":
             return []
         resources = {ref: self._targets.resolve(experiment, target_name) for ref, target_name in action.targets.items()}
+        for ref, target_name in action.targets.items():
+            kind = str(experiment.targets.get(target_name, {}).get("resourceType", ""))
+            experiment.resolved[target_name] = [target_arn(kind, r, experiment.region, self._plane.account_id)
+                                                for r in resources[ref]]
         for ref, found in resources.items():
             if not found and experiment.empty_mode != "skip":
                 target = experiment.targets.get(action.targets[ref], {})

@@ -89,6 +89,7 @@ class Experiment:
     end: float | None = None
     history: list[tuple[str, float]] = field(default_factory=list)
     faults_made: int = 0
+    resolved: dict[str, list[str]] = field(default_factory=dict)  # target name -> ARNs it resolved to
     mutex: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -103,6 +104,22 @@ def json_body(response: CapturedResponse) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+def target_arn(kind: str, resource: str, region: str, account_id: str) -> str:
+    """The ARN FIS reports for a resolved target (the world resolves to bucket names, 'region/table', ids)."""
+    if resource.startswith("arn:"):
+        return resource
+    if kind == "aws:s3:bucket":
+        return f"arn:aws:s3:::{resource}"
+    if kind == "aws:dynamodb:global-table":
+        table_region, name = resource.split("/", 1)
+        return f"arn:aws:dynamodb:{table_region}:{account_id}:table/{name}"
+    if kind == "aws:ec2:subnet":
+        return f"arn:aws:ec2:{region}:{account_id}:subnet/{resource}"
+    if kind == "aws:ec2:instance":
+        return f"arn:aws:ec2:{region}:{account_id}:instance/{resource}"
+    return resource
 
 
 def table_ref(arn: str, default_region: str) -> str:
