@@ -3,6 +3,10 @@
 Corruption travels the normal write path, so it replicates: the replica is no refuge. S3 objects are
 restored from the newest version older than the corruption; the table is restored by point-in-time
 recovery to before the fault, and the corrupted items are put back from the restored copy.
+
+Only the harness's own data is corrupted, on either target: this run's seed objects (their folder is
+the fault's prefix) and the metadata items pointing at seed objects. A fault that corrupted nothing
+is an error: a detection of nothing would otherwise pass.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from drharness.results import Objective
 from drharness.waiting import pause
 from drtests._support import key_names, list_objects, restore_limit, scan_items, shown_key
 
-pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.data_corruption, pytest.mark.critical,
-              pytest.mark.offline_only]
+pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.data_corruption, pytest.mark.critical]
 
 SCENARIO = "data_corruption"
 S3_DETECTED = "data_corruption:s3-detected"
@@ -33,8 +36,8 @@ CORRUPT = 4
 GAP_S = 0.1  # between the known-good moment and the fault, so the restore point is clear of both
 
 
-def _detection(dr_record, check, resource, tier, report, corrupted, injected):
-    """Record what the consistency check found against what the fault corrupted (the world's ground truth).
+def _detection(dr_record, check, resource, tier, report, corrupted, injected, effect):
+    """Record what the consistency check found against what the fault says it corrupted.
 
     Judged on the set, not the count: every corrupted key missed, every key named that was not
     corrupted, and every divergent key beyond those listed counts against zero.
@@ -44,23 +47,26 @@ def _detection(dr_record, check, resource, tier, report, corrupted, injected):
     missed, misnamed = sorted(wanted - found), sorted(found - wanted)
     unlisted = max(0, report.divergent_count - len(found))  # past max_listed: no name to match, so wrong
     wrong = len(missed) + len(misnamed) + unlisted
+    took = effect.took and bool(wanted)
     return dr_record.measure(
         check=check, scenario=SCENARIO, resource=resource, tier=tier, metric="corrupted_keys_missed_or_misnamed",
-        value=float(wrong), unit="keys",
+        value=float(wrong) if took else None, unit="keys", verdict=None if took else "error",
         objective=Objective("corrupted_keys_missed_or_misnamed", 0, "keys", "==", "every corrupted key, and only those"),
         reason=(f"{resource}: {report.summary()}; the fault corrupted {len(wanted)}, "
                 f"{len(wanted & found)} detected by name: {missed} missed, {misnamed} misnamed, "
-                f"{unlisted} more divergent unlisted"),
+                f"{unlisted} more divergent unlisted" if took else
+                f"{resource}: the fault corrupted nothing ({effect.detail}): nothing to detect, nothing measured"),
         evidence={"detected": sorted(found), "corrupted": sorted(wanted), "missed": missed, "misnamed": misnamed,
                   "divergent_count": report.divergent_count, "unlisted_divergent": unlisted, "injected_at": injected},
     )
 
 
 def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr_workload, workload_data, dr_fault,
-                                                                   dr_rng, dr_record, dr_keep):
+                                                                   fault_effect, dr_rng, dr_record, dr_keep):
     """Corrupt objects under the replicated prefix; find them by consistency check; copy back the right versions."""
     w = dr_workload
-    region, bucket, prefix, tier = w.primary_region, w.data_bucket, w.spec.bucket.replication.prefix, w.spec.bucket.tier
+    region, bucket, tier = w.primary_region, w.data_bucket, w.spec.bucket.tier
+    prefix = workload_data.object_keys[0].rsplit("/", 1)[0] + "/"  # this run's seed folder
     s3 = dr_target.client("s3", region)
     resource = f"s3 bucket {bucket}"
     rto = objectives_for(w, tier).rto
@@ -69,7 +75,7 @@ def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr
     with dr_fault("data-corruption", params) as fault:
         detected = compare_bucket_to_expected(s3, bucket, known_good, prefix=prefix, max_listed=CORRUPT * 4)
         detection = _detection(dr_record, S3_DETECTED, resource, tier, detected, fault.corrupted,
-                               fault.injected_at.isoformat())
+                               fault.injected_at.isoformat(), fault_effect(fault))
         started = time.monotonic()
         chosen = {}
         for divergence in detected.first_differing:
@@ -97,8 +103,8 @@ def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr
     assert restored.verdict == "pass", restored.reason
 
 
-def test_corrupted_items_are_detected_and_restored_by_pitr(dr_target, dr_workload, workload_data, dr_fault, dr_rng,
-                                                           service_now, dr_record, dr_keep):
+def test_corrupted_items_are_detected_and_restored_by_pitr(dr_target, dr_workload, workload_data, dr_fault,
+                                                           fault_effect, dr_rng, service_now, dr_record, dr_keep):
     """Corrupt items; find them; restore the table to before the fault; put the good items back; verify equal."""
     w = dr_workload
     region, table, tier = w.primary_region, w.metadata_table, w.spec.table.tier
@@ -115,7 +121,7 @@ def test_corrupted_items_are_detected_and_restored_by_pitr(dr_target, dr_workloa
         detected = compare_table_to_expected(ddb, table, known_good, names, attribute_format="typed",
                                              consistent_read=True, max_listed=CORRUPT * 4)
         detection = _detection(dr_record, DYNAMODB_DETECTED, resource, tier, detected, corrupted,
-                               fault.injected_at.isoformat())
+                               fault.injected_at.isoformat(), fault_effect(fault))
         restored_table = f"{table}-before-corruption-{uuid.uuid4().hex[:8]}"
         timer = RestoreTimer(dr_target, region, timeout_s=restore_limit(dr_target, rto.limit))
         try:

@@ -35,13 +35,26 @@ def test_the_compromised_key_is_a_harness_made_user_scoped_to_the_seed_folder_an
     assert policy["Statement"][0]["Resource"] == f"arn:aws:s3:::{workload.data_bucket}/{options.seed_prefix}*"
     assert options.seed_prefix.endswith("drharness-seed/")
     assert backend.active_ids() == [fault.id]
-    # The fresh key works in the world, and is refused once deactivated (the drill's isolation).
+    # The fresh key reads the seed folder and nothing else, as in AWS; it is refused once deactivated.
     s3 = target.client("s3", "us-east-1", credentials=fault.access_key.as_credentials())
-    world.client("s3", "us-east-1").create_bucket(Bucket="drharness-live-cc")
-    s3.list_objects_v2(Bucket="drharness-live-cc")
+    admin = world.client("s3", "us-east-1")
+    admin.create_bucket(Bucket=workload.data_bucket)
+    seed_key = f"{options.seed_prefix}run/0000.json"
+    for key in (seed_key, "embeddings/not-the-harness.json"):
+        admin.put_object(Bucket=workload.data_bucket, Key=key, Body=b"{}")
+    assert s3.get_object(Bucket=workload.data_bucket, Key=seed_key)["Body"].read() == b"{}"
+    listed = s3.list_objects_v2(Bucket=workload.data_bucket, Prefix=options.seed_prefix)["Contents"]
+    assert [o["Key"] for o in listed] == [seed_key]
+    for outside in (lambda: s3.get_object(Bucket=workload.data_bucket, Key="embeddings/not-the-harness.json"),
+                    lambda: s3.list_objects_v2(Bucket=workload.data_bucket),
+                    lambda: target.client("dynamodb", "us-east-1", credentials=fault.access_key.as_credentials())
+                    .scan(TableName=workload.metadata_table)):
+        with pytest.raises(ClientError) as refused:
+            outside()
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     iam.update_access_key(UserName=user, AccessKeyId=fault.access_key.access_key_id, Status="Inactive")
     with pytest.raises(ClientError) as err:
-        s3.list_objects_v2(Bucket="drharness-live-cc")
+        s3.list_objects_v2(Bucket=workload.data_bucket, Prefix=options.seed_prefix)
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     iam.put_user_policy(UserName=user, PolicyName="isolation",
                         PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [

@@ -7,6 +7,8 @@ drill first confirms its fault is in place, the same way on either target:
 |---------------------------|-----------------------------------------------------------------------------|
 | fis (live)                | GetExperiment says `running` with every action `running`, and the targets    |
 |                           | resolved to resources (ListExperimentResolvedTargets): FIS acts on them      |
+| harness-data (live)       | the victims were overwritten (the fault names them); the drill's own        |
+|                           | consistency check then finds them, or not                                   |
 | any other (offline, IAM   | the backend lists the fault among those in place now (the world's fault     |
 | deny, IAM user, hooks...) | table; the inline deny on the roles; the user and its key; the hooks)       |
 
@@ -22,6 +24,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.faults.base import FaultBackend, InjectedFault
+from drharness.faults.live.data import HARNESS_DATA
 from drharness.target import Target
 from drharness.waiting import wait_until
 
@@ -49,6 +52,11 @@ def confirm_effect(backend: FaultBackend, target: Target, fault: InjectedFault, 
     mechanism = str(fault.refs.get("mechanism") or fault.target)
     if mechanism == "fis" and fault.refs.get("experiment_id"):
         return _fis_effect(target, fault, timeout_s)
+    if mechanism == HARNESS_DATA:  # overwritten data is no running fault: nothing lists it as active
+        took = bool(fault.corrupted)
+        return FaultEffect(fault.id, mechanism, took, f"{fault.describe()}: " + (
+            f"{len(fault.corrupted)} victim(s) overwritten" if took else "no victim found to overwrite"),
+            tuple(fault.corrupted))
     outcome = wait_until(lambda: fault.id in backend.active_ids(), timeout_s, target.poll_interval_s,
                          what=f"{fault.name} {fault.id} to be in place", swallow=(ClientError, BotoCoreError))
     detail = (f"{fault.describe()}: in place ({mechanism})" if outcome.ok else

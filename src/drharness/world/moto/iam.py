@@ -27,3 +27,12 @@ def caller_inline_policies(access_key_id: str, account_id: str = DEFAULT_ACCOUNT
         return []
 
     return list(settled(read) or [])
+
+
+def is_user_key(access_key_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> bool:
+    """Whether `access_key_id` is an IAM user's key (not an assumed role's, not one the world made up)."""
+    if not access_key_id:
+        return False
+    iam = iam_backends[account_id]["aws"]
+    return bool(settled(lambda: any(key.access_key_id == access_key_id
+                                    for user in list(iam.users.values()) for key in user.access_keys)))
