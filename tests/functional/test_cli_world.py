@@ -22,6 +22,8 @@ from drharness.cli.world import ENDPOINT_LINE, SEED_LINE, STOPPED_LINE, serve_wo
 from drharness.config import load_workload
 from drharness.waiting import wait_until
 
+import kills
+
 AWS = Path(sys.executable).with_name("aws")
 DRHARNESS = Path(sys.executable).with_name("drharness")
 ENDPOINT = re.compile("^" + re.escape(ENDPOINT_LINE).replace(re.escape("{endpoint}"), r"(http://127\.0\.0\.1:\d+)") + "$")
@@ -59,29 +61,13 @@ def test_deploy_into_an_endpoint_where_no_world_answers_fails_in_one_line(capsys
     assert err.count("\n") == 1
 
 
-def _read_lines(stream, lines: queue.Queue[str | None]) -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
-    lines.put(None)  # end of output: the process is gone
-
-
 def _wait_for_endpoint(process: subprocess.Popen[str], lines: queue.Queue[str | None], seen: list[str]) -> str:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        seen.append(line)
-        match = ENDPOINT.match(line)
-        if match:
-            return match.group(1)
-    process.kill()
-    process.wait(STOP_TIMEOUT_S)
-    stderr = process.stderr.read()[-2000:]
-    raise AssertionError(f"no endpoint line within {START_TIMEOUT_S} s; output: {seen}; stderr: {stderr}")
+    try:
+        return kills.wait_for(lines, ENDPOINT, START_TIMEOUT_S, "endpoint line", seen).group(1)
+    except AssertionError as exc:
+        process.kill()
+        process.wait(STOP_TIMEOUT_S)
+        raise AssertionError(f"{exc}; stderr: {process.stderr.read()[-2000:]}") from exc
 
 
 def _replication_status(s3, bucket: str, key: str) -> str | None:
@@ -101,7 +87,7 @@ def test_served_world_replicates_an_aws_cli_upload_and_stops_on_sigint(tmp_path:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **OFFLINE_ENV},
     )
     lines: queue.Queue[str | None] = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    threading.Thread(target=kills.read_lines, args=(process.stdout, lines), daemon=True).start()
     seen: list[str] = []
     try:
         endpoint = _wait_for_endpoint(process, lines, seen)

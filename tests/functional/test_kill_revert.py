@@ -23,7 +23,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import boto3
@@ -37,6 +36,8 @@ from drharness.faults import Journal
 from drharness.instruments.canary import DEFAULT_S3_PREFIX
 from drharness.instruments.restore import TEST_TAG_KEY, TEST_TAG_VALUE
 from drharness.world.control import WorldClient
+
+import kills
 
 pytestmark = pytest.mark.e2e  # serves the world from `drharness world serve` and kills runs in other processes
 
@@ -100,29 +101,6 @@ RUN_SCRIPT = textwrap.dedent('''
 ''')
 
 
-def _read_lines(stream, lines: queue.Queue) -> None:
-    for line in stream:
-        lines.put(line.rstrip("\n"))
-    lines.put(None)
-
-
-def _wait_for(lines: queue.Queue, pattern: re.Pattern[str], timeout_s: float, what: str) -> re.Match[str]:
-    deadline = time.monotonic() + timeout_s
-    seen = []
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        seen.append(line)
-        match = pattern.match(line.strip())
-        if match:
-            return match
-    raise AssertionError(f"no {what} within {timeout_s} s; output: {seen[-20:]}")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """One deployed world in its own process, for every run of this module."""
@@ -132,10 +110,10 @@ def served(tmp_path_factory):
         process = subprocess.Popen([str(DRHARNESS), "world", "serve", "--deploy", "--seed", "11"], cwd=home,
                                    stdout=subprocess.PIPE, stderr=stderr, text=True, env={**os.environ, **OFFLINE_ENV})
     lines: queue.Queue = queue.Queue()
-    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    threading.Thread(target=kills.read_lines, args=(process.stdout, lines), daemon=True).start()
     try:
         try:
-            endpoint = _wait_for(lines, ENDPOINT, START_TIMEOUT_S, "endpoint line").group(1)
+            endpoint = kills.wait_for(lines, ENDPOINT, START_TIMEOUT_S, "endpoint line").group(1)
         except AssertionError as exc:
             raise AssertionError(f"{exc}; world stderr: {log.read_text()[-2000:]}") from exc
         yield endpoint
@@ -206,55 +184,26 @@ def test_killed_runs_leave_nothing_behind(served, tmp_path, monkeypatch, capsys)
     script = tmp_path / "run_faults.py"
     script.write_text(RUN_SCRIPT, encoding="utf-8")
 
-    def spawn(number: int) -> tuple[subprocess.Popen, queue.Queue, Path]:
+    def spawn(number: int) -> kills.Run:
         """Start run `number`; it imports and builds its clients, then waits to be told to begin."""
         journal = tmp_path / f"journal-{number:02d}"
-        process = subprocess.Popen([sys.executable, str(script), served, str(journal), f"run{number:02d}"],
-                                   cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env={**os.environ, **OFFLINE_ENV})
-        lines: queue.Queue = queue.Queue()
-        threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
-        return process, lines, journal
+        return kills.spawn([sys.executable, str(script), served, str(journal), f"run{number:02d}"], cwd=tmp_path,
+                           env={**os.environ, **OFFLINE_ENV}, journal=journal)
 
-    signals = [signal.SIGINT, signal.SIGKILL] * KILLS_PER_SIGNAL
-    upcoming = spawn(1)
-    try:
-        for number, signum in enumerate(signals, start=1):
-            run, lines, journal = upcoming
-            delay = rng.uniform(0.0, MAX_DELAY_S)
-            where = f"run {number} ({signal.Signals(signum).name} after {delay:.3f} s; seed {seed})"
-            run.stdin.write("go\n")
-            run.stdin.flush()
-            _wait_for(lines, re.compile("^started$"), RUN_START_TIMEOUT_S, f"start of {where}")
-            threading.Event().wait(delay)
-            run.send_signal(signum)
-            try:
-                code = run.wait(EXIT_TIMEOUT_S)
-            finally:
-                if run.poll() is None:
-                    run.kill()
-                    run.wait()
-            # The next run starts up (imports, clients) while this one is checked; it touches nothing until told.
-            upcoming = spawn(number + 1) if number < len(signals) else None
-            stderr = run.stderr.read()
-            run.stdin.close()
-            run.stderr.close()
-            if signum == signal.SIGINT:
-                assert code == 130, f"{where}: exit {code}: {stderr[-2000:]}"
-                assert world.faults() == [], f"{where}: faults left after SIGINT: {world.faults()}"
-                assert Journal(journal).pending() == [], f"{where}: journal still pending after SIGINT"
-            else:
-                assert code == -signal.SIGKILL, where
-                command(capsys, "revert", "--journal", str(journal))
-                command(capsys, "sweep", "--endpoint", served)
-                assert world.faults() == [], f"{where}: faults left after revert: {world.faults()}"
-                assert Journal(journal).pending() == [], f"{where}: journal still pending after revert"
-                assert tagged_tables(client, workload) == [], f"{where}: tagged tables left after sweep"
-                assert canary_versions(client, workload) == [], f"{where}: canary objects left after sweep"
-    finally:
-        if upcoming is not None:
-            upcoming[0].kill()
-            upcoming[0].wait()
+    def check(signum: int, journal: Path, where: str) -> None:
+        if signum == signal.SIGINT:
+            assert world.faults() == [], f"{where}: faults left after SIGINT: {world.faults()}"
+            assert Journal(journal).pending() == [], f"{where}: journal still pending after SIGINT"
+            return
+        command(capsys, "revert", "--journal", str(journal))
+        command(capsys, "sweep", "--endpoint", served)
+        assert world.faults() == [], f"{where}: faults left after revert: {world.faults()}"
+        assert Journal(journal).pending() == [], f"{where}: journal still pending after revert"
+        assert tagged_tables(client, workload) == [], f"{where}: tagged tables left after sweep"
+        assert canary_versions(client, workload) == [], f"{where}: canary objects left after sweep"
+
+    kills.kill_sequence(spawn, [signal.SIGINT, signal.SIGKILL] * KILLS_PER_SIGNAL, rng, MAX_DELAY_S, seed=seed,
+                        start_timeout_s=RUN_START_TIMEOUT_S, exit_timeout_s=EXIT_TIMEOUT_S, check=check)
     # Corruption was always undone: the corpus reads back as it was written.
     for n in range(3):
         body = client("s3", workload.primary_region).get_object(

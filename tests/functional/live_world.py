@@ -1,0 +1,83 @@
+"""A world standing in for an account, for the live rehearsals: deployed, tagged and backed up as a team's.
+
+The workload is deployed as it would be in the team's account; what the drills reach carries the
+`[live].tag_scope` tags, as the team tags it; the account holds a day's backups, as one that follows
+the guide does. `as_an_account` returns the live config and the environment a live run gets;
+`nothing_left` says the run left no fault, experiment or template behind.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+from drharness.config import load_workload
+from drharness.deploy import deploy_workload
+from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE
+from drharness.target import OfflineTarget
+from drharness.waiting import wait_until
+from drharness.world.control import WorldClient
+from fixtures.scenarios import backup_arns, run_backups
+
+FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
+
+
+def rehearsal_config(tmp_path: Path, account_id: str, extra: str = "") -> Path:
+    path = tmp_path / "live.toml"
+    path.write_text(textwrap.dedent(f"""
+        [live]
+        allowed_accounts = ["{account_id}"]
+        allowed_regions = ["us-east-1", "us-west-2"]
+        tag_scope = {{ DRHarness = "allowed" }}
+        fis_role_arn = "arn:aws:iam::{account_id}:role/drharness-fis"
+        fis_duration = "PT10M"
+    """) + textwrap.dedent(extra), encoding="utf-8")
+    return path
+
+
+def as_an_account(world, tmp_path: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
+    """Deploy the workload into the world and tag what drills reach into the scope, as a team would its account."""
+    config = rehearsal_config(tmp_path, world.account_id, extra)
+    workload = load_workload(config).with_account(world.account_id)
+    deploy_workload(OfflineTarget(world.endpoint, world.account_id), workload)
+    scope = [{"Key": "DRHarness", "Value": "allowed"}]
+    for region in (workload.primary_region, workload.secondary_region):
+        ec2 = world.client("ec2", region)
+        subnets = [s["SubnetId"] for s in ec2.describe_subnets()["Subnets"]]
+        if subnets:
+            ec2.create_tags(Resources=subnets, Tags=scope)
+    s3 = world.client("s3", workload.primary_region)
+    s3.put_bucket_tagging(Bucket=workload.data_bucket, Tagging={"TagSet": [
+        *s3.get_bucket_tagging(Bucket=workload.data_bucket).get("TagSet", []), *scope]})
+    ddb = world.client("dynamodb", workload.primary_region)
+    ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=workload.metadata_table)["Table"]["TableArn"], Tags=scope)
+    todays_backups(world, workload)
+    env = {**os.environ, LIVE_ENV: LIVE_ENV_VALUE, "AWS_ENDPOINT_URL": world.endpoint,
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "DRHARNESS_JOURNAL": str(tmp_path / "journal"), "DRHARNESS_REPORTS": str(tmp_path / "reports")}
+    env.pop("AWS_PROFILE", None)
+    return config, env
+
+
+def todays_backups(world, workload) -> None:
+    """The backups an account that follows the guide holds: vault recovery points of the table and the
+    bucket from its Backup plan, and the file system's daily backup kept by FSx itself (not in the vault)."""
+    target = OfflineTarget(world.endpoint, world.account_id)
+    arns = backup_arns(target, workload)
+    runs = run_backups(target, workload, [a for a in arns if ":file-system/" not in a])
+    assert {r.state for r in runs} == {"COMPLETED"}, runs
+    fsx = world.client("fsx", workload.primary_region)
+    for arn in (a for a in arns if ":file-system/" in a):
+        backup_id = fsx.create_backup(FileSystemId=arn.rsplit("/", 1)[-1])["Backup"]["BackupId"]
+        assert wait_until(lambda: fsx.describe_backups(BackupIds=[backup_id])["Backups"][0]["Lifecycle"] == "AVAILABLE",
+                          30.0, 0.05, what=f"FSx backup {backup_id}").ok
+
+
+def nothing_left(world) -> None:
+    assert WorldClient(world.endpoint).faults() == [], "a world fault outlived the run"
+    for region in ("us-east-1", "us-west-2"):
+        fis = world.client("fis", region)
+        running = [e["id"] for e in fis.list_experiments()["experiments"] if e["state"]["status"] not in FIS_FINISHED]
+        assert running == [], f"experiments still running in {region}: {running}"
+        assert fis.list_experiment_templates()["experimentTemplates"] == [], f"templates left in {region}"
