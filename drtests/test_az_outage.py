@@ -112,7 +112,7 @@ def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_
         )
         # A job timed while the zone is up would time nothing: without the outage there is no job to run.
         completes = _job_through_the_outage(dr_target, dr_record, w, tier, rto, zone) if took else None
-    still = [i for i in fault_backend.active_ids() if i == fault.id]
+    still = fault.id in fault_backend.active_ids()
     reverted = dr_record.compliance(check=FAULT_REVERTED, resource=f"az-outage {fault.id}", ok=not still,
                                     expected=f"{zone} back in service (fault reverted)",
                                     actual="still injected" if still else "reverted", tier=tier, scenario=SCENARIO)

@@ -66,7 +66,7 @@ def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr
     """Corrupt objects under the replicated prefix; find them by consistency check; copy back the right versions."""
     w = dr_workload
     region, bucket, tier = w.primary_region, w.data_bucket, w.spec.bucket.tier
-    prefix = workload_data.object_keys[0].rsplit("/", 1)[0] + "/"  # this run's seed folder
+    prefix = workload_data.folder
     s3 = dr_target.client("s3", region)
     resource = f"s3 bucket {bucket}"
     rto = objectives_for(w, tier).rto

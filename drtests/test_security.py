@@ -45,10 +45,9 @@ def _attacker_calls(target, workload, data, fault):
     """
     region, credentials = workload.primary_region, fault.access_key.as_credentials()
     s3 = target.client("s3", region, credentials=credentials)
-    folder = data.object_keys[0].rsplit("/", 1)[0] + "/"
     calls = {
         "s3:GetObject": lambda: s3.get_object(Bucket=workload.data_bucket, Key=data.object_keys[0])["Body"].read(),
-        "s3:ListObjectsV2": lambda: s3.list_objects_v2(Bucket=workload.data_bucket, Prefix=folder, MaxKeys=5),
+        "s3:ListObjectsV2": lambda: s3.list_objects_v2(Bucket=workload.data_bucket, Prefix=data.folder, MaxKeys=5),
     }
     if fault.target == "offline":
         ddb = target.client("dynamodb", region, credentials=credentials)
@@ -91,10 +90,15 @@ def test_compromised_key_is_isolated_and_data_intact(dr_target, dr_workload, wor
         assert key is not None, f"credential-compromise {fault.id} handed out no access key"
         resource = f"iam access key {key.access_key_id} of {key.user}"
         calls = _attacker_calls(dr_target, w, workload_data, fault)
-        # IAM is eventually consistent: a fresh key can take seconds before AWS accepts it.
         before: dict = {}
-        wait_until(lambda: before.update(_try(calls)) or all(v == "accepted" for v in before.values()),
-                   FRESH_KEY_S if dr_target.name == "aws" else 0.0, dr_target.poll_interval_s, what=f"{resource} accepted")
+
+        def all_accepted():
+            before.update(_try(calls))
+            return all(v == "accepted" for v in before.values())
+
+        # IAM is eventually consistent: a fresh key can take seconds before AWS accepts it.
+        wait_until(all_accepted, FRESH_KEY_S if dr_target.name == "aws" else 0.0, dr_target.poll_interval_s,
+                   what=f"every call with {resource} accepted")
         accepted = sum(1 for v in before.values() if v == "accepted")
         real = dr_record.measure(
             check=COMPROMISE_REAL, scenario=SCENARIO, resource=resource, tier=tier, metric="attacker_calls_accepted",

@@ -142,8 +142,6 @@ class AwsTarget:
 
         def make() -> Any:
             if credentials:
-                import boto3
-
                 return boto3_session(region_name=region, **credentials).client(service, config=self._config)
             return self._session.client(service, region_name=region, config=self._config)
 

@@ -50,7 +50,7 @@ class FaultEffect:
 def confirm_effect(backend: FaultBackend, target: Target, fault: InjectedFault, timeout_s: float) -> FaultEffect:
     """Wait up to `timeout_s` for `fault` to be in effect on `target`; never raises for a fault that did not take."""
     mechanism = str(fault.refs.get("mechanism") or fault.target)
-    if mechanism == "fis" and fault.refs.get("experiment_id"):
+    if mechanism == "fis" and fault.refs.get("experiment_id") and fault.refs.get("region"):
         return _fis_effect(target, fault, timeout_s)
     if mechanism == HARNESS_DATA:  # overwritten data is no running fault: nothing lists it as active
         took = bool(fault.corrupted)
@@ -66,7 +66,7 @@ def confirm_effect(backend: FaultBackend, target: Target, fault: InjectedFault, 
 
 def _fis_effect(target: Target, fault: InjectedFault, timeout_s: float) -> FaultEffect:
     experiment_id = fault.refs["experiment_id"]
-    fis = target.client("fis", fault.refs.get("region") or _region_of(fault))
+    fis = target.client("fis", fault.refs["region"])  # FIS faults journal the region their experiment runs in
 
     def state() -> dict[str, Any] | None:
         experiment = fis.get_experiment(id=experiment_id)["experiment"]
@@ -109,7 +109,3 @@ def resolved_targets(fis: Any, experiment_id: str) -> list[str]:
         token = page.get("nextToken")
         if not token:
             return [f for f in found if f]
-
-
-def _region_of(fault: InjectedFault) -> str:
-    return str(getattr(fault.params, "region", None) or "us-east-1")

@@ -58,26 +58,6 @@ def _condition_holds(condition: dict[str, Any], request: AwsRequest, now: dateti
     return True
 
 
-def denying_statement(documents: list[str], request: AwsRequest, now: datetime | None = None) -> dict[str, Any] | None:
-    """The first explicit-deny statement of `documents` that applies to the call, or None."""
-    action = f"{request.service}:{request.operation}".lower()
-    now = now or datetime.now(timezone.utc)
-    for text in documents:
-        try:
-            document = json.loads(text) if isinstance(text, str) else text
-        except ValueError:
-            continue
-        statements = document.get("Statement", [])
-        for statement in [statements] if isinstance(statements, dict) else statements:
-            if statement.get("Effect") != "Deny":
-                continue
-            if not any(fnmatch.fnmatchcase(action, a.lower()) for a in _listed(statement.get("Action"))):
-                continue
-            if _condition_holds(statement.get("Condition") or {}, request, now):
-                return statement
-    return None
-
-
 def _documents(texts: list[str]) -> list[dict[str, Any]]:
     found = []
     for text in texts:
@@ -92,6 +72,21 @@ def _documents(texts: list[str]) -> list[dict[str, Any]]:
 def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
     statements = document.get("Statement", [])
     return [statements] if isinstance(statements, dict) else list(statements)
+
+
+def denying_statement(documents: list[str], request: AwsRequest, now: datetime | None = None) -> dict[str, Any] | None:
+    """The first explicit-deny statement of `documents` that applies to the call, or None."""
+    action = f"{request.service}:{request.operation}".lower()
+    now = now or datetime.now(timezone.utc)
+    for document in _documents(documents):
+        for statement in _statements(document):
+            if statement.get("Effect") != "Deny":
+                continue
+            if not any(fnmatch.fnmatchcase(action, a.lower()) for a in _listed(statement.get("Action"))):
+                continue
+            if _condition_holds(statement.get("Condition") or {}, request, now):
+                return statement
+    return None
 
 
 def iam_action(request: AwsRequest) -> str:

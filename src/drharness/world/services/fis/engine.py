@@ -121,7 +121,7 @@ class FisEngine(BaseEngine):
 
     def _resolved_targets(self, request: AwsRequest, response: CapturedResponse) -> None:
         """What the experiment's targets resolved to in the world (moto resolves ARN-listed targets only)."""
-        experiment = self._known(request.path_params.get("experimentId") or request.path.rstrip("/").split("/")[-2])
+        experiment = self._known(request.path_params.get("id", ""))  # GET /experiments/{id}/resolvedTargets
         if experiment is None:
             return
         wanted = (request.query.get("targetName") or [None])[0]
