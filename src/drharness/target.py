@@ -146,3 +146,33 @@ class AwsTarget:
             return self._session.client(service, region_name=region, config=self._config)
 
         return self._cache.get(key, make)
+
+
+class PrincipalTarget:
+    """A target as another principal sees it: the same endpoint and account, clients on `credentials`.
+
+    For the workload's own role (assumed by `assume_role`): what a fault that denies that role does,
+    its clients see, while the harness's own clients on the inner target do not.
+    """
+
+    def __init__(self, inner: Any, credentials: dict[str, str], principal: str) -> None:
+        self.inner = inner
+        self.credentials = dict(credentials)
+        self.principal = principal
+        self.name: TargetName = inner.name
+        self.account_id: str = inner.account_id
+        self.endpoint_url: str | None = inner.endpoint_url
+        self.poll_interval_s: float = inner.poll_interval_s
+        self.probe_interval_s: float = inner.probe_interval_s
+
+    def client(self, service: str, region: str) -> Any:
+        return self.inner.client(service, region, credentials=self.credentials)
+
+
+def assume_role(target: Any, role_arn: str, session_name: str, region: str, *, seconds: int = 3600) -> PrincipalTarget:
+    """`target` as the role `role_arn` (STS AssumeRole in `region`); its trust policy must let the caller in."""
+    answer = target.client("sts", region).assume_role(RoleArn=role_arn, RoleSessionName=session_name,
+                                                      DurationSeconds=seconds)["Credentials"]
+    credentials = {"aws_access_key_id": answer["AccessKeyId"], "aws_secret_access_key": answer["SecretAccessKey"],
+                   "aws_session_token": answer["SessionToken"]}
+    return PrincipalTarget(target, credentials, role_arn)

@@ -3,11 +3,13 @@
 The workload is deployed as it would be in the team's account; what the drills reach carries the
 `[live].tag_scope` tags, as the team tags it; the account holds a day's backups, as one that follows
 the guide does. `as_an_account` returns the live config and the environment a live run gets;
-`nothing_left` says the run left no fault, experiment or template behind.
+`nothing_left` says the run left no fault, experiment, template or deny behind. The workload's own
+role (`embedding-worker`, in `[live].api_fault_roles`) is what the region drills act as.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import textwrap
 from pathlib import Path
@@ -21,6 +23,20 @@ from drharness.world.control import WorldClient
 from fixtures.scenarios import backup_arns, run_backups
 
 FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
+WORKLOAD_ROLE = "embedding-worker"
+
+
+def workload_role(world) -> str:
+    """The workload's own role, tagged into the scope; its trust lets the account (the harness) assume it too."""
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{world.account_id}:root"}, "Action": "sts:AssumeRole"}]})
+    iam = world.client("iam", "us-east-1")
+    try:
+        return iam.get_role(RoleName=WORKLOAD_ROLE)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName=WORKLOAD_ROLE, AssumeRolePolicyDocument=trust,
+                               Tags=[{"Key": "DRHarness", "Value": "allowed"}])["Role"]["Arn"]
 
 
 def rehearsal_config(tmp_path: Path, account_id: str, extra: str = "") -> Path:
@@ -32,12 +48,14 @@ def rehearsal_config(tmp_path: Path, account_id: str, extra: str = "") -> Path:
         tag_scope = {{ DRHarness = "allowed" }}
         fis_role_arn = "arn:aws:iam::{account_id}:role/drharness-fis"
         fis_duration = "PT10M"
+        api_fault_roles = ["arn:aws:iam::{account_id}:role/{WORKLOAD_ROLE}"]
     """) + textwrap.dedent(extra), encoding="utf-8")
     return path
 
 
 def as_an_account(world, tmp_path: Path, extra: str = "") -> tuple[Path, dict[str, str]]:
     """Deploy the workload into the world and tag what drills reach into the scope, as a team would its account."""
+    workload_role(world)
     config = rehearsal_config(tmp_path, world.account_id, extra)
     workload = load_workload(config).with_account(world.account_id)
     deploy_workload(OfflineTarget(world.endpoint, world.account_id), workload)
@@ -50,8 +68,9 @@ def as_an_account(world, tmp_path: Path, extra: str = "") -> tuple[Path, dict[st
     s3 = world.client("s3", workload.primary_region)
     s3.put_bucket_tagging(Bucket=workload.data_bucket, Tagging={"TagSet": [
         *s3.get_bucket_tagging(Bucket=workload.data_bucket).get("TagSet", []), *scope]})
-    ddb = world.client("dynamodb", workload.primary_region)
-    ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=workload.metadata_table)["Table"]["TableArn"], Tags=scope)
+    for region in (workload.primary_region, workload.secondary_region):  # the table and its replica
+        ddb = world.client("dynamodb", region)
+        ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=workload.metadata_table)["Table"]["TableArn"], Tags=scope)
     todays_backups(world, workload)
     env = {**os.environ, LIVE_ENV: LIVE_ENV_VALUE, "AWS_ENDPOINT_URL": world.endpoint,
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -81,3 +100,5 @@ def nothing_left(world) -> None:
         running = [e["id"] for e in fis.list_experiments()["experiments"] if e["state"]["status"] not in FIS_FINISHED]
         assert running == [], f"experiments still running in {region}: {running}"
         assert fis.list_experiment_templates()["experimentTemplates"] == [], f"templates left in {region}"
+    denies = world.client("iam", "us-east-1").list_role_policies(RoleName=WORKLOAD_ROLE)["PolicyNames"]
+    assert denies == [], f"region-outage denies left on the workload's role: {denies}"

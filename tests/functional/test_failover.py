@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,11 +26,12 @@ from drharness.procedures.failover import (
     run_failover,
 )
 from drharness.procedures.notice import ACTION_REQUIRED
-from drharness.procedures.stack import TEMPLATE_MISSING, read_dr_stack, template_location
+from drharness.procedures.stack import TEMPLATE_MISSING, deactivate_dr_stack, read_dr_stack, template_location
 from drharness.reporting.scrub import Scrubber, configured_accounts
 from drharness.results.recorder import Recorder
 from drharness.results import ResultSink, read_records
-from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget, assume_role
+from drharness.faults.live.iam_deny import region_deny_policy
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
 
@@ -103,29 +105,20 @@ def drain_inbox(d: Deployed) -> None:
                                                         for i, m in enumerate(batch)])
 
 
-def pilot_light(d: Deployed) -> None:
-    """Put the DR stack back as deployed: DR resources off and no DR compute in the secondary region.
-
-    moto keeps a conditional resource when its condition turns false (CloudFormation deletes it) and
-    will not create it again, so the stack is recreated from the templates bucket instead.
-    """
-    view = read_dr_stack(d.target, d.workload)
+def dr_compute(d: Deployed) -> tuple[list[str], list[str]]:
     batch = d.world.client("batch", d.workload.secondary_region)
-    if view.exists and not view.enabled and not batch.describe_compute_environments()["computeEnvironments"]:
-        return
-    if view.exists:
-        d.world.client("cloudformation", d.workload.secondary_region).delete_stack(StackName=d.workload.dr_stack)
-        assert wait_until(lambda: not read_dr_stack(d.target, d.workload).exists, 10, 0.05, what="the DR stack to go").ok
-    for queue in batch.describe_job_queues()["jobQueues"]:
-        batch.update_job_queue(jobQueue=queue["jobQueueArn"], state="DISABLED")
-        batch.delete_job_queue(jobQueue=queue["jobQueueArn"])
-    for compute in batch.describe_compute_environments()["computeEnvironments"]:
-        batch.update_compute_environment(computeEnvironment=compute["computeEnvironmentArn"], state="DISABLED")
-        batch.delete_compute_environment(computeEnvironment=compute["computeEnvironmentArn"])
-    assert wait_until(lambda: not batch.describe_compute_environments()["computeEnvironments"]
-                      and not batch.describe_job_queues()["jobQueues"], 10, 0.05, what="the DR compute to go").ok
-    cloudformation.apply(d.target, d.workload, ApplyLog())  # as the deploy made it: DR resources off
+    return ([c["computeEnvironmentName"] for c in batch.describe_compute_environments()["computeEnvironments"]],
+            [q["jobQueueName"] for q in batch.describe_job_queues()["jobQueues"]])
+
+
+def pilot_light(d: Deployed) -> None:
+    """Put the DR stack back as deployed: DR resources off and no DR compute in the secondary region."""
+    if read_dr_stack(d.target, d.workload).exists:
+        deactivate_dr_stack(d.target, d.workload, timeout_s=10)
+    else:
+        cloudformation.apply(d.target, d.workload, ApplyLog())  # as the deploy made it: DR resources off
     assert not read_dr_stack(d.target, d.workload).enabled
+    assert dr_compute(d) == ([], []), dr_compute(d)
 
 
 @pytest.fixture
@@ -209,6 +202,41 @@ def test_a_disabled_compute_environment_fails_over_and_the_notice_arrives(d: Dep
     assert (again.action, again.success) == ("already_failed_over", True)
     assert again.reason == ALREADY_ACTIVE.format(stack=view.name, region=view.region, parameter=view.enable_parameter)
     assert [n for n in inbox(d) if n.get("run_id") == again.run_id] == []
+
+
+def test_the_dr_compute_comes_with_the_failover_and_goes_with_the_pilot_light(d: Deployed) -> None:
+    # As CloudFormation does: a resource whose condition turns false is deleted, and made again when it turns true.
+    assert dr_compute(d) == ([], [])
+    for _ in range(2):
+        set_primary_compute(d, "DISABLED")
+        outcome = run_failover(d.target, d.workload, stack_timeout_s=10, notice_timeout_s=10)
+        assert outcome.action == "failover_initiated" and outcome.success, outcome.reason
+        view = read_dr_stack(d.target, d.workload)
+        assert dr_compute(d) == ([view.outputs["ComputeEnvironment"].rsplit("/", 1)[-1]],
+                                 [view.outputs["JobQueue"].rsplit("/", 1)[-1]])
+        back = deactivate_dr_stack(d.target, d.workload, timeout_s=10)
+        assert back.action == "updated" and not read_dr_stack(d.target, d.workload).enabled, back.detail
+        assert dr_compute(d) == ([], []) and "ComputeEnvironment" not in read_dr_stack(d.target, d.workload).outputs
+        set_primary_compute(d, "ENABLED")
+    assert deactivate_dr_stack(d.target, d.workload, timeout_s=10).action == "unchanged"
+
+
+def test_the_failover_decides_on_the_observers_view_of_the_primary(d: Deployed) -> None:
+    # The workload's role is denied the primary region (as a live region-outage does); the harness is not.
+    iam, region = d.world.client("iam", "us-east-1"), d.workload.primary_region
+    trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    arn = iam.create_role(RoleName="observer-worker", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName="observer-worker", PolicyName="deny", PolicyDocument=json.dumps(
+        region_deny_policy(region, datetime.now(timezone.utc) + timedelta(minutes=5))))
+    worker = assume_role(d.target, arn, "observer", region)
+    try:
+        assert run_failover(d.target, d.workload, stack_timeout_s=10).action == "no_action_required"
+        outcome = run_failover(d.target, d.workload, stack_timeout_s=10, notice_timeout_s=10, observer=worker)
+        assert outcome.action == "failover_initiated" and outcome.success, outcome.reason
+        assert not outcome.health.healthy and "AccessDenied" in outcome.health.summary(), outcome.health.summary()
+    finally:
+        iam.delete_role_policy(RoleName="observer-worker", PolicyName="deny")
+        iam.delete_role(RoleName="observer-worker")
 
 
 def test_publish_mode_does_not_claim_a_verified_failover(d: Deployed) -> None:

@@ -114,11 +114,8 @@ def test_killed_live_runs_leave_nothing_in_the_account(world, tmp_path):
     seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(2**31))
     print(f"kill sequence seed: {seed} (replay with {SEED_ENV}={seed})")
     rng = random.Random(seed)
-    # The workload's own role, tagged into the scope: region-outage denies the region to it.
-    trust = '{"Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}]}'
-    role = world.client("iam", "us-east-1").create_role(RoleName="embedding-worker", AssumeRolePolicyDocument=trust,
-                                                        Tags=[{"Key": "DRHarness", "Value": "allowed"}])["Role"]["Arn"]
-    config, env = as_an_account(world, tmp_path, f'api_fault_roles = ["{role}"]\n')
+    # The workload's own role (as_an_account makes it, in the scope): region-outage denies the region to it.
+    config, env = as_an_account(world, tmp_path)
     workload = load_workload(config).with_account(world.account_id)
     seeded = _seed(world, workload)
     script = tmp_path / "run_live_faults.py"

@@ -98,15 +98,37 @@ def test_the_corruption_drill_runs_live_on_the_harness_data_only(world, tmp_path
     nothing_left(world)
 
 
-def test_the_monthly_suite_runs_live_and_skips_only_the_drills_documented_offline_only(world, tmp_path):
+def test_the_region_drills_run_live_as_the_workloads_role_and_put_the_pilot_light_back(world, tmp_path):
+    requests = _passes(world, tmp_path, "drtests/test_region_failover.py", 2)
+    # The outage was an explicit deny on the workload's role, put and deleted through IAM; the pause was FIS's.
+    iam_calls = [(r.operation, r.status) for r in requests if r.service == "iam"]
+    assert ("PutRolePolicy", 200) in iam_calls and ("DeleteRolePolicy", 200) in iam_calls, iam_calls
+    assert any(r.service == "sts" and r.operation == "AssumeRole" for r in requests)
+    # The workload's own calls to the primary were refused by that deny (403s on an assumed role's key).
+    assert any(r.status == 403 and r.access_key_id.startswith("ASIA") and r.region == "us-east-1" for r in requests)
+    fis = {r.operation for r in requests if r.service == "fis"}
+    assert {"StartExperiment", "StopExperiment"} <= fis, sorted(fis)
+    assert all(r.fault_id.startswith("fis-") for r in requests if r.fault_id), "a fault came in by another path"
+    records = _records(tmp_path)
+    assert records["region:rto"]["verdict"] == "pass" and records["region:rto"]["evidence"]["observer"].endswith(
+        ":role/embedding-worker")
+    assert records["region:rpo-detects-loss-s3"]["verdict"] == "pass"
+    # The DR stack is back to pilot light: DR resources off and no DR compute left in the secondary region.
+    stack = world.client("cloudformation", "us-west-2").describe_stacks(
+        StackName="embedding-batch-workload-production-dr")["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["EnableDRResources"] == "false"
+    batch = world.client("batch", "us-west-2")
+    assert batch.describe_compute_environments()["computeEnvironments"] == []
+    nothing_left(world)
+
+
+def test_the_monthly_suite_runs_live_with_no_drill_skipped(world, tmp_path):
     config, env = as_an_account(world, tmp_path)
     done = _suite(config, env, "drtests", "-m", "monthly")
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
-    skipped = sorted({line.split("drtests/")[1].split(":")[0] for line in out.splitlines()
-                      if line.startswith("SKIPPED") and "drtests/" in line})
-    # docs/live.md lists the drills that do not run live yet; nothing else may skip.
-    assert skipped == ["test_region_failover.py"], out[-3000:]
+    skipped = [line for line in out.splitlines() if line.startswith("SKIPPED")]
+    assert skipped == [] and "skipped" not in out.splitlines()[-1], out[-3000:]
     # Every fault came through the AWS APIs: the only world faults that touched a request are FIS's.
     assert all(r.fault_id.startswith("fis-") for r in world.truth.requests() if r.fault_id)
     nothing_left(world)

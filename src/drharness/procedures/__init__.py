@@ -10,7 +10,7 @@ from drharness.procedures.failover import FailoverOutcome, FailoverPhase, lambda
 from drharness.procedures.health import PrimaryHealth, Probe, check_primary_health
 from drharness.procedures.listing import SourceListing, capture_source_listing, latest_listing, read_listing
 from drharness.procedures.runbook import KINDS, Runbook, RunbookOutcome, StepReport
-from drharness.procedures.stack import DrStackView, StackActivation, activate_dr_stack, read_dr_stack
+from drharness.procedures.stack import DrStackView, StackActivation, activate_dr_stack, deactivate_dr_stack, read_dr_stack
 from drharness.procedures.steps import RunState, StateStore, Step, StepOutcome, StepState, run_steps
 from drharness.procedures.verification import RecoveryVerification, Serving, verify_serving
 
@@ -37,6 +37,7 @@ __all__ = [
     "StepReport",
     "StepState",
     "activate_dr_stack",
+    "deactivate_dr_stack",
     "backup_stacks",
     "capture_source_listing",
     "check_primary_health",

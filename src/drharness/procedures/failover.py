@@ -127,6 +127,7 @@ def run_failover(
     stack_timeout_s: float = DEFAULT_STACK_TIMEOUT_S,
     notice_timeout_s: float | None = None,
     verify_notice: VerifyMode | None = None,
+    observer: Target | None = None,
 ) -> FailoverOutcome:
     """Fail over to the secondary region if the primary is unhealthy (or `force`); nothing changes on `dry_run`.
 
@@ -134,24 +135,18 @@ def run_failover(
     one the clock starts at the failed health check. `verify_notice`: "inbox" (the default) finds the
     notice in the SQS queue subscribed to the DR topic; "publish" only publishes, and the run is then
     recorded unverified, since an accepted publish proves nothing about the recovered side.
+    `observer`: whose view of the primary decides (the workload's role, which a live region-outage
+    denies); the DR stack and the notice are changed as `target`.
     """
     run = run_id or new_run_id()
-    health = check_primary_health(target, workload, health_timeout_s)
+    health = check_primary_health(observer or target, workload, health_timeout_s)
     checked = (
         f"check: batch compute environment {workload.compute_environment} VALID/ENABLED, s3://{workload.data_bucket} "
         f"and table {workload.metadata_table} readable in {workload.primary_region} within {health_timeout_s:g} s",
         health.summary(),
     )
     if health.healthy and not force:
-        outcome = FailoverOutcome(run, "no_action_required", True, dry_run, force, health,
-                                  HEALTHY.format(summary=health.summary()), (*checked, "no change: the primary is healthy"))
-        if recorder and not dry_run:
-            record = recorder.measure(check="failover:health", resource=f"region {workload.primary_region}",
-                                      metric="primary_healthy", value=1.0, unit="bool", scenario=SCENARIO,
-                                      evidence={"run_id": run, "health": health.to_json()},
-                                      reason=outcome.reason, verdict="info")
-            outcome = _with_records(outcome, (record,))
-        return outcome
+        return _no_action(workload, run, health, checked, dry_run=dry_run, recorder=recorder)
     mode: VerifyMode = verify_notice or "inbox"
     view = read_dr_stack(target, workload)
     if dry_run:
@@ -171,6 +166,20 @@ def run_failover(
                       stack_timeout_s=stack_timeout_s, mode=mode,
                       notice_timeout_s=notice_timeout_s if notice_timeout_s is not None else (30.0 if mode == "inbox" else 0.0),
                       plan=checked)
+
+
+def _no_action(workload: Workload, run: str, health: PrimaryHealth, checked: tuple[str, ...], *, dry_run: bool,
+               recorder: Recorder | None) -> FailoverOutcome:
+    """The primary is healthy: nothing changes (an info record says so unless this is a dry run)."""
+    outcome = FailoverOutcome(run, "no_action_required", True, dry_run, False, health,
+                              HEALTHY.format(summary=health.summary()), (*checked, "no change: the primary is healthy"))
+    if recorder and not dry_run:
+        record = recorder.measure(check="failover:health", resource=f"region {workload.primary_region}",
+                                  metric="primary_healthy", value=1.0, unit="bool", scenario=SCENARIO,
+                                  evidence={"run_id": run, "health": health.to_json()},
+                                  reason=outcome.reason, verdict="info")
+        outcome = _with_records(outcome, (record,))
+    return outcome
 
 
 def _fail_over(

@@ -25,6 +25,7 @@ from drharness.target import Target
 from drharness.waiting import wait_until
 
 ENABLED_VALUE = "true"
+DISABLED_VALUE = "false"
 COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 # States a stack can be updated from; ROLLBACK_COMPLETE (a failed create) can only be deleted.
 UPDATABLE = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE", "IMPORT_COMPLETE")
@@ -166,9 +167,7 @@ def activate_dr_stack(
     start = time.monotonic()
     region, name = workload.secondary_region, workload.dr_stack
     interval = interval_s if interval_s is not None else target.poll_interval_s
-    view = read_dr_stack(target, workload)
-    if view.exists and (view.status or "").endswith("_IN_PROGRESS"):
-        view = _wait(target, workload, timeout_s, interval, accept=UPDATABLE)
+    view = _settled(target, workload, timeout_s, interval)
     if view.enabled:
         return StackActivation(name, region, "unchanged", str(view.status), time.monotonic() - start,
                                describe_activation(workload, view))
@@ -178,14 +177,7 @@ def activate_dr_stack(
     cfn = target.client("cloudformation", region)
     enable = view.enable_parameter
     if view.exists:
-        parameters = [{"ParameterKey": k, "UsePreviousValue": True} for k in view.parameters if k != enable]
-        parameters.append({"ParameterKey": enable, "ParameterValue": ENABLED_VALUE})
-        try:
-            cfn.update_stack(StackName=name, UsePreviousTemplate=True, Parameters=parameters,
-                             Capabilities=list(view.capabilities) or ["CAPABILITY_IAM"])
-        except ClientError as exc:
-            if NO_UPDATES not in str(exc):
-                raise ProcedureError(_call_failed("update_stack", name, region, exc)) from exc
+        _switch(target, workload, view, ENABLED_VALUE)
         action: Action = "updated"
     else:
         bucket, key = template_location(workload)
@@ -207,6 +199,54 @@ def activate_dr_stack(
                                                  reason=f"{enable} reads {final.parameters.get(enable)!r} after the change"))
     return StackActivation(name, region, action, str(final.status), time.monotonic() - start,
                            f"DR stack {name} ({region}) {action}: {enable}={ENABLED_VALUE}, {final.status}")
+
+
+def deactivate_dr_stack(
+    target: Target, workload: Workload, *, timeout_s: float = DEFAULT_STACK_TIMEOUT_S, interval_s: float | None = None
+) -> StackActivation:
+    """Put the DR stack back to pilot light: its previous template with the DR resources off, waited for.
+
+    The failback of the DR stack after a drill (CloudFormation deletes the resources whose condition
+    turns false). A stack already off, or absent, is left alone (action "unchanged").
+    """
+    start = time.monotonic()
+    region, name = workload.secondary_region, workload.dr_stack
+    interval = interval_s if interval_s is not None else target.poll_interval_s
+    view = _settled(target, workload, timeout_s, interval)
+    enable = view.enable_parameter
+    if not view.enabled:
+        state = f"{enable}={view.parameters.get(enable)}, {view.status}" if view.exists else "absent"
+        return StackActivation(name, region, "unchanged", str(view.status), time.monotonic() - start,
+                               f"DR stack {name} ({region}) already pilot light: {state}")
+    _switch(target, workload, view, DISABLED_VALUE)
+    final = _wait(target, workload, timeout_s, interval, accept=COMPLETE)
+    if final.enabled:
+        raise ProcedureError(STACK_FAILED.format(stack=name, region=region, status=final.status,
+                                                 reason=f"{enable} still reads {ENABLED_VALUE!r} after the change"))
+    return StackActivation(name, region, "updated", str(final.status), time.monotonic() - start,
+                           f"DR stack {name} ({region}) back to pilot light: {enable}={DISABLED_VALUE}, {final.status}")
+
+
+def _settled(target: Target, workload: Workload, timeout_s: float, interval_s: float) -> DrStackView:
+    """The DR stack now, once a change in progress has finished."""
+    view = read_dr_stack(target, workload)
+    if view.exists and (view.status or "").endswith("_IN_PROGRESS"):
+        view = _wait(target, workload, timeout_s, interval_s, accept=UPDATABLE)
+    return view
+
+
+def _switch(target: Target, workload: Workload, view: DrStackView, value: str) -> None:
+    """Update the stack with its previous template and parameters, the DR switch set to `value`."""
+    region, name, enable = workload.secondary_region, workload.dr_stack, view.enable_parameter
+    parameters = [{"ParameterKey": k, "UsePreviousValue": True} for k in view.parameters if k != enable]
+    parameters.append({"ParameterKey": enable, "ParameterValue": value})
+    try:
+        target.client("cloudformation", region).update_stack(
+            StackName=name, UsePreviousTemplate=True, Parameters=parameters,
+            Capabilities=list(view.capabilities) or ["CAPABILITY_IAM"])
+    except ClientError as exc:
+        if NO_UPDATES not in str(exc):
+            raise ProcedureError(_call_failed("update_stack", name, region, exc)) from exc
 
 
 def _saved_parameters(target: Target, workload: Workload, enable: str) -> list[dict[str, str]]:

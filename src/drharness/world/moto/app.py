@@ -8,6 +8,8 @@ from typing import Any
 from moto import backends
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 
+from drharness.world.moto import cloudformation
+
 # moto's dispatcher lists its own package directory (os.listdir and an isdir per service) on every
 # request to tell a service name from a host; the list cannot change while the process runs.
 _MOTO_MODULES = frozenset(backends.list_of_moto_modules())
@@ -32,4 +34,5 @@ class _Dispatcher(DomainDispatcherApplication):
 
 def moto_app() -> Callable[..., Iterable[bytes]]:
     """moto's server application, dispatching each request to the service it names."""
+    cloudformation.install()
     return _Dispatcher(create_backend_app)
