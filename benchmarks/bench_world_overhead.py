@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import socket
 import statistics
 import subprocess
@@ -67,8 +68,16 @@ def run_load(endpoint: str, objects: int, threads: int, replicate: bool, tag: st
         west = client(endpoint, "us-west-2")
         west.create_bucket(Bucket=f"{bucket}-dst", CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
         west.put_bucket_versioning(Bucket=f"{bucket}-dst", VersioningConfiguration={"Status": "Enabled"})
+        # The world replicates as the rule's role (moto ignores it): give both the same role that may replicate.
+        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="testing",
+                           aws_secret_access_key="testing", config=CONFIG)
+        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        allow = {"Statement": [{"Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"],
+                                "Resource": "*"}]}
+        role = iam.create_role(RoleName=f"r-{tag}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+        iam.put_role_policy(RoleName=f"r-{tag}", PolicyName="replicate", PolicyDocument=json.dumps(allow))
         s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={
-            "Role": "arn:aws:iam::123456789012:role/r",
+            "Role": role,
             "Rules": [{"ID": "r", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
                        "DeleteMarkerReplication": {"Status": "Disabled"},
                        "Destination": {"Bucket": f"arn:aws:s3:::{bucket}-dst"}}]})

@@ -32,6 +32,7 @@ import pytest
 from drharness.config import LagModel, Offline
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
+from world_roles import replication_role
 
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 
@@ -132,7 +133,10 @@ def world(tmp_path, monkeypatch) -> Iterator[World]:
     """A fresh offline world with a small fixed replication lag."""
     monkeypatch.setenv("DRHARNESS_REPORTS", str(tmp_path / "reports"))
     with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=7) as w:
+        replication_role(w)
         yield w
+
+
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from drharness.instruments.consistency.dynamodb import NO_SUCH_TABLE
 from drharness.instruments.consistency.s3 import NO_SUCH_BUCKET
 from drharness.target import OfflineTarget
 from drharness.world.server import World
+from world_roles import replication_role
 
 EAST, WEST = "us-east-1", "us-west-2"
 _names = itertools.count()
@@ -33,6 +34,7 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with World(seed=7) as w:
+        replication_role(w)
         yield w
 
 

@@ -37,6 +37,7 @@ from drharness.faults.spec import parse_fault
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
+from world_roles import replication_role
 
 FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
@@ -64,6 +65,7 @@ class Estate:
 def world() -> Iterator[World]:
     """One world for the module: each fault's contract must leave it steady for the next one."""
     with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=11) as w:
+        replication_role(w)
         yield w
 
 

@@ -24,6 +24,7 @@ from drharness.results.objectives import objectives_for
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import pause
 from drharness.world import World
+from world_roles import replication_role
 
 pytestmark = pytest.mark.timing
 
@@ -49,6 +50,7 @@ def lag_world(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]
     """A world whose S3 and DynamoDB replication lag is uniform on [0.2 s, 0.6 s]."""
     monkeypatch.setenv("DRHARNESS_REPORTS", str(tmp_path / "reports"))
     with World(Offline(s3_lag=UNIFORM, dynamodb_lag=UNIFORM), seed=11) as world:
+        replication_role(world)
         yield world
 
 
@@ -203,11 +205,25 @@ def test_s3_replication_status_shows_failed_for_a_missing_destination(
 ) -> None:
     primary, secondary = buckets
     measured = LagProbe.s3(primary, SRC, secondary, DST, prefix="failing/_lagprobe/").run(
-        3, spacing_s=0.0, interval_s=0.02, timeout_s=1.0, track_status=True, status_interval_s=0.02
+        3, spacing_s=0.0, interval_s=0.02, timeout_s=30.0, track_status=True, status_interval_s=0.02
     )
-    assert measured.timeouts == 3 and not measured.ok
+    # FAILED is a finding as soon as S3 reports it: no probe waits out its 30 s timeout.
+    assert measured.replication_failed == 3 and measured.timeouts == 0 and not measured.ok
+    assert "3 of 3 probes read ReplicationStatus FAILED" in measured.reason
     for probe in measured.probes:
-        assert probe.statuses and probe.statuses[-1].status == "FAILED"
+        assert probe.replication_failed and probe.statuses and probe.statuses[-1].status == "FAILED"
+
+
+def test_a_failed_replication_is_found_without_the_status_trace(lag_world: World, buckets: tuple[Any, Any]) -> None:
+    primary, secondary = buckets
+    measured = LagProbe.s3(primary, SRC, secondary, DST, prefix="failing/_lagprobe/").run(
+        3, spacing_s=0.0, interval_s=0.02, timeout_s=30.0)
+    assert measured.replication_failed == 3 and measured.timeouts == 0 and not measured.ok, measured.reason
+    # Ground truth: the world failed exactly these writes, for the reason the rule gives it.
+    failed = {w.key for w in lag_world.truth.writes("s3", SRC) if w.failed == "destination bucket missing"}
+    assert {p.key for p in measured.probes} <= failed
+    record = measured.to_record(None, scenario="replication", tier="critical", target="offline")
+    assert record.verdict == "fail" and "FAILED" in record.reason
 
 
 def test_cloudwatch_replication_latency_reads_the_published_series(lag_target: OfflineTarget) -> None:

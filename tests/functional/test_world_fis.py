@@ -16,6 +16,7 @@ from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World
 from drharness.world.services.fis.models import BAD_DURATION, EMPTY_TARGET, parse_duration
+from world_roles import replication_role
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 ROLE = "arn:aws:iam::123456789012:role/replication"
@@ -27,6 +28,7 @@ FINISHED = ("completed", "stopped", "failed")
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     with World(Offline(s3_lag=LAG, dynamodb_lag=LAG, restore_seconds=0.0), seed=3) as w:
+        replication_role(w)
         yield w
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from world_roles import replication_role
+
 SRC, DST = "src-bucket", "dst-bucket"
 ROLE = "arn:aws:iam::123456789012:role/replication"
 
@@ -162,6 +164,7 @@ def test_lag_follows_the_configured_distribution(tmp_path):
 
     model = LagModel(distribution="uniform", low_seconds=0.05, high_seconds=0.15)
     with World(Offline(s3_lag=model), seed=11) as w:
+        replication_role(w)
         t = OfflineTarget(w.endpoint)
         p, s = t.client("s3", "us-east-1"), t.client("s3", "us-west-2")
         p.create_bucket(Bucket=SRC)

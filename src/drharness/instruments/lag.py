@@ -34,6 +34,11 @@ REPLACEMENTS = 2  # imprecise probes replaced, at most this many times the probe
 TIMEOUTS = "{timeouts} of {count} probes not visible in {replica} within {timeout:g} s"
 FAILED_WRITES = "{failed} of {count} probe writes failed on {source} (last error: {error})"
 NOTHING_MEASURED = "no probe was measured"
+REPLICATION_FAILED = ("{failed} of {count} probes read ReplicationStatus FAILED on {source}: S3 will not replicate them "
+                      "(the rule's role, its permissions or the replica KMS key)")
+# How often, at most, an S3 probe unseen on the replica has its source status read: a FAILED probe is a
+# finding at once instead of a timeout, for one HEAD a second.
+STATUS_CHECK_S = 1.0
 TOO_IMPRECISE = (
     "only {measured} of {count} probes could be timed within {uncertainty:g} s ({written} written): polls or "
     "writes stalled; rerun on a quieter host or raise max_uncertainty_s"
@@ -72,6 +77,7 @@ class ProbeLag:
     timed_out: bool = False
     error: str = ""
     statuses: tuple[StatusChange, ...] = ()
+    replication_failed: bool = False  # the source reported FAILED: S3 gave up on it
 
     @property
     def uncertainty_seconds(self) -> float | None:
@@ -108,10 +114,12 @@ class LagDistribution:
     duration_seconds: float
     probes: tuple[ProbeLag, ...]
     reason: str
+    replication_failed: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.measured >= self.count and self.timeouts == 0 and self.failed_writes == 0
+        return (self.measured >= self.count and self.timeouts == 0 and self.failed_writes == 0
+                and self.replication_failed == 0)
 
     def to_record(
         self,
@@ -163,11 +171,12 @@ class _Probe:
     visible_low: float | None = None  # monotonic: not yet visible at some moment after this
     visible_high: float | None = None  # monotonic: visible by then
     timed_out: bool = False
+    replication_failed: bool = False
     statuses: list[StatusChange] = field(default_factory=list)
 
     @property
     def settled(self) -> bool:
-        return bool(self.error) or self.timed_out or self.visible_high is not None
+        return bool(self.error) or self.timed_out or self.replication_failed or self.visible_high is not None
 
     def bracket(self) -> tuple[float, float] | None:
         """(lowest, highest) possible lag: visibility in [low, high], acceptance in [sent, acked]."""
@@ -190,6 +199,7 @@ class _Run:
         self.probes: list[_Probe] = []
         self.previous_begin: float | None = None
         self.last_error = ""
+        self.last_status_check = time.monotonic()
 
     def precise(self, probe: _Probe) -> bool:
         bracket = probe.bracket()
@@ -261,7 +271,28 @@ class _Run:
             done = self.writing_done.is_set() and all(p.settled and self._status_settled(p, end) for p in self.probes)
         if seen is not None:
             self.previous_begin = begin
+        if not done and isinstance(self.store, S3ProbeStore) and end - self.last_status_check >= STATUS_CHECK_S:
+            self._check_oldest_status(end)
         return done
+
+    def _check_oldest_status(self, now: float) -> None:
+        """Read the source status of the probes still unseen, oldest first; FAILED settles one as a finding."""
+        self.last_status_check = now
+        store = self.store
+        assert isinstance(store, S3ProbeStore)
+        with self.lock:
+            waiting = [p for p in self.probes if not p.settled and p.acked is not None and now - p.acked >= STATUS_CHECK_S]
+        if not waiting:
+            return
+        for probe in waiting:  # oldest first; the first that has not failed ends the pass
+            try:
+                status = store.status(probe.key)
+            except Exception:  # noqa: BLE001 - a missed status read is retried a second later
+                return
+            if status != "FAILED":
+                return
+            with self.lock:
+                probe.replication_failed = True
 
     def _status_settled(self, probe: _Probe, now: float) -> bool:
         """Whether the status trace of a probe is over: terminal, moot, or out of time (lock held)."""
@@ -295,8 +326,9 @@ class _Run:
         bracket = probe.bracket()
         statuses = tuple(probe.statuses)
         if bracket is None:
-            return ProbeLag(probe.key, probe.acked_at, None, None, None, timed_out=not probe.error,
-                            error=probe.error, statuses=statuses)
+            return ProbeLag(probe.key, probe.acked_at, None, None, None,
+                            timed_out=not probe.error and not probe.replication_failed, error=probe.error,
+                            statuses=statuses, replication_failed=probe.replication_failed)
         low, high = bracket
         return ProbeLag(probe.key, probe.acked_at, (low + high) / 2, low, high, precise=self.precise(probe),
                         statuses=statuses)
@@ -384,7 +416,10 @@ class LagProbe:
         imprecise = sum(1 for r in results if r.lag_seconds is not None and not r.precise)
         timeouts = sum(1 for r in results if r.timed_out)
         failed = [r for r in results if r.error]
+        refused = sum(1 for r in results if r.replication_failed)
         reasons = []
+        if refused:
+            reasons.append(REPLICATION_FAILED.format(failed=refused, count=len(results), source=self.store.source))
         if timeouts:
             reasons.append(TIMEOUTS.format(timeouts=timeouts, count=len(results), replica=self.store.replica,
                                            timeout=run.timeout_s)
@@ -427,4 +462,5 @@ class LagProbe:
             duration_seconds=duration,
             probes=results,
             reason="; ".join(reasons) or f"{len(lags)} probes measured, p99 {percentile(lags, 99):.3f} s",
+            replication_failed=refused,
         )

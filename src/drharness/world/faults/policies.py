@@ -163,3 +163,50 @@ class InlineDenies:
         if allows and self._is_user(request.access_key_id) and not allowed_by(allows, request, self._account_id):
             return deny_response(request, NOT_ALLOWED)
         return None
+
+
+def _context_condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool | None:
+    """True/False: the condition holds or not in `context` (lower-case keys); None: a key the context lacks."""
+    for operator, tests in condition.items():
+        for key, wanted in tests.items():
+            value = context.get(key.lower())
+            if operator not in _STRING_TESTS or value is None:
+                return None
+            if not any(_STRING_TESTS[operator](value, w) for w in _listed(wanted)):
+                return False
+    return True
+
+
+def _matches(statement: dict[str, Any], action: str, resource: str) -> bool:
+    return (any(fnmatch.fnmatchcase(action, a.lower()) for a in _listed(statement.get("Action")))
+            and any(fnmatch.fnmatchcase(resource, r) for r in _listed(statement.get("Resource") or "*")))
+
+
+def principal_may(documents: list[str], action: str, resource: str, context: dict[str, str] | None = None) -> bool:
+    """Whether identity policies `documents` let their principal do `action` on `resource`, as IAM decides.
+
+    An explicit deny that applies wins; else an allow that applies is needed. A statement whose condition
+    uses a key absent from `context` (string tests only) is not applied: a deny does not deny, an allow
+    does not allow. `NotAction`/`NotResource` statements are not evaluated (they apply to nothing here).
+    """
+    action, context = action.lower(), {k.lower(): v for k, v in (context or {}).items()}
+    statements = [st for d in _documents(documents) for st in _statements(d)]
+    for statement in statements:
+        if (statement.get("Effect") == "Deny" and _matches(statement, action, resource)
+                and _context_condition_holds(statement.get("Condition") or {}, context)):
+            return False
+    return any(statement.get("Effect") == "Allow" and _matches(statement, action, resource)
+               and _context_condition_holds(statement.get("Condition") or {}, context) is True
+               for statement in statements)
+
+
+def trusts_service(trust: str, service: str) -> bool:
+    """Whether a role's trust policy lets `service` (for example s3.amazonaws.com) assume it."""
+    for document in _documents([trust]):
+        for statement in _statements(document):
+            principals = _listed((statement.get("Principal") or {}).get("Service")) if isinstance(
+                statement.get("Principal"), dict) else []
+            if (statement.get("Effect") == "Allow" and service in principals
+                    and any(fnmatch.fnmatchcase("sts:assumerole", a.lower()) for a in _listed(statement.get("Action")))):
+                return True
+    return False

@@ -36,3 +36,20 @@ def is_user_key(access_key_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> boo
     iam = iam_backends[account_id]["aws"]
     return bool(settled(lambda: any(key.access_key_id == access_key_id
                                     for user in list(iam.users.values()) for key in user.access_keys)))
+
+
+def role_documents(role_arn: str, account_id: str = DEFAULT_ACCOUNT_ID) -> tuple[str, list[str]] | None:
+    """(trust policy, identity policies: inline and attached managed, default versions) of a role; None: no such role."""
+    iam = iam_backends[account_id]["aws"]
+
+    def read() -> tuple[str, list[str]] | None:
+        try:
+            role = iam.get_role_by_arn(arn=role_arn)
+        except Exception:  # noqa: BLE001 - moto's IAMNotFoundException
+            return None
+        documents = [str(d) for d in role.policies.values()]
+        for policy in list(role.managed_policies.values()):
+            documents += [str(v.document) for v in policy.versions if v.is_default]
+        return str(role.assume_role_policy_document or ""), documents
+
+    return settled(read)  # type: ignore[no-any-return]

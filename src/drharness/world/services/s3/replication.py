@@ -4,7 +4,8 @@ What AWS does and this engine does too: only writes made after the rule exist re
 with the highest priority among the enabled rules whose filter matches decides per destination;
 delete markers replicate only with `DeleteMarkerReplication` enabled, version-specific deletes never;
 the source shows `ReplicationStatus` PENDING then COMPLETED (FAILED when the destination is missing
-or unversioned) and the copy shows REPLICA; the replica keeps the source's version id and takes the
+or unversioned, or when the rule's role may not replicate the object: `services.s3.role`) and the copy
+shows REPLICA; the replica keeps the source's version id and takes the
 rule's storage class and replica KMS key. Faults (a paused bucket, a region down at either end) hold
 replication until they are reverted; ground truth records when each write was accepted and applied.
 """
@@ -25,6 +26,7 @@ from drharness.world.lag import LagSampler
 from drharness.world.moto import s3 as moto_s3
 from drharness.world.plane import Plane
 from drharness.world.services.s3.listing import ListingIndex
+from drharness.world.services.s3.role import replication_refusal
 from drharness.world.truth import WriteRecord
 from drharness.world.wire import AwsRequest, CapturedResponse
 
@@ -41,6 +43,7 @@ class Rule:
     storage_class: str | None
     replica_kms_key: str | None
     delete_markers: bool
+    role: str | None = None
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -52,6 +55,7 @@ def _as_list(value: Any) -> list[Any]:
 def parse_rules(config: dict[str, Any] | None) -> list[Rule]:
     """Turn moto's stored ReplicationConfiguration into the enabled rules."""
     rules = []
+    role = (config or {}).get("Role")
     for raw in _as_list((config or {}).get("Rule")):
         if str(raw.get("Status", "")) != "Enabled":
             continue
@@ -69,6 +73,7 @@ def parse_rules(config: dict[str, Any] | None) -> list[Rule]:
                 storage_class=destination.get("StorageClass"),
                 replica_kms_key=encryption.get("ReplicaKmsKeyID"),
                 delete_markers=str((raw.get("DeleteMarkerReplication") or {}).get("Status", "Disabled")) == "Enabled",
+                role=str(role) if role else None,
             )
         )
     return rules
@@ -213,12 +218,22 @@ class S3ReplicationEngine(BaseEngine):
             if kind == "put":
                 self._set_status(bucket, key, version, "FAILED")
             return
+        source = None if kind == "delete-marker" else backend.get_object(
+            bucket, key, version_id=None if version == "null" else version)
+        refusal = replication_refusal(
+            rule.role, source_bucket=bucket, dest_bucket=rule.destination_bucket, key=key, kind=kind,
+            source_region=record.region, dest_region=dest_region, replica_kms_key=rule.replica_kms_key,
+            source_kms_key=source.kms_key_id if source is not None and source.encryption == "aws:kms" else None)
+        if refusal:
+            record.failed = refusal
+            if kind == "put":
+                self._set_status(bucket, key, version, "FAILED")
+            return
         if kind == "delete-marker":
             backend.delete_object(rule.destination_bucket, key)
             self.listing.changed(rule.destination_bucket)
             self._plane.truth.replicated(record, dest_region, self._plane.now())
             return
-        source = backend.get_object(bucket, key, version_id=None if version == "null" else version)
         if source is None:
             record.failed = "source version no longer exists"
             self._set_status(bucket, key, version, "FAILED")

@@ -1,0 +1,126 @@
+"""The world's S3 replication acts as the rule's role, as AWS does: no permission, no replica (FAILED)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from world_roles import REPLICATION_POLICY, REPLICATION_TRUST
+
+SRC, DST = "role-src", "role-dst"
+EAST, WEST = "us-east-1", "us-west-2"
+
+
+@pytest.fixture
+def s3(world, target):
+    primary, secondary = target.client("s3", EAST), target.client("s3", WEST)
+    primary.create_bucket(Bucket=SRC)
+    secondary.create_bucket(Bucket=DST, CreateBucketConfiguration={"LocationConstraint": WEST})
+    for client, bucket in ((primary, SRC), (secondary, DST)):
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return primary, secondary
+
+
+def _replicate(primary, role="replication", replica_key=None):
+    destination = {"Bucket": f"arn:aws:s3:::{DST}"}
+    if replica_key:
+        destination["EncryptionConfiguration"] = {"ReplicaKmsKeyID": replica_key}
+    primary.put_bucket_replication(Bucket=SRC, ReplicationConfiguration={
+        "Role": f"arn:aws:iam::123456789012:role/{role}",
+        "Rules": [{"ID": "r", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+                   "DeleteMarkerReplication": {"Status": "Disabled"}, "Destination": destination}]})
+
+
+def _status(world, primary, key):
+    primary.put_object(Bucket=SRC, Key=key, Body=b"vector")
+    assert world.settle(5)
+    record = next(w for w in world.truth.writes("s3", SRC) if w.key == key)
+    return primary.head_object(Bucket=SRC, Key=key)["ReplicationStatus"], record
+
+
+def _policy(iam, document):
+    iam.put_role_policy(RoleName="replication", PolicyName="replicate",
+                        PolicyDocument=json.dumps({"Version": "2012-10-17", **document}))
+
+
+def test_a_role_that_may_replicate_replicates(world, s3):
+    primary, secondary = s3
+    _replicate(primary)
+    status, record = _status(world, primary, "ok")
+    assert status == "COMPLETED" and record.failed == "" and WEST in record.replicated_at
+    assert secondary.get_object(Bucket=DST, Key="ok")["ReplicationStatus"] == "REPLICA"
+
+
+def test_a_deleted_role_fails_new_objects_and_they_stay_failed_after_it_is_back(world, s3):
+    primary, secondary = s3
+    _replicate(primary)
+    iam = world.client("iam", EAST)
+    iam.delete_role_policy(RoleName="replication", PolicyName="replicate")
+    iam.delete_role(RoleName="replication")
+    status, record = _status(world, primary, "lost")
+    assert status == "FAILED" and "does not exist" in record.failed and record.replicated_at == {}
+    iam.create_role(RoleName="replication", AssumeRolePolicyDocument=json.dumps(REPLICATION_TRUST))
+    _policy(iam, REPLICATION_POLICY)
+    assert _status(world, primary, "after")[0] == "COMPLETED"
+    # As in AWS: a failed object is re-replicated only by S3 Batch Replication, which the world does not model.
+    assert primary.head_object(Bucket=SRC, Key="lost")["ReplicationStatus"] == "FAILED"
+    assert [o["Key"] for o in secondary.list_objects_v2(Bucket=DST).get("Contents", [])] == ["after"]
+
+
+@pytest.mark.parametrize(("document", "why"), [
+    ({"Statement": [{"Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication"], "Resource": "*"}]},
+     "not allowed s3:ReplicateObject on arn:aws:s3:::role-dst/stripped"),
+    ({"Statement": [*REPLICATION_POLICY["Statement"],
+                    {"Effect": "Deny", "Action": "s3:Replicate*", "Resource": f"arn:aws:s3:::{DST}/*"}]},
+     "not allowed s3:ReplicateObject"),
+    ({"Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": f"arn:aws:s3:::{SRC}/*"}]},
+     "not allowed s3:ReplicateObject"),
+])
+def test_a_role_stripped_of_the_replication_actions_fails_new_objects(world, s3, document, why):
+    primary, _ = s3
+    _replicate(primary)
+    iam = world.client("iam", EAST)
+    _policy(iam, document)
+    status, record = _status(world, primary, "stripped")
+    assert status == "FAILED" and why in record.failed, record.failed
+    _policy(iam, REPLICATION_POLICY)
+    assert _status(world, primary, "restored")[0] == "COMPLETED"
+
+
+def test_a_role_s3_cannot_assume_fails_new_objects(world, s3):
+    primary, _ = s3
+    _replicate(primary)
+    world.client("iam", EAST).update_assume_role_policy(RoleName="replication", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    status, record = _status(world, primary, "untrusted")
+    assert status == "FAILED" and "cannot be assumed by s3.amazonaws.com" in record.failed
+
+
+def test_a_disabled_replica_key_fails_new_objects_until_it_is_enabled(world, s3):
+    primary, secondary = s3
+    kms = world.client("kms", WEST)
+    meta = kms.create_key(Description="replica key")["KeyMetadata"]
+    key = meta["Arn"]
+    _replicate(primary, replica_key=key)
+    assert _status(world, primary, "before")[0] == "COMPLETED"
+    assert secondary.head_object(Bucket=DST, Key="before")["SSEKMSKeyId"] == key
+    kms.disable_key(KeyId=meta["KeyId"])
+    status, record = _status(world, primary, "disabled")
+    assert status == "FAILED" and f"KMS key {key} (us-west-2) is Disabled" in record.failed
+    kms.enable_key(KeyId=meta["KeyId"])
+    assert _status(world, primary, "enabled")[0] == "COMPLETED"
+
+
+def test_a_replica_key_in_another_region_or_without_kms_encrypt_fails(world, s3):
+    primary, _ = s3
+    east_key = world.client("kms", EAST).create_key()["KeyMetadata"]["KeyId"]  # a bare id: looked up in the destination
+    _replicate(primary, replica_key=east_key)
+    status, record = _status(world, primary, "wrong-region")
+    assert status == "FAILED" and "is missing" in record.failed
+    west_key = world.client("kms", WEST).create_key()["KeyMetadata"]["Arn"]
+    _replicate(primary, replica_key=west_key)
+    _policy(world.client("iam", EAST), {"Statement": [{"Effect": "Allow", "Action": [
+        "s3:GetObjectVersionForReplication", "s3:ReplicateObject"], "Resource": "*"}]})
+    status, record = _status(world, primary, "no-encrypt")
+    assert status == "FAILED" and "not allowed kms:Encrypt" in record.failed
