@@ -71,9 +71,10 @@ def run_load(endpoint: str, objects: int, threads: int, replicate: bool, tag: st
         # The world replicates as the rule's role (moto ignores it): give both the same role that may replicate.
         iam = boto3.client("iam", region_name="us-east-1", endpoint_url=endpoint, aws_access_key_id="testing",
                            aws_secret_access_key="testing", config=CONFIG)
-        trust = {"Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
-        allow = {"Statement": [{"Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"],
-                                "Resource": "*"}]}
+        trust = {"Version": "2012-10-17",
+                 "Statement": [{"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+        allow = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": ["s3:GetObjectVersionForReplication", "s3:ReplicateObject"], "Resource": "*"}]}
         role = iam.create_role(RoleName=f"r-{tag}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
         iam.put_role_policy(RoleName=f"r-{tag}", PolicyName="replicate", PolicyDocument=json.dumps(allow))
         s3.put_bucket_replication(Bucket=bucket, ReplicationConfiguration={

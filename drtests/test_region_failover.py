@@ -33,7 +33,7 @@ from drharness.instruments import (
     s3_write_read_probe,
 )
 from drharness.results.objectives import objectives_for
-from drharness.procedures import check_primary_health, deactivate_dr_stack, read_dr_stack, run_failover
+from drharness.procedures import check_primary_health, run_failover
 from drharness.procedures.health import DEFAULT_TIMEOUT_S
 from drharness.results import Objective, utc_now
 from drharness.waiting import wait_until
@@ -52,49 +52,17 @@ CANARY_INTERVAL_S = 0.05
 WARM_UP_CANARIES = 5  # acknowledged before the fault, so the survivors have something to show
 PAUSED_CANARIES = 10  # acknowledged while replication is paused, before the outage
 HEALTH_TIMEOUT_S = 1.0
-STACK_SETTLE_S = 10.0
 # Well below the window a pause of PAUSED_CANARIES canaries loses (>= 0.5 s at one canary per 0.05 s).
 TIGHT_RPO_S = 0.25
 VERIFY_PREFIX = "_drharness/verify/"  # outside the replicated prefix: the probe's objects are not workload data
 
 
-ALREADY_FAILED_OVER = (
-    "DR stack {stack} ({region}) already has its DR resources on: the account may be failed over for real, so the "
-    "drill does not touch it; switch it back to pilot light ({parameter}=false) and run again"
-)
 OUTAGE_DID_NOT_TAKE = ("the outage did not take: {detail}; the workload's health check of {region} stayed healthy, "
                        "so no failover was timed")
 
 
 def _health_timeout(target):
     return HEALTH_TIMEOUT_S if target.name == "offline" else DEFAULT_TIMEOUT_S
-
-
-def _stack_limit(target):
-    return wait_limit(target, 1800.0, STACK_SETTLE_S)
-
-
-@pytest.fixture(scope="module")
-def pilot_light(dr_target, dr_workload):
-    """The DR stack as deployed (DR resources off) before the failover, and again after it.
-
-    Offline a stack left on by an earlier run is switched off; live one found on is refused, since it
-    may be serving a real failover. A stack the failover had to create is deleted again afterwards.
-    """
-    w = dr_workload
-    before = read_dr_stack(dr_target, w)
-    if before.enabled:
-        if dr_target.name == "aws":
-            pytest.fail(ALREADY_FAILED_OVER.format(stack=before.name, region=before.region,
-                                                   parameter=before.enable_parameter), pytrace=False)
-        deactivate_dr_stack(dr_target, w, timeout_s=_stack_limit(dr_target))
-    yield before
-    deactivate_dr_stack(dr_target, w, timeout_s=_stack_limit(dr_target))
-    if not before.exists and read_dr_stack(dr_target, w).exists:
-        dr_target.client("cloudformation", w.secondary_region).delete_stack(StackName=w.dr_stack)
-        gone = wait_until(lambda: not read_dr_stack(dr_target, w).exists, _stack_limit(dr_target),
-                          dr_target.poll_interval_s, what=f"DR stack {w.dr_stack} (made by the failover) to be deleted")
-        assert gone.ok, gone.reason
 
 
 def _ledgers(target, workload):

@@ -2,6 +2,8 @@
 
 A run is a process started ahead of time that waits for "go" on its stdin and prints "started" once
 it is under way; `kill_after` tells it to go, waits `delay_s` after its start and sends the signal.
+A run script registers `faulthandler` on SIGUSR1, so a run that does not exit is reported with the
+stack of every thread.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STARTED = re.compile("^started$")
+DUMP_SIGNAL = signal.SIGUSR1  # a run script's faulthandler dumps every thread's stack on it
 
 
 def read_lines(stream, lines: queue.Queue) -> None:
@@ -71,6 +74,15 @@ def kill_after(run: Run, signum: int, delay_s: float, *, start_timeout_s: float,
     run.process.send_signal(signum)
     try:
         code = run.process.wait(exit_timeout_s)
+    except subprocess.TimeoutExpired:
+        # A run that does not exit: ask it for every thread's stack (the run scripts register
+        # faulthandler on SIGUSR1), then kill it and say where it hung.
+        run.process.send_signal(DUMP_SIGNAL)
+        threading.Event().wait(2.0)
+        run.process.kill()
+        run.process.wait()
+        raise AssertionError(f"{where}: no exit within {exit_timeout_s:g} s of the signal; its stacks and stderr:\n"
+                             f"{run.process.stderr.read()[-12000:]}") from None
     finally:
         if run.process.poll() is None:
             run.process.kill()

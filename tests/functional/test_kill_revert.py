@@ -53,6 +53,9 @@ SEED_ENV = "DRHARNESS_KILL_SEED"
 
 RUN_SCRIPT = textwrap.dedent('''
     """A DR run that injects faults and makes test resources until it is stopped."""
+    import faulthandler
+    import signal as _signal
+    faulthandler.register(_signal.SIGUSR1, all_threads=True)  # kills.DUMP_SIGNAL: where a hung run is
     import sys
 
     from drharness import faults

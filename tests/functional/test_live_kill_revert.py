@@ -45,6 +45,9 @@ SEED_OBJECTS = 3
 
 RUN_SCRIPT = textwrap.dedent('''
     """A live DR run that injects faults until it is stopped."""
+    import faulthandler
+    import signal as _signal
+    faulthandler.register(_signal.SIGUSR1, all_threads=True)  # kills.DUMP_SIGNAL: where a hung run is
     import sys
     from pathlib import Path
 

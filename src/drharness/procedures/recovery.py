@@ -69,6 +69,7 @@ class RecoveryContext:
     listing: SourceListing | None
     listing_dir: Path
     ledgers: tuple[CanaryLedger, ...]
+    observer: Target | None = None  # whose view of the primary decides whether it answers
 
     @property
     def interval_s(self) -> float:
@@ -247,4 +248,4 @@ def verify_recovery(ctx: RecoveryContext, facts: Mapping[str, str]) -> RecoveryV
     """The consistency verdict of what serves, against the primary, the last known listing, or the ledgers."""
     listing = ctx.listing or latest_listing(ctx.workload, ctx.listing_dir)
     return verify_serving(ctx.target, ctx.workload, serving_from(facts, ctx.workload), listing=listing,
-                          ledgers=ctx.ledgers, primary_timeout_s=ctx.primary_timeout_s)
+                          ledgers=ctx.ledgers, primary_timeout_s=ctx.primary_timeout_s, observer=ctx.observer)

@@ -125,7 +125,8 @@ class Runbook:
 
     Records go to `sink`, else to `<reports>/results/<run_id>/` (a resumed run adds to the same folder).
     `listing`: the source listing to verify against when the primary is down (default: the newest under
-    `listing_dir`); `ledgers`: canary ledgers whose acknowledged writes must all be in what serves.
+    `listing_dir`); `ledgers`: canary ledgers whose acknowledged writes must all be in what serves;
+    `observer`: whose view decides whether the primary still answers (default `target`).
     """
 
     def __init__(
@@ -145,8 +146,10 @@ class Runbook:
         restore_timeout_s: float = 3600.0,
         primary_timeout_s: float = DEFAULT_TIMEOUT_S,
         on_step: Callable[[StepReport], None] | None = None,
+        observer: Target | None = None,
     ) -> None:
         self.target = target
+        self.observer = observer
         self.workload = workload
         self.store = StateStore(Path(state_dir), PROCEDURE)
         self.listing = read_listing(listing) if isinstance(listing, (str, Path)) else listing
@@ -225,7 +228,8 @@ class Runbook:
         if fresh:
             self.store.create(state)
         ctx = RecoveryContext(self.target, self.workload, state.run_id, kind, self.stack_timeout_s, self.services_timeout_s,
-                              self.restore_timeout_s, self.primary_timeout_s, self.listing, self.listing_dir, self.ledgers)
+                              self.restore_timeout_s, self.primary_timeout_s, self.listing, self.listing_dir, self.ledgers,
+                              self.observer)
         sink = self.sink or ResultSink(self.reports, run=state.run_id, source=self.source)
         recorder = Recorder(sink, self.target.name, scenario=f"recovery-{kind}")
         reports: list[StepReport] = []

@@ -107,10 +107,15 @@ def verify_serving(
     listing: SourceListing | None = None,
     ledgers: Sequence[CanaryLedger] = (),
     primary_timeout_s: float = DEFAULT_TIMEOUT_S,
+    observer: Target | None = None,
 ) -> RecoveryVerification:
-    """Compare the serving bucket and table with the primary (if reachable), else the listing; and each ledger."""
+    """Compare the serving bucket and table with the primary (if reachable), else the listing; and each ledger.
+
+    `observer`: whose view decides whether the primary is reachable (the workload's role, which a live
+    region-outage denies); the comparison itself reads as `target`.
+    """
     primary = workload.primary_region
-    probes = data_plane_probes(target, workload, primary, primary_timeout_s)
+    probes = data_plane_probes(observer or target, workload, primary, primary_timeout_s)
     reports: list[ConsistencyReport] = []
     serving_s3 = BucketSide(target.client("s3", serving.bucket_region), serving.bucket, serving.prefix)
     serving_table = TableSide(target.client("dynamodb", serving.table_region), serving.table, serving.table_region)
