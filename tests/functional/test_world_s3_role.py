@@ -1,7 +1,12 @@
-"""The world's S3 replication acts as the rule's role, as AWS does: no permission, no replica (FAILED)."""
+"""The world's S3 replication acts as the rule's role, as AWS does: no permission, no replica (FAILED).
+
+A rule with replication metrics publishes, as S3 does, ReplicationLatency and OperationsFailedReplication
+from what the world really applied and failed.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -124,3 +129,47 @@ def test_a_replica_key_in_another_region_or_without_kms_encrypt_fails(world, s3)
         "s3:GetObjectVersionForReplication", "s3:ReplicateObject"], "Resource": "*"}]})
     status, record = _status(world, primary, "no-encrypt")
     assert status == "FAILED" and "not allowed kms:Encrypt" in record.failed
+
+
+def _metrics_rule(primary):
+    primary.put_bucket_replication(Bucket=SRC, ReplicationConfiguration={
+        "Role": "arn:aws:iam::123456789012:role/replication",
+        "Rules": [{"ID": "m", "Status": "Enabled", "Priority": 1, "Filter": {"Prefix": ""},
+                   "DeleteMarkerReplication": {"Status": "Disabled"},
+                   "Destination": {"Bucket": f"arn:aws:s3:::{DST}", "Metrics": {"Status": "Enabled"}}}]})
+
+
+def test_replication_metrics_are_published_from_ground_truth(world, s3, target):
+    from drharness.instruments.cloudwatch import s3_replication_latency
+
+    primary, _ = s3
+    _metrics_rule(primary)
+    for i in range(8):
+        primary.put_object(Bucket=SRC, Key=f"m/{i}", Body=b"x")
+    assert world.settle(5)
+    truth = [w.replicated_at[WEST] - w.accepted_at for w in world.truth.writes("s3", SRC)]
+    assert len(truth) == 8
+    now = dt.datetime.now(dt.timezone.utc)
+    cloudwatch = target.client("cloudwatch", EAST)
+    latency = s3_replication_latency(cloudwatch, SRC, DST, "m", now - dt.timedelta(minutes=5), now + dt.timedelta(minutes=5))
+    # The Maximum over each minute is the largest lag the world applied in it: the same numbers, not a model.
+    assert latency.points and latency.max_seconds == pytest.approx(max(truth), abs=1e-6), (latency, truth)
+    # A role stripped of the replication actions: each failed object is one OperationsFailedReplication.
+    _policy(world.client("iam", EAST), {"Statement": [{"Effect": "Allow", "Action": "s3:GetObject*", "Resource": "*"}]})
+    for i in range(3):
+        primary.put_object(Bucket=SRC, Key=f"f/{i}", Body=b"x")
+    assert world.settle(5)
+    failed = cloudwatch.get_metric_statistics(
+        Namespace="AWS/S3", MetricName="OperationsFailedReplication", Statistics=["Sum"], Period=60,
+        StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=5),
+        Dimensions=[{"Name": "SourceBucket", "Value": SRC}, {"Name": "DestinationBucket", "Value": DST},
+                    {"Name": "RuleId", "Value": "m"}])["Datapoints"]
+    assert sum(p["Sum"] for p in failed) == 3
+
+
+def test_no_metrics_without_replication_metrics_on_the_rule(world, s3, target):
+    primary, _ = s3
+    _replicate(primary)
+    primary.put_object(Bucket=SRC, Key="quiet", Body=b"x")
+    assert world.settle(5)
+    assert target.client("cloudwatch", EAST).list_metrics(Namespace="AWS/S3", MetricName="ReplicationLatency")["Metrics"] == []

@@ -23,6 +23,7 @@ from drharness.config import LagModel
 from drharness.world.engine import BaseEngine
 from drharness.world.faults.table import FaultTable
 from drharness.world.lag import LagSampler
+from drharness.world.moto import cloudwatch as moto_cloudwatch
 from drharness.world.moto import s3 as moto_s3
 from drharness.world.plane import Plane
 from drharness.world.services.s3.listing import ListingIndex
@@ -44,6 +45,7 @@ class Rule:
     replica_kms_key: str | None
     delete_markers: bool
     role: str | None = None
+    metrics: bool = False  # replication metrics (or RTC, which turns them on) enabled on the rule
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -74,6 +76,8 @@ def parse_rules(config: dict[str, Any] | None) -> list[Rule]:
                 replica_kms_key=encryption.get("ReplicaKmsKeyID"),
                 delete_markers=str((raw.get("DeleteMarkerReplication") or {}).get("Status", "Disabled")) == "Enabled",
                 role=str(role) if role else None,
+                metrics=any(str((destination.get(part) or {}).get("Status", "")) == "Enabled"
+                            for part in ("Metrics", "ReplicationTime")),
             )
         )
     return rules
@@ -217,6 +221,7 @@ class S3ReplicationEngine(BaseEngine):
             record.failed = "destination bucket missing" if dest is None else "destination bucket not versioned"
             if kind == "put":
                 self._set_status(bucket, key, version, "FAILED")
+            self._metric(rule, bucket, record, "OperationsFailedReplication", 1.0, "Count")
             return
         source = None if kind == "delete-marker" else backend.get_object(
             bucket, key, version_id=None if version == "null" else version)
@@ -228,6 +233,7 @@ class S3ReplicationEngine(BaseEngine):
             record.failed = refusal
             if kind == "put":
                 self._set_status(bucket, key, version, "FAILED")
+            self._metric(rule, bucket, record, "OperationsFailedReplication", 1.0, "Count")
             return
         if kind == "delete-marker":
             backend.delete_object(rule.destination_bucket, key)
@@ -253,7 +259,22 @@ class S3ReplicationEngine(BaseEngine):
             replica._version_id = version
         self._set_status(rule.destination_bucket, key, replica.version_id, "REPLICA")
         self._set_status(bucket, key, version, "COMPLETED")
-        self._plane.truth.replicated(record, dest_region, self._plane.now())
+        applied = self._plane.now()
+        self._plane.truth.replicated(record, dest_region, applied)
+        self._metric(rule, bucket, record, "ReplicationLatency", applied - record.accepted_at, "Seconds", applied)
+
+    def _metric(self, rule: Rule, bucket: str, record: WriteRecord, name: str, value: float, unit: str,
+                at: float | None = None) -> None:
+        """What S3 publishes in the source region for a rule with replication metrics: one point per object.
+
+        CloudWatch's Maximum of ReplicationLatency and Sum of OperationsFailedReplication over a minute are
+        then what AWS reports for that minute. OperationsPendingReplication and BytesPendingReplication
+        (gauges) are not published.
+        """
+        if rule.metrics:
+            moto_cloudwatch.publish(record.region, "AWS/S3", name, {
+                "SourceBucket": bucket, "DestinationBucket": rule.destination_bucket, "RuleId": rule.rule_id},
+                value, unit, self._plane.now() if at is None else at)
 
 
 def _deleted_markers(body: bytes) -> list[tuple[str, str]]:
