@@ -107,16 +107,10 @@ def request_resource(request: AwsRequest, account_id: str) -> str:
 
 
 def _allow_condition_holds(condition: dict[str, Any], request: AwsRequest) -> bool:
-    values = {"aws:requestedregion": request.region,
-              "s3:prefix": (request.query.get("prefix") or [""])[0] if request.service == "s3" else None}
-    for operator, tests in condition.items():
-        for key, wanted in tests.items():
-            value = values.get(key.lower())
-            if operator not in _STRING_TESTS or value is None:
-                return False  # a key the world does not evaluate allows nothing
-            if not any(_STRING_TESTS[operator](value, w) for w in _listed(wanted)):
-                return False
-    return True
+    values = {"aws:requestedregion": request.region}
+    if request.service == "s3":
+        values["s3:prefix"] = (request.query.get("prefix") or [""])[0]
+    return _context_condition_holds(condition, values) is True  # a key the world does not evaluate allows nothing
 
 
 def allow_list(documents: list[str]) -> list[dict[str, Any]]:
@@ -127,14 +121,8 @@ def allow_list(documents: list[str]) -> list[dict[str, Any]]:
 def allowed_by(statements: list[dict[str, Any]], request: AwsRequest, account_id: str) -> bool:
     """Whether an `Allow` statement matches the call by action, resource and condition."""
     action, resource = iam_action(request).lower(), request_resource(request, account_id)
-    for statement in statements:
-        if not any(fnmatch.fnmatchcase(action, a.lower()) for a in _listed(statement.get("Action"))):
-            continue
-        if not any(fnmatch.fnmatchcase(resource, r) for r in _listed(statement.get("Resource") or "*")):
-            continue
-        if _allow_condition_holds(statement.get("Condition") or {}, request):
-            return True
-    return False
+    return any(_matches(statement, action, resource) and _allow_condition_holds(statement.get("Condition") or {}, request)
+               for statement in statements)
 
 
 def deny_response(request: AwsRequest, message: str = DENIED) -> CapturedResponse:
