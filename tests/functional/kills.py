@@ -3,16 +3,18 @@
 A run is a process started ahead of time that waits for "go" on its stdin and prints "started" once
 it is under way; `kill_after` tells it to go, waits `delay_s` after its start and sends the signal.
 A run script registers `faulthandler` on SIGUSR1, so a run that does not exit is reported with the
-stack of every thread.
+stack of every thread, and with the stacks of this process, where the world it talks to runs.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import queue
 import random
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -64,6 +66,13 @@ def spawn(argv: list[str], *, cwd: Path, env: dict[str, str], journal: Path) -> 
     return run
 
 
+def _own_stacks() -> str:
+    with tempfile.TemporaryFile("w+") as out:
+        faulthandler.dump_traceback(out, all_threads=True)
+        out.seek(0)
+        return out.read()[-12000:]
+
+
 def kill_after(run: Run, signum: int, delay_s: float, *, start_timeout_s: float, exit_timeout_s: float,
                where: str) -> tuple[int, str]:
     """Let the run begin, signal it `delay_s` after it started; its exit code and stderr."""
@@ -82,7 +91,8 @@ def kill_after(run: Run, signum: int, delay_s: float, *, start_timeout_s: float,
         run.process.kill()
         run.process.wait()
         raise AssertionError(f"{where}: no exit within {exit_timeout_s:g} s of the signal; its stacks and stderr:\n"
-                             f"{run.process.stderr.read()[-12000:]}") from None
+                             f"{run.process.stderr.read()[-12000:]}\n"
+                             f"this process's threads (a world the run talks to lives here):\n{_own_stacks()}") from None
     finally:
         if run.process.poll() is None:
             run.process.kill()

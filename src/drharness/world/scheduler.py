@@ -32,6 +32,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._seq = itertools.count()
         self._running = 0
+        self._generation = 0  # bumped on every fault change: a task asked meanwhile is asked again
         self._stopped = False
         self._on_error = on_error
         self._thread = threading.Thread(target=self._loop, name="drharness-world-scheduler", daemon=True)
@@ -47,6 +48,7 @@ class Scheduler:
     def faults_changed(self) -> None:
         """Re-check parked tasks: a fault was reverted, so they may run now."""
         with self._cond:
+            self._generation += 1
             now = time.monotonic()
             for task in self._parked:
                 task.due = max(task.due, now)
@@ -85,17 +87,39 @@ class Scheduler:
                 if self._stopped:
                     return
                 task = heapq.heappop(self._heap)
-                if task.blocked():
-                    self._parked.append(task)
+                self._running += 1  # counted while it is asked and run, so wait_idle waits for it
+                generation = self._generation
+            # Asked and run outside the lock: `blocked` and `run` take the engines' and the fault table's
+            # locks, and a thread holding one of those may be submitting here.
+            held = self._held(task)
+            if held is not False:
+                with self._cond:
+                    self._running -= 1
+                    if held is None:
+                        pass  # its fault check failed (reported): the task is dropped
+                    elif self._generation != generation:  # the faults changed while it was asked: ask again
+                        heapq.heappush(self._heap, task)
+                    else:
+                        self._parked.append(task)
                     self._cond.notify_all()
-                    continue
-                self._running += 1
+                continue
             try:
                 task.run()
             except Exception as exc:  # noqa: BLE001 - one failed task must not stop the data plane
-                if self._on_error:
-                    self._on_error(task.label, exc)
+                self._report(task, exc)
             finally:
                 with self._cond:
                     self._running -= 1
                     self._cond.notify_all()
+
+    def _held(self, task: _Task) -> bool | None:
+        """Whether a fault holds the task; None if asking failed (reported; the task runs no more)."""
+        try:
+            return bool(task.blocked())
+        except Exception as exc:  # noqa: BLE001 - one failed check must not stop the data plane
+            self._report(task, exc)
+            return None
+
+    def _report(self, task: _Task, exc: BaseException) -> None:
+        if self._on_error:
+            self._on_error(task.label, exc)

@@ -220,7 +220,7 @@ class BatchEngine(BaseEngine):
         return _json_response({})
 
     # -- the job's life on the scheduler --------------------------------------------------------------
-    # The scheduler calls `_blocked` while holding its own lock, so nothing here may wait for the
+    # The scheduler asks `_blocked` outside its own lock; still, nothing here waits for the
     # scheduler (submit, faults_changed) while holding this engine's lock.
 
     def _schedule(self, job: _Job, delay_s: float) -> None:
