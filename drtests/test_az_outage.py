@@ -4,9 +4,11 @@ The multi-AZ Batch compute environment must keep capacity in the zones that stay
 job submitted during the outage must still run to SUCCEEDED. The zone is drawn from the run's seed;
 the fault is reverted however the test ends.
 
-Which zone is down is read from the target, never taken from the request: offline, the zones the
-world's fault table holds down; live, the zones of the subnets the FIS experiment resolved to while it
-runs (aws:network:disrupt-connectivity). A fault that impairs no zone, or another zone, is an error.
+Which zone is down is read from the target, never taken from the request: offline, the zones where a
+dry-run RunInstances is refused for capacity (what the world's outage does, observed as a client sees
+it, so a fault the world took and did not apply impairs nothing); live, the zones of the subnets the FIS
+experiment resolved to while it runs (aws:network:disrupt-connectivity). A fault that impairs no zone,
+or another zone, is an error.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import time
 import uuid
 
 import pytest
+from botocore.exceptions import ClientError
 
 from drharness.deploy import names
-from drharness.faults.spec import AzOutage
 from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import wait_until
@@ -30,6 +32,7 @@ CAPACITY = "az:compute-capacity"
 JOB_COMPLETES = "az:batch-job-completes"
 FAULT_REVERTED = "az:fault-reverted"
 JOB_DONE_STATES = ("SUCCEEDED", "FAILED")
+PROBE_IMAGE = "ami-12c6146b"  # a dry run only asks whether the zone has capacity; no instance starts
 
 
 def _compute(batch, ec2, name):
@@ -43,15 +46,24 @@ def _compute(batch, ec2, name):
     return str(ce.get("state")), str(ce.get("status")), zones
 
 
-def _impaired_zones(world, effect, ec2, region):
-    """The zones of `region` the target holds down now, not the zone the test asked for."""
-    if world is not None:  # offline: the world's fault table, the ground truth
-        return {AzOutage(**f["params"]).zone for f in world.faults()
-                if f["name"] == "az-outage" and f["params"].get("region") == region}
+def _impaired_zones(world, effect, ec2, region, zones):
+    """The zones of `region` the target holds down now, as observed, not the zone the test asked for."""
+    if world is not None:  # offline: the zones where the world refuses capacity, asked as the workload would
+        return {zone for zone in zones if _capacity_refused(ec2, zone)}
     subnets = [arn.rsplit("/", 1)[-1] for arn in effect.resources if ":subnet/" in arn]
     if not effect.took or not subnets:
         return set()
     return {s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=subnets)["Subnets"]}
+
+
+def _capacity_refused(ec2, zone):
+    """A dry-run RunInstances in `zone`: refused for capacity (InsufficientInstanceCapacity) or not."""
+    try:
+        ec2.run_instances(ImageId=PROBE_IMAGE, InstanceType="t3.micro", MinCount=1, MaxCount=1, DryRun=True,
+                          Placement={"AvailabilityZone": zone})
+    except ClientError as exc:
+        return exc.response.get("Error", {}).get("Code") == "InsufficientInstanceCapacity"
+    return False
 
 
 def _job_through_the_outage(dr_target, dr_record, w, tier, rto, zone):
@@ -79,7 +91,7 @@ def _job_through_the_outage(dr_target, dr_record, w, tier, rto, zone):
     )
 
 
-def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_fault, fault_effect, fault_backend,
+def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_fault, fault_took, fault_backend,
                                                      dr_rng, dr_world_client, dr_record):
     """Lose one zone: the compute environment stays ENABLED/VALID in the others and a submitted job succeeds."""
     w = dr_workload
@@ -91,9 +103,9 @@ def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_
     assert zones, f"{resource} has no subnets: nothing to take a zone from"
     zone = dr_rng.choice(zones)
     with dr_fault("az-outage", {"region": region, "az": zone}) as fault:
-        effect = fault_effect(fault)
+        effect = fault_took(fault, scenario=SCENARIO, tier=tier)
         state, status, now_zones = _compute(batch, ec2, w.compute_environment)
-        impaired = _impaired_zones(dr_world_client, effect, ec2, region)
+        impaired = _impaired_zones(dr_world_client, effect, ec2, region, zones)
         took = zone in impaired
         healthy = [z for z in now_zones if z not in impaired]
         usable = len(healthy) if (state, status) == ("ENABLED", "VALID") else 0
@@ -107,15 +119,19 @@ def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_
                     f"while the target holds {down} down" if took else
                     f"{resource}: the target holds {down} down, not {zone}: the outage did not take ({effect.detail}), "
                     "nothing measured"),
-            evidence={"impaired_zone": zone, "impaired_in_world": sorted(impaired), "zones": now_zones,
+            evidence={"impaired_zone": zone, "impaired_observed": sorted(impaired), "zones": now_zones,
                       "fault": fault.id, "effect": effect.evidence()},
         )
         # A job timed while the zone is up would time nothing: without the outage there is no job to run.
         completes = _job_through_the_outage(dr_target, dr_record, w, tier, rto, zone) if took else None
     still = fault.id in fault_backend.active_ids()
-    reverted = dr_record.compliance(check=FAULT_REVERTED, resource=f"az-outage {fault.id}", ok=not still,
+    # The steady state is back when the fault is gone and, offline, the zone takes capacity again.
+    refused = dr_world_client is not None and _capacity_refused(ec2, zone)
+    reverted = dr_record.compliance(check=FAULT_REVERTED, resource=f"az-outage {fault.id}", ok=not still and not refused,
                                     expected=f"{zone} back in service (fault reverted)",
-                                    actual="still injected" if still else "reverted", tier=tier, scenario=SCENARIO)
+                                    actual=("still injected" if still else "reverted") +
+                                           (f", {zone} still refuses capacity" if refused else ""),
+                                    tier=tier, scenario=SCENARIO, kind="self-check")
     assert capacity.verdict == "pass", capacity.reason
     assert completes is not None and completes.verdict == "pass", completes.reason if completes else capacity.reason
     assert reverted.verdict == "pass", reverted.reason

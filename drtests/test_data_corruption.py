@@ -50,7 +50,7 @@ def _detection(dr_record, check, resource, tier, report, corrupted, injected, ef
     took = effect.took and bool(wanted)
     return dr_record.measure(
         check=check, scenario=SCENARIO, resource=resource, tier=tier, metric="corrupted_keys_missed_or_misnamed",
-        value=float(wrong) if took else None, unit="keys", verdict=None if took else "error",
+        value=float(wrong) if took else None, unit="keys", verdict=None if took else "error", kind="self-check",
         objective=Objective("corrupted_keys_missed_or_misnamed", 0, "keys", "==", "every corrupted key, and only those"),
         reason=(f"{resource}: {report.summary()}; the fault corrupted {len(wanted)}, "
                 f"{len(wanted & found)} detected by name: {missed} missed, {misnamed} misnamed, "
@@ -62,7 +62,7 @@ def _detection(dr_record, check, resource, tier, report, corrupted, injected, ef
 
 
 def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr_workload, workload_data, dr_fault,
-                                                                   fault_effect, dr_rng, dr_record, dr_keep):
+                                                                   fault_took, dr_rng, dr_record, dr_keep):
     """Corrupt objects under the replicated prefix; find them by consistency check; copy back the right versions."""
     w = dr_workload
     region, bucket, tier = w.primary_region, w.data_bucket, w.spec.bucket.tier
@@ -75,7 +75,9 @@ def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr
     with dr_fault("data-corruption", params) as fault:
         detected = compare_bucket_to_expected(s3, bucket, known_good, prefix=prefix, max_listed=CORRUPT * 4)
         detection = _detection(dr_record, S3_DETECTED, resource, tier, detected, fault.corrupted,
-                               fault.injected_at.isoformat(), fault_effect(fault))
+                               fault.injected_at.isoformat(),
+                               fault_took(fault, scenario=SCENARIO, tier=tier))
+        assert detection.verdict != "error", detection.reason  # nothing corrupted: no restore to time
         started = time.monotonic()
         chosen = {}
         for divergence in detected.first_differing:
@@ -104,7 +106,7 @@ def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr
 
 
 def test_corrupted_items_are_detected_and_restored_by_pitr(dr_target, dr_workload, workload_data, dr_fault,
-                                                           fault_effect, dr_rng, service_now, dr_record, dr_keep):
+                                                           fault_took, dr_rng, service_now, dr_record, dr_keep):
     """Corrupt items; find them; restore the table to before the fault; put the good items back; verify equal."""
     w = dr_workload
     region, table, tier = w.primary_region, w.metadata_table, w.spec.table.tier
@@ -121,7 +123,9 @@ def test_corrupted_items_are_detected_and_restored_by_pitr(dr_target, dr_workloa
         detected = compare_table_to_expected(ddb, table, known_good, names, attribute_format="typed",
                                              consistent_read=True, max_listed=CORRUPT * 4)
         detection = _detection(dr_record, DYNAMODB_DETECTED, resource, tier, detected, corrupted,
-                               fault.injected_at.isoformat(), fault_effect(fault))
+                               fault.injected_at.isoformat(),
+                               fault_took(fault, scenario=SCENARIO, tier=tier))
+        assert detection.verdict != "error", detection.reason  # nothing corrupted: no restore to time
         restored_table = f"{table}-before-corruption-{uuid.uuid4().hex[:8]}"
         timer = RestoreTimer(dr_target, region, timeout_s=restore_limit(dr_target, rto.limit))
         try:

@@ -136,7 +136,7 @@ def _settled(settle_replication, limit_s):
     return all(settle_replication(limit_s, store) for store in SETTLE_STORES)
 
 
-def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workload_target, dr_fault, fault_effect,
+def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workload_target, dr_fault, fault_took,
                                                    fault_backend, dr_world_client, settle_replication, pilot_light,
                                                    dr_record, dr_keep):
     """Lose the primary region: detect, fail over, verify; RTO and the survivors' data-loss window meet the tier."""
@@ -163,7 +163,7 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
         _warm_up(ledgers)
         with dr_fault("region-outage", {"region": primary}) as fault:
             fault_mark = timeline.mark(FAULT_INJECTED, f"{fault.id}: {fault.params.summary()}")
-            effect = fault_effect(fault)
+            effect = fault_took(fault, scenario=SCENARIO, tier=tier)
             # The fault took only if the workload sees its region gone: its health check must fail.
             seen = timeline.detect(primary_healthy, limit, dr_target.probe_interval_s,
                                    what=f"the health check of {primary} to fail") if effect.took else None
@@ -221,7 +221,7 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
     caught_up = {ledger.store.store: ledger.assess(client, utc_now(), resource=resource).lost_writes
                  for ledger, (client, resource, _) in zip(ledgers, survivors)}
     steady = dr_record.compliance(
-        check=STEADY_STATE, resource=f"region {primary}", tier=tier, scenario=SCENARIO,
+        check=STEADY_STATE, resource=f"region {primary}", tier=tier, scenario=SCENARIO, kind="self-check",
         ok=not still and settled and after.healthy and not any(caught_up.values()),
         expected="outage reverted, primary healthy for the workload, every acknowledged canary replicated",
         actual=(f"fault {'still injected' if still else 'reverted'}, "
@@ -242,7 +242,7 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
 
 
 def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_workload, workload_target, dr_fault,
-                                                               fault_effect, dr_world_client, settle_replication,
+                                                               fault_took, dr_world_client, settle_replication,
                                                                dr_record):
     """Pause replication, then lose the region: the data-loss window covers the pause and misses a tightened RPO."""
     w = dr_workload
@@ -255,7 +255,7 @@ def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_wo
         _warm_up(ledgers)
         with dr_fault("replication-pause", {"bucket": w.data_bucket, "table": w.metadata_table,
                                            "region": secondary}) as paused:
-            pause = fault_effect(paused)
+            pause = fault_took(paused, scenario=SCENARIO, tier=w.spec.bucket.tier)
             assert pause.took, f"replication-pause {paused.id} did not take: {pause.detail}; nothing measured"
             paused_at = time.monotonic()  # from the moment the pause is known to hold, not from the request
             held = wait_until(lambda: all(_acknowledged(ledger, paused_at) >= PAUSED_CANARIES for ledger in ledgers),
@@ -264,7 +264,7 @@ def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_wo
             assert held.ok, held.reason
             with dr_fault("region-outage", {"region": primary}) as outage:
                 fault_mark = timeline.mark(FAULT_INJECTED, f"{outage.id}: {outage.params.summary()}")
-                down = fault_effect(outage)
+                down = fault_took(outage, scenario=SCENARIO, tier=w.spec.bucket.tier)
                 assert down.took, f"region-outage {outage.id} did not take: {down.detail}; nothing measured"
                 _stop(ledgers)
                 survivors = [_survivor(dr_target, w, ledger) for ledger in ledgers]
@@ -297,7 +297,7 @@ def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_wo
                     and len(lost) >= PAUSED_CANARIES)
         record = dr_record.measure(
             check=DETECTS_LOSS.format(store=store), scenario=SCENARIO, resource=f"{store} {resource} ({secondary})",
-            tier=store_tier, metric="data_loss_window", value=window, unit="s",
+            tier=store_tier, metric="data_loss_window", value=window, unit="s", kind="self-check",
             objective=Objective("data_loss_window", injected_s, "s", ">=", "the replication pause held before the outage"),
             verdict="pass" if detected else "fail",
             reason=(f"{'detected' if detected else 'missed'}: {assessment.lost_writes} canaries lost "

@@ -102,7 +102,7 @@ def test_compromised_key_is_isolated_and_data_intact(dr_target, dr_workload, wor
         accepted = sum(1 for v in before.values() if v == "accepted")
         real = dr_record.measure(
             check=COMPROMISE_REAL, scenario=SCENARIO, resource=resource, tier=tier, metric="attacker_calls_accepted",
-            value=float(accepted), unit="calls",
+            value=float(accepted), unit="calls", kind="self-check",
             objective=Objective("attacker_calls_accepted", len(calls), "calls", ">=",
                                 "the compromise is real before isolation"),
             reason=f"{resource} before isolation: " + ", ".join(f"{k} {v}" for k, v in before.items()),

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from drharness.cli.report import GATE_FAILED, NO_RECORDS, NO_SUCH_RUN
+from drharness.cli.report import GATE_FAILED, GATE_UNTRUSTED, NO_RECORDS, NO_SUCH_RUN
 from drharness.config import load_workload
 from drharness.instruments.timeline import Timeline
 from drharness.results.objectives import objectives_for
@@ -29,7 +29,7 @@ from drharness.results.recorder import Recorder
 from drharness.reporting.allure import write_allure_results
 from drharness.reporting.allure_report import HARNESS_ERROR, OBJECTIVE_MISSED, find_allure, project_root
 from drharness.reporting.scrub import Scrubber, scan_tree
-from drharness.results import ResultSink, read_records
+from drharness.results import Objective, ResultSink, read_records
 
 pytest_plugins = ["pytester"]
 # One report build serves every test here: with `-n 2 --dist loadgroup` they share a worker (and the build).
@@ -165,6 +165,26 @@ def test_the_gate_fails_when_it_has_nothing_to_judge(tmp_path):
     assert done.returncode == 1, done.stderr
     assert NO_RECORDS.format(where=reports / "results") in done.stderr
     assert "quality gate: passed" not in done.stdout
+
+
+@pytest.mark.e2e
+def test_the_gate_fails_when_a_self_check_of_the_harness_failed(tmp_path):
+    """Every objective met, but the RPO instrument missed the loss it caused: the verdicts are untrusted."""
+    need_allure()
+    workload = load_workload(CONFIG)
+    reports = tmp_path / "reports"
+    recorder = Recorder(ResultSink(reports, run=RUN, source="pytest"), "offline", scenario="region")
+    met = recorder.measure(check="region:rpo-s3", resource=workload.data_bucket, metric="rpo", value=1.5, unit="s",
+                           objective=objectives_for(workload, "critical").rpo, tier="critical")
+    missed = recorder.measure(check="region:rpo-detects-loss-s3", resource=workload.data_bucket,
+                              metric="data_loss_window", value=0.0, unit="s", tier="critical", kind="self-check",
+                              objective=Objective("data_loss_window", 2.0, "s", ">=", "the pause held"))
+    assert (met.verdict, met.kind, missed.verdict, missed.kind) == ("pass", "objective", "fail", "self-check")
+    write_allure_results([met, missed], reports / "allure-results", "region drill", markers=["monthly"])
+    done = drharness("report", "allure", "--reports", str(reports), "--config", str(CONFIG), cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert GATE_UNTRUSTED.format(count=1, run=RUN) in done.stderr
+    assert "region:rpo-detects-loss-s3" in done.stderr and "quality gate: passed" not in done.stdout
 
 
 # ---- in a browser -----------------------------------------------------------------------------------

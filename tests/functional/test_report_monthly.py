@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from drharness.cli import main
 from drharness.cli.monthly import MIXED_TARGETS
 from drharness.compliance.inventory import (
     CHECK_BACKUP_JOBS, CHECK_DR_COST, CHECK_MONTHLY_RULE, CHECK_RECOVERY_POINTS, CHECK_RULE_SCHEDULE,
@@ -37,6 +36,8 @@ from drharness.reporting.scrub import Scrubber, scan_tree
 from drharness.results import RUN_ID_ENV, ResultRecord, ResultSink
 from drharness.safety import mask_account
 
+from in_process import cli
+
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI") == "true"
@@ -50,13 +51,14 @@ TIERS = ("critical", "important", "standard")
 
 def rec(run: str, day: int, check: str, metric: str, value: float | None, unit: str, verdict: str, *,
         tier: str | None = None, objective: float | None = None, resource: str = "res", reason: str = "",
-        evidence: dict | None = None, scenario: str = "drill") -> ResultRecord:
+        evidence: dict | None = None, scenario: str = "drill", kind: str | None = None,
+        comparison: str = "<=") -> ResultRecord:
     month = int(run[4:6])
     return ResultRecord(
         check=check, scenario=scenario, resource=resource, tier=tier, target="offline", metric=metric, value=value,  # type: ignore[arg-type]
-        unit=unit, objective=objective, comparison="<=" if objective is not None else None, verdict=verdict,  # type: ignore[arg-type]
+        unit=unit, objective=objective, comparison=comparison if objective is not None else None, verdict=verdict,  # type: ignore[arg-type]
         reason=reason or f"{check} {verdict}", started_at=dt.datetime(2025, month, day, 9, tzinfo=dt.timezone.utc).isoformat(),
-        duration_seconds=1.0, evidence=evidence or {}, run_id=run)
+        duration_seconds=1.0, evidence=evidence or {}, run_id=run, kind=kind)  # type: ignore[arg-type]
 
 
 def inventory(run: str, day: int) -> list[ResultRecord]:
@@ -98,6 +100,12 @@ def known_records() -> list[ResultRecord]:
         rec(MAR_A, 5, "restore:fsx", "restore_seconds", 90000.0, "s", "fail", tier="important", objective=86400,
             reason="restore_seconds 90000 s misses the objective <= 86400 s"),
         rec(MAR_A, 5, "rpo:table", "rpo", 3.5, "s", "pass", tier="important", objective=14400),
+        # The harness's self-checks: its RPO instrument saw a loss it caused (a half-second objective that is
+        # the injected pause, not the tier's), and a fault it injected was undone. Neither is an objective.
+        rec(MAR_A, 5, "region:rpo-detects-loss-s3", "data_loss_window", 0.643, "s", "pass", tier="critical",
+            objective=0.505699, comparison=">=", kind="self-check"),
+        rec(MAR_A, 5, "az:fault-reverted", "compliant", 1.0, "bool", "pass", tier="critical", objective=1.0,
+            comparison=">=", kind="self-check"),
         rec(MAR_A, 5, "replication-lag:s3:data", "replication_lag_p99", 2.75, "s", "pass", tier="critical", objective=900,
             resource=f"data-{ACCOUNT}", evidence={"lag_p99_seconds": 2.75, "lag_p50_seconds": 1.0}),
         *inventory(MAR_A, 5),
@@ -146,37 +154,65 @@ def seconds(cell: str) -> float | None:
     return None if cell == NOT_MEASURED else float(cell.split(" s", 1)[0])
 
 
-def expected_tier(records: list[ResultRecord], tier: str, kinds: set[str], prefix: str) -> tuple[float | None, float | None, int, str]:
-    """(objective, worst measured, count, verdict) straight from the records."""
-    mine = [r for r in records if r.tier == tier and (r.metric in kinds or (r.verdict == "error" and r.check.startswith(prefix)))]
+def objectives_only(records: list[ResultRecord]) -> list[ResultRecord]:
+    return [r for r in records if r.kind == "objective"]
+
+
+def expected_tier(records: list[ResultRecord], tier: str, kinds: set[str], prefix: str) -> tuple[float | None, int, str]:
+    """(worst measured, count, verdict) straight from the records of the workload's objectives."""
+    mine = [r for r in objectives_only(records)
+            if r.tier == tier and (r.metric in kinds or (r.verdict == "error" and r.check.startswith(prefix)))]
     values = [r.value for r in mine if r.value is not None]
-    objectives = {r.objective for r in mine if r.objective is not None}
     verdicts = {r.verdict for r in mine}
     verdict = next((v for v in ("fail", "error", "pass") if v in verdicts), NOT_MEASURED)
-    return (min(objectives) if objectives else None, max(values) if values else None, len(mine), verdict)
+    return (max(values) if values else None, len(mine), verdict)
 
 
-def test_tier_table_shows_the_records_objectives_and_worst_measurements(written: Written) -> None:
+def test_tier_table_shows_the_workloads_objectives_and_worst_measurements(written: Written) -> None:
     rows = {row[0]: row for row in md_table(written.markdown, "Recovery objectives by tier")}
     assert list(rows) == list(TIERS)
     for tier in TIERS:
         row = rows[tier]
-        for offset, kinds, prefix in ((1, RTO_KIND, ("rto", "restore")), (5, RPO_KIND, ("rpo",))):
-            objective, worst, count, verdict = expected_tier(written.month, tier, kinds, prefix)  # type: ignore[arg-type]
-            if objective is not None:
-                assert seconds(row[offset]) == objective
-            else:  # nothing measured: the config's objective, labelled as such
-                assert row[offset].endswith("(config)")
+        spec = written.workload.tier(tier)
+        for offset, kinds, prefix, objective in ((1, RTO_KIND, ("rto", "restore"), spec.rto_seconds),
+                                                 (5, RPO_KIND, ("rpo",), spec.rpo_seconds)):
+            worst, count, verdict = expected_tier(written.month, tier, kinds, prefix)  # type: ignore[arg-type]
+            assert seconds(row[offset]) == objective  # the workload's, whatever objectives the records carry
             assert seconds(row[offset + 1]) == worst
             assert int(row[offset + 2]) == count
             assert row[offset + 3] == verdict
     # the figures that matter, spelled out: the worst critical RTO is March's restore, not April's miss
     assert rows["critical"][2].startswith("300.25 s") and rows["important"][4] == "fail"
     assert rows["standard"][4] == "error" and rows["standard"][2] == NOT_MEASURED
+    # the self-check's half-second "objective" and its 0.643 s are nowhere in the tier table
+    assert rows["critical"][5].startswith("3600 s") and rows["critical"][6].startswith("42 s")
+
+
+def test_self_checks_have_their_own_section_and_a_failed_one_makes_verdicts_untrusted(written: Written,
+                                                                                     tmp_path: Path) -> None:
+    checks = md_table(written.markdown, "The harness checked itself")
+    wanted = sorted(r.check for r in written.month if r.kind == "self-check")
+    assert sorted(row[1] for row in checks) == wanted and len(wanted) == 2
+    assert "untrusted" not in written.markdown.split("## Recovery objectives", 1)[0]
+    assert 'id="self-checks"' in written.html and 'id="untrusted-banner"' not in written.html
+    # One failed self-check: the report says its objective verdicts are untrusted, naming the check.
+    missed = rec(MAR_B, 20, "region:rpo-detects-loss-dynamodb", "data_loss_window", 0.01, "s", "fail",
+                 tier="critical", objective=0.5, comparison=">=", kind="self-check", resource="metadata")
+    sink = ResultSink(tmp_path / "reports", run=MAR_B)
+    for record in [r for r in written.records if r.run_id == MAR_B] + [missed]:
+        sink.write(record)
+    out = write_monthly(load_records(tmp_path / "reports" / "results"), tmp_path / "monthly", MONTH,
+                        workload=written.workload, scrubber=Scrubber.for_workload(written.workload))
+    text = out.markdown.read_text()
+    head = text.split("## Recovery objectives", 1)[0]
+    assert "Objective verdicts untrusted" in head and "region:rpo-detects-loss-dynamodb (metadata, fail)" in head
+    assert 'id="untrusted-banner"' in out.html.read_text()
+    # the failed self-check is not a failed objective
+    assert all(row[2] != missed.check for row in md_table(text, "Failed checks"))
 
 
 def test_results_and_trend_count_the_records_of_each_month(written: Written) -> None:
-    counts = Counter(r.verdict for r in written.month)
+    counts = Counter(r.verdict for r in objectives_only(written.month))
     assert {row[0]: int(row[1]) for row in md_table(written.markdown, "Test results this month")} == {
         v: counts[v] for v in ("pass", "fail", "error", "info")}
     judged = counts["pass"] + counts["fail"] + counts["error"]
@@ -187,8 +223,10 @@ def test_results_and_trend_count_the_records_of_each_month(written: Written) -> 
     assert trend[0][1:6] == ["1", "1", "1", "0", "50.0 %"] and len({r.run_id for r in feb}) == 1
     assert trend[1][1] == "2"
     assert seconds(trend[1][6]) == max(r.value for r in written.month if r.metric in RTO_KIND and r.value is not None)
+    assert seconds(trend[1][7]) == max(r.value for r in objectives_only(written.month) if r.metric in RPO_KIND)
     failed = md_table(written.markdown, "Failed checks")
-    assert sorted(row[2] for row in failed) == sorted(r.check for r in written.month if r.verdict in ("fail", "error"))
+    assert sorted(row[2] for row in failed) == sorted(r.check for r in objectives_only(written.month)
+                                                      if r.verdict in ("fail", "error"))
     assert any("misses the objective <= 86400 s" in row[4] for row in failed)
 
 
@@ -287,6 +325,9 @@ def test_html_report_renders_in_a_browser(written: Written, served: str, tmp_pat
         assert [shown["rto-objective"], shown["rto-measured"], shown["rto-verdict"], shown["rpo-measured"]] == [
             markdown[tier][1], markdown[tier][2], markdown[tier][4], markdown[tier][6]]
     assert cells.rows["critical"]["rto-measured"].startswith("300.25 s")
+    # what a reader is told the critical tier promises is the workload's objective, not a self-check's
+    assert seconds(cells.rows["critical"]["rpo-objective"]) == written.workload.tier("critical").rpo_seconds == 3600
+    assert 'id="self-checks"' in dom and "The harness checked itself" in dom
     assert OFFLINE_LABEL in dom and ACCOUNT not in dom
     wanted = os.environ.get("DRHARNESS_KEEP_SCREENSHOTS")
     if wanted:
@@ -295,13 +336,6 @@ def test_html_report_renders_in_a_browser(written: Written, served: str, tmp_pat
         shutil.copy2(shot, keep / shot.name)
 
 
-def cli(*args: str) -> int:
-    """Run `drharness ARGS`; its exit code (main returns on success, exits otherwise)."""
-    try:
-        main(list(args))
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_cli_writes_the_report_and_refuses_a_month_without_records(written: Written, tmp_path: Path,
@@ -364,3 +398,12 @@ def test_cli_publishes_a_runs_metrics_and_refuses_mixed_targets(written: Written
     assert cli("report", "metrics", "--reports", str(live_reports), "--publish", "--endpoint", world.endpoint,
                "--config", written.workload.source) == 2
     assert MIXED_TARGETS.format(run=live_run, measured="aws", target="offline") in capsys.readouterr().err
+
+
+def test_statistics_over_drills_cover_the_months_up_to_the_report(written: Written) -> None:
+    rows = {(row[0], row[1]): row for row in md_table(written.markdown, "Statistics over drills")}
+    # rto:region on "res" ran in February and twice in March; April is after the report's month
+    runs = [r for r in written.records if r.check == "rto:region" and r.resource == "res" and r.run_id != APR]
+    row = rows[("rto:region", "res")]
+    assert int(row[4]) == len(runs) == 2 and seconds(row[7]) == max(r.value for r in runs)
+    assert ("region:rpo-detects-loss-s3", "res") not in rows  # a self-check is not a workload figure

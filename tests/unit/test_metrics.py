@@ -17,10 +17,11 @@ EARLY, LATE = "2025-03-01T10:00:00.000+00:00", "2025-03-02T10:00:00.000+00:00"
 
 def record(check: str, verdict: str = "pass", *, tier: str | None = None, resource: str = "r", metric: str = "m",
            value: float | None = 1.0, unit: str = "s", started_at: str = EARLY, evidence: dict | None = None,
-           target: str = "offline") -> ResultRecord:
+           target: str = "offline", kind: str | None = None) -> ResultRecord:
     return ResultRecord(check=check, scenario="s", resource=resource, tier=tier, target=target, metric=metric,  # type: ignore[arg-type]
                         value=value, unit=unit, objective=None, comparison=None, verdict=verdict,  # type: ignore[arg-type]
-                        reason="", started_at=started_at, duration_seconds=0.0, evidence=evidence or {}, run_id="run")
+                        reason="", started_at=started_at, duration_seconds=0.0, evidence=evidence or {}, run_id="run",
+                        kind=kind)  # type: ignore[arg-type]
 
 
 def jobs(states: dict[str, int], *, vault: str = "vault", started_at: str = EARLY, verdict: str = "info") -> ResultRecord:
@@ -116,6 +117,15 @@ def test_readiness_counts_errors_as_failures_and_ignores_info() -> None:
     assert compute_metrics(base).readiness_score_percent == pytest.approx(100.0)
     with_error = [*base, record("b", "error", tier="critical")]
     assert compute_metrics(with_error).readiness_score_percent == pytest.approx(50.0)
+
+
+def test_readiness_is_the_workloads_and_leaves_the_harness_self_checks_out() -> None:
+    base = [record("a", tier="critical"), record("b", "fail", tier="standard")]
+    score = compute_metrics(base).readiness_score_percent
+    checked = [*base, record("detects-loss", "fail", tier="critical", kind="self-check"),
+               record("fault-reverted", tier="critical", kind="self-check")]
+    metrics = compute_metrics(checked)
+    assert metrics.readiness_score_percent == pytest.approx(score) and metrics.verdicts_counted == 2
 
 
 def test_readiness_follows_the_latest_verdict_of_each_check() -> None:

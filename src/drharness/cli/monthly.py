@@ -1,19 +1,26 @@
-"""`drharness report monthly` and `drharness report metrics`: the stakeholder report and the DR metrics.
+"""`drharness report monthly`, `report trend` and `report metrics`: the stakeholder report, the statistics
+over drills and the DR metrics.
 
-Both read result records only. `report metrics --publish` is the one that writes to AWS (CloudWatch):
+All read result records only. `report metrics --publish` is the one that writes to AWS (CloudWatch):
 to an offline world with `--endpoint`, to a live account only with `--target aws --live`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from drharness.cli.report import NO_SUCH_RUN, report_app
 from drharness.errors import ConfigError, ReportError
-from drharness.results import RUN_ID_ENV, list_runs, read_records
+from drharness.results import RUN_ID_ENV, ResultRecord, list_runs, read_records
+
+if TYPE_CHECKING:
+    from drharness.config import Workload
+    from drharness.redaction import Scrubber
 
 NO_RUN = "no result records under {where}; run `drharness drill` (or the DR suites) first, or pass --reports"
 PUBLISH_WHERE = ("--publish needs somewhere to publish: --endpoint URL of a running offline world, "
@@ -25,26 +32,35 @@ _registered = False
 
 
 def register(app: typer.Typer) -> None:
-    """Add `monthly` and `metrics` to the `report` group (which cli.report adds to `app`)."""
+    """Add `monthly`, `trend` and `metrics` to the `report` group (which cli.report adds to `app`)."""
     global _registered
     if _registered:
         return
     _registered = True
     report_app.command("monthly")(monthly)
+    report_app.command("trend")(trend)
     report_app.command("metrics")(metrics)
 
 
-def monthly(
-    month: str = typer.Option(None, "--month", help="YYYY-MM (default: the newest month with records)"),
-    results: Path = typer.Option(None, "--results", help="results directory holding <run_id>/ (default <reports>/results)"),
-    output: Path = typer.Option(None, "--output", help="where <YYYY-MM>/ goes (default <reports>/monthly)"),
-    reports: Path = typer.Option(None, "--reports", help="reports root (default ./reports)"),
-    config: Path = typer.Option(None, "--config", help="workload config: names, tiers and accounts to mask (default ./workload.toml)"),
-) -> None:
-    """Write the monthly DR report (HTML and Markdown, with charts) from the result records."""
+@dataclass(frozen=True)
+class _Inputs:
+    """What a report command reads: the workload (names, tiers, accounts to mask), the records, where from."""
+
+    workload: Workload
+    records: list[ResultRecord]
+    results_dir: Path
+    reports: Path
+
+    @property
+    def scrubber(self) -> Scrubber:
+        from drharness.redaction import Scrubber
+
+        return Scrubber.for_workload(self.workload)
+
+
+def _inputs(results: Path | None, reports: Path | None, config: Path | None) -> _Inputs:
     from drharness.config import load_workload
-    from drharness.reporting.monthly import load_records, write_monthly
-    from drharness.redaction import Scrubber
+    from drharness.reporting.runs import load_records
     from drharness.settings import resolve_settings
 
     settings = resolve_settings(config=config, reports=reports)
@@ -52,16 +68,61 @@ def monthly(
     results_dir = results or settings.reports / "results"
     if not results_dir.is_dir():
         raise ReportError(NO_RUN.format(where=results_dir))
-    out = write_monthly(load_records(results_dir), output or settings.reports / "monthly", month, workload=workload,
-                        scrubber=Scrubber.for_workload(workload), where=str(results_dir))
+    return _Inputs(workload, load_records(results_dir), results_dir, settings.reports)
+
+
+_RESULTS = typer.Option(None, "--results", help="results directory holding <run_id>/ (default <reports>/results)")
+_REPORTS = typer.Option(None, "--reports", help="reports root (default ./reports)")
+_CONFIG = typer.Option(None, "--config", help="workload config: names, tiers and accounts to mask (default ./workload.toml)")
+
+
+def trend(
+    months: int = typer.Option(None, "--months", help="the last N months with records (default: every run kept)"),
+    recent: int = typer.Option(2, "--recent", help="runs in the recent period a regression is judged on (vs as many before)"),
+    threshold: float = typer.Option(20.0, "--threshold", help="percent by which a p95 must worsen to be a regression"),
+    floor: float = typer.Option(0.5, "--floor", help="seconds by which a p95 must worsen to be a regression"),
+    output: Path = typer.Option(None, "--output", help="where trend.html, trend.md and trend.png go (default <reports>/trend)"),
+    results: Path = _RESULTS, reports: Path = _REPORTS, config: Path = _CONFIG,
+) -> None:
+    """Statistics over drills: p50/p95/max of RTO, RPO and lag per check, margins, regressions, flaky checks."""
+    from drharness.reporting.runs import OFFLINE_LABEL
+    from drharness.reporting.trend import write_trend
+
+    given = _inputs(results, reports, config)
+    out = write_trend(given.records, output or given.reports / "trend", scrubber=given.scrubber, months=months,
+                      recent_runs=recent, threshold=threshold / 100.0, floor_seconds=floor, where=str(given.results_dir))
+    scrub, t = given.scrubber.text, out.trend
+    typer.echo(f"DR trend over {len(t.runs)} run(s) ({', '.join(t.months)}): {out.html} and {out.markdown}")
+    for row in t.rows():
+        check, resource, measure, _, count, p50, p95, top, objective, margin, flag = row
+        typer.echo(scrub(f"  {measure:7} {check} ({resource}): n={count} p50 {p50} p95 {p95} max {top}; "
+                         f"objective {objective}, margin {margin}" + (f" [{flag}]" if flag != "-" else "")))
+    for regression in t.regressions:
+        typer.echo(scrub(f"regression: {regression.summary()}"))
+    for flaky in t.flaky:
+        typer.echo(scrub(f"flaky: {flaky.summary()}"))
+    if t.offline:
+        typer.echo(f"figures: {OFFLINE_LABEL}")
+
+
+def monthly(
+    month: str = typer.Option(None, "--month", help="YYYY-MM (default: the newest month with records)"),
+    output: Path = typer.Option(None, "--output", help="where <YYYY-MM>/ goes (default <reports>/monthly)"),
+    results: Path = _RESULTS, reports: Path = _REPORTS, config: Path = _CONFIG,
+) -> None:
+    """Write the monthly DR report (HTML and Markdown, with charts) from the result records."""
+    from drharness.reporting.monthly import write_monthly
+    from drharness.reporting.runs import OFFLINE_LABEL
+
+    given = _inputs(results, reports, config)
+    out = write_monthly(given.records, output or given.reports / "monthly", month, workload=given.workload,
+                        scrubber=given.scrubber, where=str(given.results_dir))
     report = out.report
     summary = report.summary
     typer.echo(f"monthly DR report {report.month}: {out.html} and {out.markdown} "
                f"({len(report.runs)} run(s), {summary.count('pass')} pass, {summary.count('fail')} fail, "
                f"{summary.count('error')} error; {len(out.charts)} chart(s))")
     if report.offline:
-        from drharness.reporting.monthly import OFFLINE_LABEL
-
         typer.echo(f"figures: {OFFLINE_LABEL}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 
 from drharness.errors import ReportError
-from drharness.results import RUN_ID_ENV, list_runs, read_records
+from drharness.results import RUN_ID_ENV, failed_self_checks, list_runs, read_records
 
 report_app = typer.Typer(
     name="report",
@@ -21,6 +21,8 @@ report_app = typer.Typer(
 )
 
 GATE_FAILED = "quality gate: {count} critical objective(s) missed in run {run}"
+GATE_UNTRUSTED = ("quality gate: {count} self-check(s) of the harness did not pass in run {run}; its objective verdicts "
+                  "are untrusted until they do")
 NO_RECORDS = "no result records in {where}: the quality gate has nothing to judge, so it fails (or pass --no-gate)"
 NO_SUCH_RUN = "run {run!r} has no result records under {where}; runs there: {runs}"
 
@@ -89,4 +91,10 @@ def allure_report(
         for record in missed:
             typer.echo(scrub(f"  {record.check} ({record.resource}): {record.reason}"), err=True)
         raise typer.Exit(1)
-    typer.echo(f"quality gate: passed (no critical objective missed in run {run_id})")
+    untrusted = failed_self_checks(records)
+    if untrusted:  # a gate passed on verdicts the harness could not stand behind would be a false green
+        typer.echo(GATE_UNTRUSTED.format(count=len(untrusted), run=run_id), err=True)
+        for record in untrusted:
+            typer.echo(scrub(f"  {record.check} ({record.resource}): {record.reason}"), err=True)
+        raise typer.Exit(1)
+    typer.echo(f"quality gate: passed (no critical objective missed in run {run_id}, every self-check passed)")

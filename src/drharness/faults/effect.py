@@ -52,7 +52,7 @@ def confirm_effect(backend: FaultBackend, target: Target, fault: InjectedFault, 
     mechanism = str(fault.refs.get("mechanism") or fault.target)
     if mechanism == "fis" and fault.refs.get("experiment_id") and fault.refs.get("region"):
         return _fis_effect(target, fault, timeout_s)
-    if mechanism == HARNESS_DATA:  # overwritten data is no running fault: nothing lists it as active
+    if mechanism == HARNESS_DATA or fault.name == "data-corruption":  # what was overwritten, not a listing
         took = bool(fault.corrupted)
         return FaultEffect(fault.id, mechanism, took, f"{fault.describe()}: " + (
             f"{len(fault.corrupted)} victim(s) overwritten" if took else "no victim found to overwrite"),

@@ -94,7 +94,7 @@ def scenario_title(scenario: str) -> str:
 
 def missed_critical(record: ResultRecord) -> bool:
     """A critical-tier record whose objective was missed (the quality gate and the blocker severity)."""
-    return record.tier == "critical" and record.verdict == "fail"
+    return record.tier == "critical" and record.verdict == "fail" and record.judges_objective
 
 
 def severity_for(markers: Iterable[str], records: Sequence[ResultRecord]) -> str:

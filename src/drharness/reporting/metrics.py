@@ -11,7 +11,8 @@ The guide's `dr-metrics.py` returns constants (98.5, 45.0, 95.0). Here each is m
   that timed out has no p99 and is not counted.
 - **DRReadinessScore** (DR/Readiness, Percent): the weighted share of passing verdicts among the
   latest pass/fail/error verdict of each (check, resource), weighted by tier: critical 3,
-  important 2, standard 1 (no tier: 1). An error counts as a failure; "info" records are not verdicts.
+  important 2, standard 1 (no tier: 1). An error counts as a failure; "info" records are not verdicts,
+  nor are the harness's self-checks (records of kind "self-check"): the score is the workload's.
   100 when every check passes, 0 when none does:
 
       score = 100 * sum(w(tier) for passing) / sum(w(tier) for all latest verdicts)
@@ -138,7 +139,7 @@ def tier_weight(tier: str | None) -> float:
 def readiness(records: Iterable[ResultRecord]) -> tuple[float | None, int, int]:
     """(score percent, verdicts counted, verdicts passing) over the latest verdict of each (check, resource)."""
     # the latest record decides: a check that now reports only "info" no longer counts an old failure
-    latest = [r for r in latest_by_check(records).values() if r.verdict in VERDICTS]
+    latest = [r for r in latest_by_check(records).values() if r.verdict in VERDICTS and r.judges_objective]
     if not latest:
         return None, 0, 0
     total = sum(tier_weight(r.tier) for r in latest)

@@ -3,13 +3,16 @@
 The guide's `monthly-dr-report.sh` prints four AWS CLI tables. This report reads the records the
 month's runs wrote (the inventory's facts and every measured verdict) and shows:
 
-1. the tier table: RTO/RPO objective (from the records' objective fields) vs the worst measured value
-   of the month (rto, restore and failover records; rpo and data-loss-window records) and the verdict;
+1. the tier table: the workload's RTO/RPO objective of each tier vs the worst measured value of the
+   month (rto, restore and failover records; rpo and data-loss-window records; objective records only,
+   never the harness's self-checks) and the verdict;
 2. the recovery points of the last 30 days, replication status and lag p99;
 3. the month's test results (counts by verdict, each failure with its reason) and the trend against
    earlier months (runs are grouped by the month they started in);
 4. the DR cost and the DR metrics (`reporting.metrics`);
-5. charts: pass rate and worst RTO/RPO per month, lag p99 per replicated resource.
+5. charts: pass rate and worst RTO/RPO per month, lag p99 per replicated resource;
+6. statistics over drills (`reporting.trend`) and "the harness checked itself": the self-checks, a
+   failed one making the month's objective verdicts untrusted (a banner says so).
 
 Offline figures are labelled `OFFLINE_LABEL`; account ids and credentials are masked (`Scrubber`),
 and the written report is scanned for them before it is kept.
@@ -41,80 +44,22 @@ from drharness.reporting.metrics import (
 from drharness.reporting.monthly_model import (
     Chart, Measure, MonthlyOutput, MonthlyReport, MonthSummary, Row, Section, TierRow,
 )
+from drharness.reporting.runs import (
+    LEAKED, OFFLINE_LABEL, RPO_METRICS, RTO_METRICS, SECOND_UNITS, check_month, is_rpo, is_rto, load_records,
+    objective_records, records_by_month, run_month, self_check_records,
+)
 from drharness.reporting.scrub import Scrubber, scan_tree
-from drharness.results import JsonValue, ResultRecord, iso, utc_now
+from drharness.reporting.trend import TREND_HEADER, Trend, build_trend
+from drharness.results import JsonValue, ResultRecord, failed_self_checks, iso, utc_now
 
-OFFLINE_LABEL = "offline (measured in the offline world, not a production figure)"
-RTO_METRICS = frozenset({"rto", "rto_seconds", "restore_seconds", "failover_seconds"})
-RPO_METRICS = frozenset({"rpo", "rpo_seconds", "data_loss_window", "data_loss_window_seconds"})
-RTO_CHECK_PREFIXES = ("rto", "restore", "failover")
-RPO_CHECK_PREFIXES = ("rpo", "data_loss_window")
-SECOND_UNITS = ("s", "seconds")
 TREND_MONTHS = 12
 LOG_SCALE_RATIO = 100.0
-MONTH_PATTERN = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 NO_RECORDS = "no result records under {where}; run `drharness drill` (or the DR suites) first"
 NO_MONTH = "no result records for {month} under {where}; months with records: {months}"
-BAD_MONTH = "month {month!r} is not YYYY-MM (e.g. 2025-03)"
-LEAKED = "the monthly report would expose {count} secret-looking string(s), first {first}; it was not kept"
 TEMPLATES = ("monthly.md.j2", "monthly.html.j2")
 
 
-# -- grouping -------------------------------------------------------------------------------------
-
-
-def check_month(month: str) -> str:
-    if not MONTH_PATTERN.match(month or ""):
-        raise ReportError(BAD_MONTH.format(month=month))
-    return month
-
-
-def run_month(run_records: Sequence[ResultRecord], run_id: str) -> str:
-    """The month a run started in: its earliest started_at, else its id (YYYYMMDDTHHMMSSZ-...)."""
-    times = [t for t in (parse_time(r.started_at) for r in run_records) if t is not None]
-    if times:
-        return min(times).strftime("%Y-%m")
-    if re.match(r"^\d{6}", run_id):
-        return f"{run_id[:4]}-{run_id[4:6]}"
-    return ""
-
-
-def records_by_month(records: Sequence[ResultRecord]) -> dict[str, list[ResultRecord]]:
-    """Month -> the records of the runs that started in it."""
-    runs: dict[str, list[ResultRecord]] = defaultdict(list)
-    for record in records:
-        runs[record.run_id].append(record)
-    months: dict[str, list[ResultRecord]] = defaultdict(list)
-    for run_id, run_records in runs.items():
-        month = run_month(run_records, run_id)
-        if month:
-            months[month] += run_records
-    return dict(months)
-
-
-def load_records(results_dir: Path) -> list[ResultRecord]:
-    """Every record under `results_dir` (one directory per run), oldest run first."""
-    records = []
-    for directory in sorted(p for p in Path(results_dir).glob("*") if p.is_dir()):
-        for path in sorted(directory.glob("*.json")):
-            try:
-                records.append(ResultRecord.from_json(json.loads(path.read_text(encoding="utf-8"))))
-            except (ValueError, TypeError) as exc:
-                raise ReportError(f"result record {path} is not a valid record ({exc}); remove or repair it") from exc
-    return records
-
-
 # -- measures ---------------------------------------------------------------------------------------
-
-
-def is_rto(record: ResultRecord) -> bool:
-    """An RTO-kind record: rto, restore or failover time (or such a check that ended in an error)."""
-    return record.metric in RTO_METRICS or (record.verdict == "error" and record.check.startswith(RTO_CHECK_PREFIXES))
-
-
-def is_rpo(record: ResultRecord) -> bool:
-    """An RPO-kind record: a measured data-loss window (or such a check that ended in an error)."""
-    return record.metric in RPO_METRICS or (record.verdict == "error" and record.check.startswith(RPO_CHECK_PREFIXES))
 
 
 def _seconds(record: ResultRecord) -> float | None:
@@ -130,36 +75,54 @@ def _verdict(records: Sequence[ResultRecord]) -> str:
 
 
 def measure(records: Sequence[ResultRecord], config_objective: float | None) -> Measure:
-    """The worst value of `records` (one kind, one tier) against their objective."""
+    """The worst value of `records` (one kind, one tier) against the tier's objective.
+
+    The objective is the workload's (its config's tier objective); without a workload, the strictest
+    objective the records carry."""
     objectives = sorted({r.objective for r in records if r.objective is not None})
     valued = [r for r in records if _seconds(r) is not None]
     worst = max(valued, key=lambda r: _seconds(r) or 0.0, default=None)
-    if objectives:
-        objective, source = objectives[0], "records"  # the strictest, if records disagree
+    if config_objective is not None:
+        objective, source = config_objective, "config"
+    elif objectives:
+        objective, source = objectives[0], "records"
     else:
-        objective, source = config_objective, "config" if config_objective is not None else ""
+        objective, source = None, ""
     return Measure(objective, source, _seconds(worst) if worst else None, len(records), _verdict(records),
                    tuple(sorted({r.target for r in records})))
 
 
+def untrusted_reason(records: Sequence[ResultRecord]) -> str:
+    """Why the objective verdicts of `records` cannot be trusted: the harness's self-checks that failed."""
+    failed = failed_self_checks(records)
+    if not failed:
+        return ""
+    named = ", ".join(sorted({f"{r.check} ({r.resource}, {r.verdict})" for r in failed}))
+    return (f"{len(failed)} self-check(s) of the harness did not pass: {named}. An instrument or a fault did not "
+            "do what the drill relies on, so the objective verdicts of these runs are untrusted until it does.")
+
+
 def tier_rows(records: Sequence[ResultRecord], workload: Workload | None) -> tuple[TierRow, ...]:
     rows = []
+    judged = objective_records(records)
     for tier in TIER_NAMES:
         spec = workload.tier(tier) if workload else None
-        mine = [r for r in records if r.tier == tier]
+        mine = [r for r in judged if r.tier == tier]
         rows.append(TierRow(tier, measure([r for r in mine if is_rto(r)], spec.rto_seconds if spec else None),
                             measure([r for r in mine if is_rpo(r)], spec.rpo_seconds if spec else None)))
     return tuple(rows)
 
 
-def summarize(month: str, records: Sequence[ResultRecord]) -> MonthSummary:
+def summarize(month: str, all_records: Sequence[ResultRecord]) -> MonthSummary:
+    """The month's verdicts on the workload's objectives (self-checks are not among them)."""
+    records = objective_records(all_records)
     counts = Counter(r.verdict for r in records)
     judged = counts["pass"] + counts["fail"] + counts["error"]
     rto = [v for v in (_seconds(r) for r in records if is_rto(r)) if v is not None]
     rpo = [v for v in (_seconds(r) for r in records if is_rpo(r)) if v is not None]
     lags = [v for v in (lag_p99_of(r) for r in records if is_lag_record(r)) if v is not None]
     return MonthSummary(
-        month, len({r.run_id for r in records}), tuple((v, counts[v]) for v in ("pass", "fail", "error", "info")),
+        month, len({r.run_id for r in all_records}), tuple((v, counts[v]) for v in ("pass", "fail", "error", "info")),
         100.0 * counts["pass"] / judged if judged else None,
         max(rto, default=None), max(rpo, default=None), max(lags, default=None),
     )
@@ -230,11 +193,24 @@ def replication_section(records: Sequence[ResultRecord]) -> Section:
 
 
 def results_section(records: Sequence[ResultRecord]) -> Section:
-    failed = sorted((r for r in records if r.verdict in ("fail", "error")), key=lambda r: (r.tier or "~", r.started_at))
+    failed = sorted((r for r in objective_records(records) if r.verdict in ("fail", "error")),
+                    key=lambda r: (r.tier or "~", r.started_at))
     rows = tuple(Row((r.verdict, r.tier or "-", r.check, r.resource, r.reason, f"{r.run_id} ({r.target})"))
                  for r in failed)
-    return Section("Failed checks", f"{len(failed)} failed or errored check(s) this month",
+    return Section("Failed checks", f"{len(failed)} failed or errored check(s) of the workload's objectives this month",
                    ("verdict", "tier", "check", "resource", "reason", "run"), rows)
+
+
+def self_check_section(records: Sequence[ResultRecord]) -> Section:
+    """The harness checked itself: its instruments saw the losses it caused, its faults took and were undone."""
+    checks = sorted(self_check_records(records), key=lambda r: (r.started_at, r.check, r.resource))
+    passed = sum(1 for r in checks if r.verdict == "pass")
+    rows = tuple(Row((r.verdict, r.check, r.resource, r.reason, f"{r.run_id} ({r.target})")) for r in checks)
+    note = (f"{passed} of {len(checks)} self-check(s) passed. These are not the workload's objectives: each proves "
+            "an instrument or a fault of the harness did what the objective verdicts rely on (an injected loss "
+            "seen, a fault taking effect, the steady state back after its revert)."
+            if checks else "no self-check records this month")
+    return Section("The harness checked itself", note, ("verdict", "check", "resource", "reason", "run"), rows)
 
 
 def cost_section(records: Sequence[ResultRecord]) -> Section:
@@ -264,6 +240,15 @@ def schedule_section(records: Sequence[ResultRecord]) -> Section:
                          check.verdict if check else NOT_MEASURED)))
     note = check.reason if check else "no monthly-rule record this month"
     return Section("Monthly DR test schedule", note, ("rule", "state", "schedule", "next fire times", "verdict"), tuple(rows))
+
+
+def statistics_section(trend: Trend) -> Section:
+    """Statistics over drills up to this month (`reporting.trend`): distribution, margin, regressions, flaky."""
+    flagged = [r.summary() for r in trend.regressions] + [f"flaky: {f.summary()}" for f in trend.flaky]
+    note = (f"over {len(trend.runs)} run(s) of {', '.join(trend.months)}, one value per run of the workload's "
+            f"objective records; margin: objective minus p95. " +
+            ("Flagged: " + "; ".join(flagged) if flagged else "No regression, no flaky check."))
+    return Section("Statistics over drills", note, TREND_HEADER, tuple(Row(row) for row in trend.rows()))
 
 
 def metrics_section(metrics: DrMetrics) -> Section:
@@ -348,8 +333,10 @@ def build_monthly(records: Sequence[ResultRecord], month: str | None = None, *, 
         month=month, generated_at=iso(utc_now()), title=title, targets=tuple(sorted({r.target for r in mine})),
         runs=tuple(sorted({r.run_id for r in mine})), tiers=tier_rows(mine, workload), summary=trend[-1], trend=trend,
         sections=(recovery_points_section(mine), replication_section(mine), schedule_section(mine), cost_section(mine),
-                  metrics_section(metrics), results_section(mine)),
+                  metrics_section(metrics), results_section(mine),
+                  statistics_section(build_trend(records, months=TREND_MONTHS, until=month, where=where))),
         charts=tuple(trend_charts(trend, mine, drawn)),
+        self_checks=self_check_section(mine), untrusted=untrusted_reason(mine),
     )
 
 
@@ -388,7 +375,7 @@ def write_monthly(records: Sequence[ResultRecord], output_dir: Path, month: str 
     findings = scan_tree(staging, scrub.accounts)
     if findings:
         _remove(staging)
-        raise ReportError(LEAKED.format(count=len(findings), first=findings[0]))
+        raise ReportError(LEAKED.format(what="monthly report", count=len(findings), first=findings[0]))
     if directory.exists():
         _remove(directory)
     staging.replace(directory)  # the old report goes only once the new one is complete and clean

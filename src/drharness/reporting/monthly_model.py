@@ -17,7 +17,7 @@ class Measure:
     """The month's worst measurement of one kind (RTO or RPO) for one tier."""
 
     objective_seconds: float | None
-    objective_source: str  # "records" | "config" | ""
+    objective_source: str  # "config": the workload's tier objective | "records": no workload, the records' | ""
     worst_seconds: float | None
     count: int
     verdict: str  # pass | fail | error | not measured
@@ -28,7 +28,7 @@ class Measure:
         if self.objective_seconds is None:
             return NOT_MEASURED
         text = format_value(self.objective_seconds, "s")
-        return text + " (config)" if self.objective_source == "config" else text
+        return text + " (from records)" if self.objective_source == "records" else text
 
     @property
     def measured_text(self) -> str:
@@ -96,6 +96,8 @@ class MonthlyReport:
     trend: tuple[MonthSummary, ...]
     sections: tuple[Section, ...]
     charts: tuple[Chart, ...]
+    self_checks: Section | None = None  # what the harness checked of itself: its instruments, its faults
+    untrusted: str = ""  # why this month's objective verdicts cannot be trusted (a failed self-check); "" if they can
 
     @property
     def offline(self) -> bool:

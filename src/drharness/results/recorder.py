@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 from drharness.results.evidence import ComplianceEvidence, Evidence
-from drharness.results.records import JsonValue, Objective, ResultRecord, ResultSink, TargetName, iso, judge, utc_now
+from drharness.results.records import (
+    JsonValue, Objective, RecordKind, ResultRecord, ResultSink, TargetName, iso, judge, utc_now,
+)
 
 
 @dataclass
@@ -37,8 +39,12 @@ class Recorder:
         duration_seconds: float = 0.0,
         reason: str | None = None,
         verdict: str | None = None,
+        kind: RecordKind | None = None,
     ) -> ResultRecord:
-        """Judge `value` against `objective` (unless a verdict is given) and write the record."""
+        """Judge `value` against `objective` (unless a verdict is given) and write the record.
+
+        `kind` says what the verdict is about: the workload's objective (the default for a verdict), a
+        self-check of the harness, or information (the default for an info verdict)."""
         judged, judged_reason = judge(value, objective, reason_if_missing=reason or "")
         record = ResultRecord.against(
             objective,
@@ -56,6 +62,7 @@ class Recorder:
             duration_seconds=duration_seconds,
             evidence=evidence,
             test_id=self.test_id,
+            kind=kind,
         )
         _, stamped = self.sink.write_record(record)
         self.records.append(stamped)
@@ -71,7 +78,7 @@ class Recorder:
 
     def compliance(
         self, *, check: str, resource: str, ok: bool, expected: str, actual: str, tier: str | None = None,
-        scenario: str = "configuration",
+        scenario: str = "configuration", kind: RecordKind | None = None,
     ) -> ResultRecord:
         """Record a configuration property as a pass/fail check (value 1 = compliant, 0 = not)."""
         return self.measure(
@@ -86,11 +93,13 @@ class Recorder:
             evidence=ComplianceEvidence(expected=expected, actual=actual),
             reason=f"{resource}: expected {expected}, found {actual}",
             verdict="pass" if ok else "fail",
+            kind=kind,
         )
 
-    def error(self, *, check: str, resource: str, reason: str, tier: str | None = None) -> ResultRecord:
+    def error(self, *, check: str, resource: str, reason: str, tier: str | None = None,
+              kind: RecordKind | None = None) -> ResultRecord:
         return self.measure(check=check, resource=resource, metric="error", value=None, unit="", tier=tier,
-                            reason=reason, verdict="error")
+                            reason=reason, verdict="error", kind=kind)
 
     @contextmanager
     def timed(self) -> Iterator["_Clock"]:

@@ -23,10 +23,14 @@ from drharness.results.evidence import Evidence, JsonValue, evidence_from_json, 
 Status = Literal["pass", "fail", "error", "info"]
 TargetName = Literal["offline", "aws"]
 Comparison = Literal["<=", ">=", "=="]
+# What a record judges: the workload against one of its objectives, the harness itself (an instrument
+# seeing a loss it caused, a fault taking effect, the steady state back after a revert), or nothing.
+RecordKind = Literal["objective", "self-check", "info"]
+RECORD_KINDS: tuple[RecordKind, ...] = ("objective", "self-check", "info")
 
 RUN_ID_ENV = "DRHARNESS_RUN_ID"
 REPORTS_ENV = "DRHARNESS_REPORTS"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: records say their kind (schema 1 records: info if verdict info, else objective)
 
 
 def new_run_id() -> str:
@@ -84,7 +88,19 @@ class ResultRecord:
     source: str = "api"  # "pytest" | "chaos" | "cli" | "api"
     test_id: str = ""
     run_id: str = ""
+    kind: RecordKind | None = None  # None: "info" for an info verdict, else "objective"
     schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.kind is None:
+            object.__setattr__(self, "kind", "info" if self.verdict == "info" else "objective")
+        elif self.kind not in RECORD_KINDS:
+            raise ValueError(f"record kind {self.kind!r} is not one of {', '.join(RECORD_KINDS)}")
+
+    @property
+    def judges_objective(self) -> bool:
+        """Whether this record is a verdict on the workload's objectives (not a self-check, not information)."""
+        return self.kind == "objective"
 
     @classmethod
     def against(cls, objective: Objective | None, *, evidence: Evidence | Mapping[str, JsonValue] | None = None,
@@ -109,6 +125,12 @@ class ResultRecord:
     def from_json(cls, data: Mapping[str, JsonValue]) -> "ResultRecord":
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+def failed_self_checks(records: Iterable[ResultRecord]) -> list[ResultRecord]:
+    """The harness's self-checks among `records` that did not pass: while any stands, the objective
+    verdicts beside it are untrusted (an instrument or a fault did not do what they rely on)."""
+    return [r for r in records if r.kind == "self-check" and r.verdict in ("fail", "error")]
 
 
 def judge(value: float | None, objective: Objective | None, *, reason_if_missing: str = "") -> tuple[Status, str]:

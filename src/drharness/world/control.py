@@ -73,6 +73,10 @@ class WorldClient:
     def revert_all(self) -> list[dict[str, Any]]:
         return self._call("DELETE", "faults")["reverted"]
 
+    def set_faults_inert(self, inert: bool) -> None:
+        """Make the world ignore the faults injected from now on (taken and listed, none applied), or stop."""
+        self._call("POST", "faults/inert", {"inert": inert})
+
     def writes(self, store: str | None = None, resource: str | None = None) -> list[dict[str, Any]]:
         params = {k: v for k, v in (("store", store), ("resource", resource)) if v}
         route = "truth/writes" + (f"?{urllib.parse.urlencode(params)}" if params else "")

@@ -6,6 +6,7 @@ Routes (JSON in, JSON out):
   POST   /_drharness/faults              {"name", "params", "id"?} -> the fault (idempotent by id)
   DELETE /_drharness/faults/{id}         revert one (idempotent)
   DELETE /_drharness/faults              revert all
+  POST   /_drharness/faults/inert        {"inert": bool} ignore faults from now on: taken and listed, none applied
   GET    /_drharness/truth/writes        ground-truth write records (?store=&resource=)
   GET    /_drharness/requests            the request log (?mutating=1)
   POST   /_drharness/settle              wait for due replication (?timeout=seconds)
@@ -85,6 +86,14 @@ def _inject(world: ControlledWorld, query: Query, body: dict[str, Any]) -> Answe
     return 200, {"fault": fault.as_dict()}
 
 
+def _inert(world: ControlledWorld, query: Query, body: dict[str, Any]) -> Answer:
+    inert = body.get("inert")
+    if not isinstance(inert, bool):
+        return 400, {"error": f'faults/inert needs {{"inert": true|false}}, got {body!r}'}
+    world.faults.inert = inert
+    return 200, {"inert": inert}
+
+
 def _revert_all(world: ControlledWorld, query: Query, body: dict[str, Any]) -> Answer:
     return 200, {"reverted": [f.as_dict() for f in world.faults.revert_all()]}
 
@@ -139,6 +148,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "faults"): _faults,
     ("POST", "faults"): _inject,
     ("DELETE", "faults"): _revert_all,
+    ("POST", "faults/inert"): _inert,
     ("GET", "truth/writes"): _writes,
     ("GET", "requests"): _requests,
     ("POST", "settle"): _settle,

@@ -41,6 +41,7 @@ class ActiveFault:
     state: dict[str, Any] = field(default_factory=dict)
     hits: int = 0
     reverted_at: float | None = None
+    inert: bool = False  # injected while the world ignored faults: listed as active, does nothing
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -100,6 +101,9 @@ class FaultTable:
         self._active: dict[str, ActiveFault] = {}
         self._reverted: dict[str, ActiveFault] = {}
         self._tombstones: set[str] = set()
+        # Told to ignore faults, the world still takes and lists them but applies none: a fault mechanism
+        # that reports success and does nothing, which a drill must catch by what it observes.
+        self.inert = False
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -112,8 +116,9 @@ class FaultTable:
                     return self._active[fault_id]
                 if fault_id and (fault_id in self._reverted or fault_id in self._tombstones):
                     raise FaultError(f"fault id {fault_id} was already used and reverted; inject with a new id")
-            fault = ActiveFault(fault_id or uuid.uuid4().hex[:12], name, spec, time.time())
-            self._apply(fault)
+            fault = ActiveFault(fault_id or uuid.uuid4().hex[:12], name, spec, time.time(), inert=self.inert)
+            if not fault.inert:
+                self._apply(fault)
             with self._lock:
                 self._active[fault.id] = fault
         self._on_change()
@@ -130,7 +135,8 @@ class FaultTable:
                         # Remember the id: an injection still in flight must not land after its revert.
                         self._tombstones.add(fault_id)
                     return known
-            self._undo(fault)  # on failure the fault stays listed, so the revert can be retried
+            if not fault.inert:
+                self._undo(fault)  # on failure the fault stays listed, so the revert can be retried
             with self._lock:
                 self._active.pop(fault_id, None)
                 fault.reverted_at = time.time()
@@ -158,9 +164,13 @@ class FaultTable:
             return bucket_region(request.s3_bucket) or request.region
         return request.region
 
-    def effect_for(self, request: AwsRequest) -> Effect | None:
+    def _effective(self) -> list[ActiveFault]:
+        """The active faults that act (not those injected while the world ignored faults)."""
         with self._lock:
-            faults = list(self._active.values())
+            return [f for f in self._active.values() if not f.inert]
+
+    def effect_for(self, request: AwsRequest) -> Effect | None:
+        faults = self._effective()
         if not faults:
             return None
         region = self.effective_region(request)
@@ -205,28 +215,21 @@ class FaultTable:
     def replication_blockers(self, store: str, resource: str, regions: tuple[str, ...]) -> list[str]:
         """Ids of the faults that hold replication of `resource` between `regions`."""
         blockers = []
-        with self._lock:
-            for fault in self._active.values():
-                p = fault.params
-                if isinstance(p, RegionOutage) and p.region in regions:
+        for fault in self._effective():
+            p = fault.params
+            if isinstance(p, RegionOutage) and p.region in regions:
+                blockers.append(fault.id)
+            elif isinstance(p, ReplicationPause):
+                named = p.bucket if store == "s3" else p.table
+                if named == resource and (p.region is None or p.region in regions):
                     blockers.append(fault.id)
-                elif isinstance(p, ReplicationPause):
-                    named = p.bucket if store == "s3" else p.table
-                    if named == resource and (p.region is None or p.region in regions):
-                        blockers.append(fault.id)
         return blockers
 
     def impaired_zones(self, region: str) -> set[str]:
-        with self._lock:
-            return {
-                f.params.zone
-                for f in self._active.values()
-                if isinstance(f.params, AzOutage) and f.params.region == region
-            }
+        return {f.params.zone for f in self._effective() if isinstance(f.params, AzOutage) and f.params.region == region}
 
     def region_down(self, region: str) -> bool:
-        with self._lock:
-            return any(isinstance(f.params, RegionOutage) and f.params.region == region for f in self._active.values())
+        return any(isinstance(f.params, RegionOutage) and f.params.region == region for f in self._effective())
 
     # -- applying and undoing --------------------------------------------------------------------
 
