@@ -255,6 +255,28 @@ def test_cloudwatch_replication_latency_reads_the_published_series(lag_target: O
     assert empty.points == () and empty.max_seconds is None
 
 
+def test_dynamodb_replication_latency_is_published_from_ground_truth(lag_world: World, global_table: tuple[Any, Any],
+                                                                     lag_target: OfflineTarget) -> None:
+    """As DynamoDB does for a global table: one ReplicationLatency point (milliseconds) per replicated change,
+    in the source replica's region, per receiving region; its Maximum is the largest lag the world applied."""
+    primary, _ = global_table
+    for i in range(8):
+        primary.put_item(TableName=TABLE, Item={"pk": {"S": "cw"}, "sk": {"S": f"{i:03d}"}})
+    assert lag_world.settle(10)
+    truth = [r.replicated_at[SECONDARY] - r.accepted_at for r in lag_world.truth.writes("dynamodb", TABLE)
+             if SECONDARY in r.replicated_at]
+    assert len(truth) == 8
+    now = dt.datetime.now(dt.timezone.utc)
+    start, end = now - dt.timedelta(minutes=5), now + dt.timedelta(minutes=5)
+    latency = dynamodb_replication_latency(lag_target.client("cloudwatch", PRIMARY), TABLE, SECONDARY, start, end,
+                                           statistic="Maximum")
+    assert latency.points and latency.max_seconds == pytest.approx(max(truth), abs=1e-6), (latency, truth)
+    assert LOW <= latency.max_seconds <= HIGH + 0.1
+    # nothing is published in the receiving region, nor for a region that receives nothing
+    assert dynamodb_replication_latency(lag_target.client("cloudwatch", SECONDARY), TABLE, SECONDARY, start, end).points == ()
+    assert dynamodb_replication_latency(lag_target.client("cloudwatch", PRIMARY), TABLE, "eu-west-1", start, end).points == ()
+
+
 def test_cloudwatch_read_failure_is_a_measurement_error() -> None:
     class BrokenPages:
         def paginate(self, **_: Any) -> Any:

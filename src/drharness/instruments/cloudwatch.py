@@ -1,7 +1,8 @@
 """CloudWatch's own ReplicationLatency: what AWS publishes for S3 rules (RTC / replication metrics) and global tables.
 
-Live only in practice (the offline world holds only what was put into it); read with get_metric_data
-and returned in seconds, beside what `LagProbe` measures.
+Read with get_metric_data and returned in seconds, beside what `LagProbe` measures. The offline world
+publishes both as AWS does, from what it applied: S3's for rules with replication metrics or RTC, and
+DynamoDB's for every global table (in the source replica's region, per receiving region).
 """
 
 from __future__ import annotations

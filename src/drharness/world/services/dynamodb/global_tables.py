@@ -14,6 +14,7 @@ from typing import Any
 
 from drharness.world.faults.table import FaultTable
 from drharness.world.lag import LagSampler
+from drharness.world.moto import cloudwatch as moto_cloudwatch
 from drharness.world.moto import dynamodb as moto_ddb
 from drharness.world.plane import Plane
 from drharness.world.services.dynamodb.protocol import (
@@ -86,6 +87,11 @@ class GlobalTablesMixin:
                 if history is not None:
                     history.events.append((now, skey, image))
             self._plane.truth.replicated(record, dest, now)
+        # What DynamoDB publishes in the source replica's region for every global table: the latency to
+        # each receiving region, in milliseconds, one point per replicated change.
+        moto_cloudwatch.publish(source, "AWS/DynamoDB", "ReplicationLatency",
+                                {"TableName": table, "ReceivingRegion": dest}, (now - accepted) * 1000.0,
+                                "Milliseconds", now, self._plane.account_id)
 
     # -- global tables ---------------------------------------------------------------------------------------
 
