@@ -173,3 +173,31 @@ def test_no_metrics_without_replication_metrics_on_the_rule(world, s3, target):
     primary.put_object(Bucket=SRC, Key="quiet", Body=b"x")
     assert world.settle(5)
     assert target.client("cloudwatch", EAST).list_metrics(Namespace="AWS/S3", MetricName="ReplicationLatency")["Metrics"] == []
+
+
+def test_pending_gauges_hold_what_a_paused_replication_keeps_back(world, s3, target):
+    primary, _ = s3
+    _metrics_rule(primary)
+    paused = world.faults.inject("replication-pause", {"bucket": SRC})
+    sizes = [10, 200, 3000, 40, 5]
+    for i, size in enumerate(sizes):
+        primary.put_object(Bucket=SRC, Key=f"p/{i}", Body=b"x" * size)
+    assert world.settle(2)  # nothing due runs: all five are held by the pause
+    now = dt.datetime.now(dt.timezone.utc)
+    cloudwatch = target.client("cloudwatch", EAST)
+    dims = [{"Name": "SourceBucket", "Value": SRC}, {"Name": "DestinationBucket", "Value": DST},
+            {"Name": "RuleId", "Value": "m"}]
+
+    def stat(name: str, statistic: str) -> float:
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/S3", MetricName=name, Statistics=[statistic], Period=3600, Dimensions=dims,
+            StartTime=now - dt.timedelta(minutes=30), EndTime=now + dt.timedelta(minutes=30))["Datapoints"]
+        assert len(points) == 1, points
+        return points[0][statistic]
+
+    assert stat("OperationsPendingReplication", "Maximum") == len(sizes)
+    assert stat("BytesPendingReplication", "Maximum") == sum(sizes)
+    world.faults.revert(paused.id)
+    assert world.settle(5)
+    assert [w.replicated_at.get(WEST) is not None for w in world.truth.writes("s3", SRC)] == [True] * len(sizes)
+    assert stat("OperationsPendingReplication", "Minimum") == 0 and stat("BytesPendingReplication", "Minimum") == 0

@@ -12,6 +12,7 @@ replication until they are reverted; ground truth records when each write was ac
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -101,6 +102,7 @@ class S3ReplicationEngine(BaseEngine):
         self.lag = LagSampler(lag, plane.rng)
         self._lock = threading.Lock()
         self._status: dict[tuple[str, str, str], str] = {}
+        self._pending: dict[tuple[str, str], tuple[int, int]] = {}  # (bucket, rule id) -> (operations, bytes)
         self._rules: dict[str, list[Rule]] = {}
         # ListObjectsV2 from a sorted key index; False leaves every listing to moto.
         self.indexed_listing = True
@@ -207,10 +209,41 @@ class S3ReplicationEngine(BaseEngine):
                     self._plane.truth.held(record, blockers)
                 return bool(blockers)
 
-            def run(rule: Rule = rule, record: WriteRecord = record, dest_region: str = dest_region) -> None:
-                self._apply(bucket, key, version, kind, rule, record, dest_region)
+            size = self._pending_change(rule, bucket, source_region, key, version, kind)
+
+            def run(rule: Rule = rule, record: WriteRecord = record, dest_region: str = dest_region,
+                    size: int = size) -> None:
+                try:
+                    self._apply(bucket, key, version, kind, rule, record, dest_region)
+                finally:
+                    self._pending_change(rule, bucket, source_region, key, version, kind, done_bytes=size)
 
             self._plane.submit(lag, run, blocked, f"s3 replicate {bucket}/{key}@{version}")
+
+    def _pending_change(self, rule: Rule, bucket: str, region: str, key: str, version: str, kind: str,
+                        done_bytes: int | None = None) -> int:
+        """Count an operation in (or, with `done_bytes`, out of) the rule's pending gauges; its size in bytes.
+
+        For a rule with replication metrics S3 publishes OperationsPendingReplication and
+        BytesPendingReplication; here one point of each per change, so a minute's Maximum is its peak and
+        a paused replication keeps them up until it resumes.
+        """
+        if not rule.metrics:
+            return 0
+        size = done_bytes if done_bytes is not None else 0
+        if done_bytes is None and kind != "delete-marker":
+            with contextlib.suppress(Exception):  # a version deleted meanwhile weighs nothing
+                size = int(moto_s3.s3_backend().get_object(bucket, key, version_id=None if version == "null" else version).size)
+        sign = -1 if done_bytes is not None else 1
+        with self._lock:
+            ops, pending = self._pending.get((bucket, rule.rule_id), (0, 0))
+            ops, pending = max(0, ops + sign), max(0, pending + sign * size)
+            self._pending[(bucket, rule.rule_id)] = (ops, pending)
+        now = self._plane.now()
+        dims = {"SourceBucket": bucket, "DestinationBucket": rule.destination_bucket, "RuleId": rule.rule_id}
+        moto_cloudwatch.publish(region, "AWS/S3", "OperationsPendingReplication", dims, float(ops), "Count", now)
+        moto_cloudwatch.publish(region, "AWS/S3", "BytesPendingReplication", dims, float(pending), "Bytes", now)
+        return size
 
     def _apply(
         self, bucket: str, key: str, version: str, kind: str, rule: Rule, record: WriteRecord, dest_region: str
@@ -268,8 +301,7 @@ class S3ReplicationEngine(BaseEngine):
         """What S3 publishes in the source region for a rule with replication metrics: one point per object.
 
         CloudWatch's Maximum of ReplicationLatency and Sum of OperationsFailedReplication over a minute are
-        then what AWS reports for that minute. OperationsPendingReplication and BytesPendingReplication
-        (gauges) are not published.
+        then what AWS reports for that minute (the pending gauges: `_pending_change`).
         """
         if rule.metrics:
             moto_cloudwatch.publish(record.region, "AWS/S3", name, {
