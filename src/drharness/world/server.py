@@ -31,6 +31,7 @@ from drharness.world.services.backup.models import BackupBackend
 from drharness.world.services.backup.responses import BackupResponses
 from drharness.world.services.batch.engine import BatchEngine
 from drharness.world.services.dynamodb.engine import DynamoDBEngine
+from drharness.world.services.cloudwatch.alarms import AlarmEvaluator
 from drharness.world.services.fis.engine import FisEngine
 from drharness.world.services.fsx.engine import FsxEngine
 from drharness.world.services.s3.replication import S3ReplicationEngine
@@ -73,8 +74,10 @@ class World:
         self.fsx = FsxEngine(plane, self.faults, restore_seconds)
         self.backup = BackupBackend(plane, self.faults, self.fsx, restore_seconds)
         self.fis = FisEngine(plane, self.faults, self.zones)
+        self.alarms = AlarmEvaluator(plane)
         # The order engines see a request in (the access keys first: a key deleted by IAM is refused next time).
-        self.engines: list[Engine] = [self.access_keys, self.s3, self.dynamodb, self.batch, self.fsx, BackupResponses(self.backup), self.fis]
+        self.engines: list[Engine] = [self.access_keys, self.s3, self.dynamodb, self.batch, self.fsx, BackupResponses(self.backup),
+                                      self.fis, self.alarms]
 
     # -- lifecycle -------------------------------------------------------------------------------
 
