@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "capture-listing": ("recover",),
     "backup-config": ("backup_config",),
     "report": ("report", "monthly"),
+    "evidence": ("evidence",),
     "plan": ("safety",),
     "stop": ("safety",),
     "sweep": ("safety",),
