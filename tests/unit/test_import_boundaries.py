@@ -131,6 +131,13 @@ def test_no_module_level_import_cycle_outside_the_world():
     assert module_level_cycles("drharness", outside="drharness.world") == []
 
 
+def test_no_import_cycle_in_the_world_counting_function_and_type_checking_imports():
+    graph = grimp.build_graph("drharness", exclude_type_checking_imports=False, cache_dir=None)
+    world = [m for m in graph.modules if m == "drharness.world" or m.startswith("drharness.world.")]
+    edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if i in world} for m in world}
+    assert [cycle for cycle in strongly_connected(edges) if len(cycle) > 1] == []
+
+
 def test_the_cycle_search_finds_a_module_level_cycle(tmp_path, monkeypatch):
     (tmp_path / "circle").mkdir()
     (tmp_path / "circle" / "__init__.py").write_text("")
