@@ -1,7 +1,8 @@
-"""Credentials, session tokens and account ids never reach logs, results or reports.
+"""Credentials, session tokens and account ids never reach logs, results, reports or evidence bundles.
 
 A full offline run (the pytest plugin starts and deploys its own world, a small DR suite measures and
-records, the monthly report and the DR metrics are built from the records) runs with a live-looking
+records, the monthly report, the trend, the DR metrics and an evidence bundle are built from the
+records) runs with a live-looking
 credential set in its environment. Afterwards a scan of `reports/` and of the run's console logs
 finds no credential and no account id — the offline world's account included (see drharness.safety).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -97,6 +99,17 @@ def test_a_full_offline_run_leaves_no_credential_or_account_id_in_reports_or_log
         "--junitxml", str(reports / "junit.xml"), "--log-level", "DEBUG")
     run("monthly", str(DRHARNESS), "report", "monthly", "--reports", str(reports))
     run("metrics", str(DRHARNESS), "report", "metrics", "--reports", str(reports))
+    run("trend", str(DRHARNESS), "report", "trend", "--reports", str(reports))
+    # The auditor's bundle of the same run, unpacked where the scan below reads
+    key = tmp_path / "keys" / "evidence"
+    key.parent.mkdir()
+    run("keygen", str(DRHARNESS), "evidence", "keygen", "--output", str(key))
+    bundle = tmp_path / "evidence.tar.gz"
+    run("bundle", str(DRHARNESS), "evidence", "bundle", "--run", env[RUN_ID_ENV], "--reports", str(reports),
+        "--key", str(key), "--output", str(bundle))
+    with tarfile.open(bundle) as archive:
+        archive.extractall(reports / "evidence-unpacked", filter="data")
+    assert (reports / "evidence-unpacked" / "manifest.json").is_file()
 
     records = list((reports / "results").rglob("*.json"))
     assert len(records) == 2, "the suite wrote its two records"
