@@ -222,6 +222,10 @@ class Live(_Model):
     fis_duration: str = "PT30M"
     # The workload's roles whose API calls an FIS service-fault impairs.
     api_fault_roles: tuple[str, ...] = ()
+    # How often a live run polls for a state (a stack, a job, an experiment) and how finely an instrument
+    # samples; AWS answers in seconds and throttles the impatient. A rehearsal against a stand-in may go faster.
+    poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    probe_seconds: float = Field(default=1.0, gt=0, le=60)
 
     @field_validator("api_fault_roles")
     @classmethod

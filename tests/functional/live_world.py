@@ -49,6 +49,8 @@ def rehearsal_config(tmp_path: Path, account_id: str, extra: str = "") -> Path:
         fis_role_arn = "arn:aws:iam::{account_id}:role/drharness-fis"
         fis_duration = "PT10M"
         api_fault_roles = ["arn:aws:iam::{account_id}:role/{WORKLOAD_ROLE}"]
+        poll_seconds = 0.5
+        probe_seconds = 0.2
     """) + textwrap.dedent(extra), encoding="utf-8")
     return path
 

@@ -62,6 +62,6 @@ def open_live_target(settings: RunSettings, workload: Workload, session: boto3.s
     session = session or boto3_session()
     account_id = caller_account(session, workload.primary_region, endpoint)
     check_live_allowed(settings, workload, account_id)
-    if endpoint:
-        return _EndpointAwsTarget(session, account_id, endpoint)
-    return AwsTarget(session, account_id)
+    target = _EndpointAwsTarget(session, account_id, endpoint) if endpoint else AwsTarget(session, account_id)
+    target.poll_interval_s, target.probe_interval_s = workload.spec.live.poll_seconds, workload.spec.live.probe_seconds
+    return target
