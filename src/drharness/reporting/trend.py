@@ -26,6 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy
+
 from drharness.errors import ReportError
 from drharness.reporting import charts
 from drharness.reporting.evidence import NOT_MEASURED, format_value, parse_time
@@ -52,7 +54,6 @@ class Point:
     run_id: str
     started_at: str
     value_seconds: float
-    verdict: str
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,6 @@ class Series:
         return len(self.points)
 
     def percentile(self, q: float, points: Sequence[Point] | None = None) -> float | None:
-        import numpy
-
         values = [p.value_seconds for p in (self.points if points is None else points)]
         return float(numpy.percentile(values, q)) if values else None
 
@@ -234,7 +233,7 @@ def _series(judged: Sequence[ResultRecord], order: dict[str, int]) -> list[Serie
         per_run = grouped[(record.check, record.resource, measure)]
         held = per_run.get(record.run_id)
         if held is None or seconds > held[0].value_seconds:
-            per_run[record.run_id] = (Point(record.run_id, record.started_at, seconds, record.verdict), record)
+            per_run[record.run_id] = (Point(record.run_id, record.started_at, seconds), record)
     series = []
     for (check, resource, measure), per_run in grouped.items():
         ordered = sorted(per_run.values(), key=lambda pair: order[pair[0].run_id])
