@@ -127,8 +127,71 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+# Where an exception raised by a signal handler would leave a lock held for good: inside the Python
+# half of `threading`'s lock handling (Condition.__enter__ has taken the lock, but the `with` that
+# called it has not yet set up the release). Queue, and so urllib3's connection pool, take their mutex
+# this way; a Ctrl-C landing there used to hang the process at exit, in urllib3's pool finalizer.
+_LOCK_HANDOFF = frozenset({"__enter__", "__exit__", "_acquire_restore", "_release_save", "_is_owned", "acquire",
+                           "release", "notify", "notify_all"})
+REDELIVERY_S = 0.005  # how soon a signal put off at a lock hand-off is delivered again
+
+
+def in_lock_handoff(frame: FrameType | None) -> bool:
+    """Whether `frame` (where a signal interrupted the main thread) is halfway through taking or giving a lock."""
+    return (frame is not None and frame.f_code.co_filename == threading.__file__
+            and frame.f_code.co_name in _LOCK_HANDOFF)
+
+
+class _Redelivery:
+    """Sends a signal to the main thread again, shortly after a handler put it off.
+
+    The handler only writes the signal's number to a pipe (async-signal-safe); a daemon thread, started
+    when the handlers are installed, reads it and sends the signal once the main thread has moved on.
+    """
+
+    def __init__(self) -> None:
+        self._write: int | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._write is not None:
+                return
+            read, self._write = os.pipe()
+            threading.Thread(target=self._run, args=(read,), name="drharness-signal-redelivery", daemon=True).start()
+
+    def later(self, signum: int) -> bool:
+        if self._write is None:
+            return False
+        os.write(self._write, bytes([signum]))
+        return True
+
+    def _run(self, read: int) -> None:
+        main = threading.main_thread().ident or 0
+        pending = threading.Event()
+        while data := os.read(read, 1):
+            pending.wait(REDELIVERY_S)
+            signal.pthread_kill(main, data[0])
+
+
+_REDELIVERY = _Redelivery()
+
+
+def start_redelivery() -> None:
+    """Start the thread that re-sends a signal `raise_when_safe` put off (call where the handlers are installed)."""
+    _REDELIVERY.start()
+
+
+def raise_when_safe(signum: int, frame: FrameType | None, error: Callable[[], BaseException]) -> None:
+    """From a signal handler: raise `error()` now, unless that would leave a lock held; then the signal
+    comes again a few milliseconds later, when the main thread is past the lock."""
+    if in_lock_handoff(frame) and _REDELIVERY.later(signum):
+        return
+    raise error()
+
+
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    raise Terminated(signum)
+    raise_when_safe(signum, frame, lambda: Terminated(signum))
 
 
 def install_signal_reverts(signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGHUP)) -> Callable[[], None]:
@@ -141,6 +204,7 @@ def install_signal_reverts(signals: tuple[int, ...] = (signal.SIGTERM, signal.SI
     """
     if threading.current_thread() is not threading.main_thread():
         raise FaultError("install_signal_reverts() must be called from the main thread (signals arrive there)")
+    start_redelivery()
     previous = {sig: signal.signal(sig, _raise_terminated) for sig in signals}
 
     def restore() -> None:

@@ -35,7 +35,7 @@ from drharness.config import Workload
 from drharness.errors import DrHarnessError, FaultError, SafetyError
 from drharness.faults.base import FaultBackend
 from drharness.faults.journal import Journal
-from drharness.faults.lifecycle import Terminated, revert_all
+from drharness.faults.lifecycle import Terminated, raise_when_safe, revert_all, start_redelivery
 from drharness.target import Target
 from drharness.waiting import wait_until
 
@@ -310,6 +310,7 @@ class RunGuard:
     # -- signals ---------------------------------------------------------------------------------
 
     def _install_signals(self) -> None:
+        start_redelivery()
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             if signal.getsignal(sig) is None:
                 continue  # installed outside Python; leave it alone
@@ -321,11 +322,14 @@ class RunGuard:
         self._previous.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        raise_when_safe(signum, frame, lambda: self._interruption(signum))
+
+    def _interruption(self, signum: int) -> BaseException:
         if self.reason is not None:
-            raise StopConditionTriggered(self.reason)
+            return StopConditionTriggered(self.reason)
         if signum == signal.SIGINT:
-            raise KeyboardInterrupt(SIGNALLED.format(name="SIGINT"))
-        raise Terminated(signum)
+            return KeyboardInterrupt(SIGNALLED.format(name="SIGINT"))
+        return Terminated(signum)
 
 
 def _interrupt_main() -> None:
