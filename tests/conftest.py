@@ -12,12 +12,12 @@ Tests whose ground truth is a timing bound (the lag probe's 40 ms brackets, the 
 window, the restore timer's phases) are marked `timing`. Under xdist such a test takes the host to
 itself: every worker holds a shared lock on one file per test run while a test runs, and a `timing`
 test holds it exclusively, so the other worker's next test waits instead of stealing the CPU the
-measurement's ground truth assumes. A gate lock taken first gives a waiting `timing` test priority.
+measurement's ground truth assumes. A gate lock taken first gives a waiting `timing` test priority. The
+`timing` tests share one xdist group, so they run one after another and the host is taken once for all.
 """
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import platform
@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -81,39 +82,62 @@ def _watched_popen_init(self: subprocess.Popen, args: object, *rest: object, **k
 subprocess.Popen.__init__ = _watched_popen_init  # type: ignore[method-assign]
 
 
-@contextlib.contextmanager
-def _host_share(item: pytest.Item) -> Iterator[None]:
-    """Hold the run's host lock while `item` runs: exclusively for a `timing` test, shared otherwise.
+class _HostLock:
+    """The run's host lock as this worker holds it: exclusively for a `timing` test, shared otherwise.
 
     Only xdist workers take it (a worker has `workerinput`); a pytest a test starts as a subprocess does not,
-    so it cannot wait on the lock its own parent holds.
+    so it cannot wait on the lock its own parent holds. A run of `timing` tests one after another (they
+    share an xdist group) keeps it exclusive from the first to the last, so the other worker's test in
+    flight is waited for once, not before each of them.
     """
-    run = getattr(item.config, "workerinput", {}).get("testrunuid")
-    if not run:
-        yield
-        return
-    base = Path(tempfile.gettempdir()) / f"drharness-tests-{run}"
-    mode = fcntl.LOCK_EX if item.get_closest_marker(TIMING_MARKER) else fcntl.LOCK_SH
-    with open(f"{base}.gate", "a") as gate, open(f"{base}.host", "a") as host:
+
+    def __init__(self) -> None:
+        self.files: tuple[Any, Any] | None = None
+        self.mode: int | None = None
+
+    def hold(self, item: pytest.Item) -> None:
+        run = getattr(item.config, "workerinput", {}).get("testrunuid")
+        if not run:
+            return
+        mode = fcntl.LOCK_EX if _timing(item) else fcntl.LOCK_SH
+        if self.mode == mode:
+            return
+        self.release()
+        base = Path(tempfile.gettempdir()) / f"drharness-tests-{run}"
+        gate, host = open(f"{base}.gate", "a"), open(f"{base}.host", "a")
         fcntl.flock(gate, fcntl.LOCK_EX)
         try:
             fcntl.flock(host, mode)
         finally:
             fcntl.flock(gate, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
+        self.files, self.mode = (gate, host), mode
+
+    def release(self) -> None:
+        if self.files is not None:
+            gate, host = self.files
             fcntl.flock(host, fcntl.LOCK_UN)
+            host.close()
+            gate.close()
+            self.files, self.mode = None, None
+
+
+def _timing(item: pytest.Item | None) -> bool:
+    return item is not None and item.get_closest_marker(TIMING_MARKER) is not None
+
+
+_HOST = _HostLock()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
-    with _host_share(item):
-        _WATCH.running, _WATCH.started = True, []
-        try:
-            yield
-        finally:
-            _WATCH.running = False
+    _HOST.hold(item)
+    _WATCH.running, _WATCH.started = True, []
+    try:
+        yield
+    finally:
+        _WATCH.running = False
+        if not (_timing(item) and _timing(nextitem)):
+            _HOST.release()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -130,9 +154,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture
 def world(tmp_path, monkeypatch) -> Iterator[World]:
-    """A fresh offline world with a small fixed replication lag."""
+    """A fresh offline world with a small fixed replication lag, instant restores and a PITR window to now."""
     monkeypatch.setenv("DRHARNESS_REPORTS", str(tmp_path / "reports"))
-    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=7) as w:
+    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0, pitr_latest_lag_seconds=0.0),
+               seed=7) as w:
         replication_role(w)
         yield w
 

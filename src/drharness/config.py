@@ -207,6 +207,10 @@ class Offline(_Model):
     s3_lag: LagModel = LagModel()
     dynamodb_lag: LagModel = LagModel()
     restore_seconds: float = Field(default=0.2, ge=0)
+    # How far a table's latest restorable time trails the world clock. DynamoDB's trails the present by
+    # about five minutes (300); offline it is scaled down as the restores are, so a drill restoring to
+    # just before its fault waits a moment for the window, not five minutes.
+    pitr_latest_lag_seconds: float = Field(default=1.0, ge=0)
     seed: int | None = None
 
 

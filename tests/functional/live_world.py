@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from drharness.world.control import WorldClient
 from fixtures.scenarios import backup_arns, run_backups
 
 FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
+ROOT = Path(__file__).resolve().parents[2]
 WORKLOAD_ROLE = "embedding-worker"
 
 
@@ -104,3 +107,28 @@ def nothing_left(world) -> None:
         assert fis.list_experiment_templates()["experimentTemplates"] == [], f"templates left in {region}"
     denies = world.client("iam", "us-east-1").list_role_policies(RoleName=WORKLOAD_ROLE)["PolicyNames"]
     assert denies == [], f"region-outage denies left on the workload's role: {denies}"
+
+
+def live_suite(config: Path, env: dict[str, str], *tests: str) -> subprocess.CompletedProcess[str]:
+    """`pytest TESTS --dr-target aws --dr-live --dr-config CONFIG` in a subprocess, as a team runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *tests, "--dr-target", "aws", "--dr-live", "--dr-config", str(config),
+         "-q", "-p", "no:randomly", "-p", "no:cacheprovider", "-rs"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def run_records(reports: Path) -> dict[str, dict]:
+    """A run's result records by check (under `reports`, as the run wrote them)."""
+    found = {}
+    for path in (reports / "results").glob("*/*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        found[record["check"]] = record
+    return found
+
+
+def pilot_light(world) -> None:
+    """The DR stack back to pilot light: DR resources off and no DR compute left in the secondary region."""
+    stack = world.client("cloudformation", "us-west-2").describe_stacks(
+        StackName="embedding-batch-workload-production-dr")["Stacks"][0]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}["EnableDRResources"] == "false"
+    assert world.client("batch", "us-west-2").describe_compute_environments()["computeEnvironments"] == []

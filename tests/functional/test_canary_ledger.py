@@ -23,7 +23,7 @@ from drharness.instruments.canary import NO_CANARY_BEFORE_FAULT, NONE_SURVIVED
 from drharness.results.objectives import objectives_for
 from drharness.waiting import wait_until
 
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.xdist_group("timing")]  # one after another: tests/conftest.py
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 SRC, DST, TABLE = "canary-src", "canary-dst", "canary-meta"

@@ -26,7 +26,7 @@ from drharness.waiting import pause
 from drharness.world import World
 from world_roles import replication_role
 
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.xdist_group("timing")]  # one after another: tests/conftest.py
 
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 SRC, DST, TABLE = "lag-src", "lag-dst", "lag-meta"

@@ -6,9 +6,6 @@ the live backend is opened through the safety gates exactly as `--dr-target aws 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -22,13 +19,12 @@ from drharness.errors import ConfigError, FaultError
 from drharness.faults import Journal, LiveFaultBackend, OfflineFaultBackend
 from drharness.faults.live import CLIENT_SIDE, NO_FIS_ROLE, live_options
 from drharness.safety import ScopedFaultBackend, open_live_target
-from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE, RunSettings
+from drharness.settings import RunSettings
 from drharness.target import LIVE_CONFIG
 from drharness.world.control import WorldClient
 from fixtures.scenarios import fault_backend_for
 
 ACCOUNT = "123456789012"
-ROOT = Path(__file__).resolve().parents[2]
 TABLE = "drharness-live-faults"
 
 
@@ -182,37 +178,6 @@ def test_latency_is_not_made_client_side(world, tmp_path, live_env):
     with pytest.raises(FaultError, match="mode=latency"):
         faults.inject(backend, "service-fault", {"service": "s3", "mode": "latency", "latency_ms": 10},
                       Journal(tmp_path / "j"))
-
-
-# -- the rehearsal: the service drill against the world as an account ---------------------------------
-
-
-@pytest.mark.e2e
-def test_the_service_drill_runs_live_and_its_faults_never_touch_the_control_path(world, tmp_path):
-    from drharness.config import Workload
-    from drharness.deploy import deploy_workload
-    from drharness.target import OfflineTarget
-
-    config = live_config(tmp_path)
-    workload: Workload = load_workload(config).with_account(world.account_id)
-    deploy_workload(OfflineTarget(world.endpoint, world.account_id), workload)
-    client = WorldClient(world.endpoint)
-    env = {**os.environ, LIVE_ENV: LIVE_ENV_VALUE, "AWS_ENDPOINT_URL": world.endpoint,
-           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-           "DRHARNESS_JOURNAL": str(tmp_path / "journal"), "DRHARNESS_REPORTS": str(tmp_path / "reports")}
-    env.pop("AWS_PROFILE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "drtests/test_service_fault.py", "--dr-target", "aws", "--dr-live",
-         "--dr-config", str(config), "-q", "-p", "no:randomly", "-rs"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-    out = done.stdout + done.stderr
-    assert done.returncode == 0, out[-4000:]
-    assert "2 passed" in out and "skipped" not in out, out[-2000:]
-    # The drill's writes reached the world as AWS calls; the world's own fault layer acted on none of them
-    # (no logged request carries a world fault id) and holds no fault: the faults were the live backend's.
-    requests = world.truth.requests()
-    assert {r.operation for r in requests} >= {"PutItem", "PutObject"}
-    assert [r for r in requests if r.fault_id] == [] and client.faults() == []
 
 
 # -- the plan: what each fault would change, before anything changes ----------------------------------

@@ -31,6 +31,7 @@ from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE
 from drharness.world.control import WorldClient
 
 import kills
+from in_process import cli
 from live_world import as_an_account, nothing_left
 
 pytestmark = pytest.mark.e2e
@@ -113,7 +114,7 @@ def _clean(world, workload, seeded: dict[str, bytes], journal: Path, where: str)
         assert s3.get_object(Bucket=workload.data_bucket, Key=key)["Body"].read() == body, f"{where}: {key} corrupted"
 
 
-def test_killed_live_runs_leave_nothing_in_the_account(world, tmp_path):
+def test_killed_live_runs_leave_nothing_in_the_account(world, tmp_path, monkeypatch, capsys):
     seed = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(2**31))
     print(f"kill sequence seed: {seed} (replay with {SEED_ENV}={seed})")
     rng = random.Random(seed)
@@ -121,6 +122,9 @@ def test_killed_live_runs_leave_nothing_in_the_account(world, tmp_path):
     config, env = as_an_account(world, tmp_path)
     workload = load_workload(config).with_account(world.account_id)
     seeded = _seed(world, workload)
+    for name, value in env.items():  # `drharness revert` runs here, in the environment a live run gets
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
     script = tmp_path / "run_live_faults.py"
     script.write_text(RUN_SCRIPT, encoding="utf-8")
 
@@ -135,10 +139,9 @@ def test_killed_live_runs_leave_nothing_in_the_account(world, tmp_path):
     def check(signum: int, journal: Path, where: str) -> None:
         if signum == signal.SIGKILL:
             counts["left_by_kills"] += len(Journal(journal).pending())
-            done = subprocess.run([str(DRHARNESS), "revert", "--journal", str(journal), "--target", "aws", "--live",
-                                   "--config", str(config)], env=env, capture_output=True, text=True, timeout=300,
-                                  check=False)
-            assert done.returncode == 0, f"{where}: revert exited {done.returncode}: {done.stdout}{done.stderr}"
+            code = cli("revert", "--journal", str(journal), "--target", "aws", "--live", "--config", str(config))
+            said = capsys.readouterr()
+            assert code == 0, f"{where}: revert exited {code}: {said.out}{said.err}"
         _clean(world, workload, seeded, journal, where)
         counts["injected"] += len(list(journal.glob("*.json"))) if journal.is_dir() else 0
 

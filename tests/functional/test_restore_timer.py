@@ -23,14 +23,17 @@ from drharness.instruments.restore import (
 from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.waiting import pause, wait_until
-from drharness.world import WorldClient
+from drharness.config import Offline
+from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
+from drharness.world import World, WorldClient
 
-pytestmark = pytest.mark.timing
+pytestmark = [pytest.mark.timing, pytest.mark.xdist_group("timing")]  # one after another: tests/conftest.py
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/backup"
 SUBNET = "subnet-0123456789abcdef0"
 WORLD_RESTORE_SECONDS = 0.3
+PITR_LAG_SECONDS = 1.0
 SLACK_SECONDS = 5.0  # generous: a loaded CI host is slow, but never faster than the world's restore
 
 
@@ -99,6 +102,33 @@ def test_pitr_to_a_time_restores_the_state_at_that_time(world, target, dynamodb)
     assert measured.verified, measured.reason
     assert measured.restore_point == moment.isoformat(timespec="milliseconds")
     timer.cleanup()
+
+
+def test_a_restore_to_a_moment_just_passed_waits_for_the_window_and_does_not_time_the_wait():
+    # DynamoDB refuses a time its latest restorable time has not reached; the timer waits for the window
+    # (a known lag here), says how long, and times the restore from its request only.
+    with World(Offline(restore_seconds=0.0, pitr_latest_lag_seconds=PITR_LAG_SECONDS), seed=3) as world:
+        target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
+        client = target.client("dynamodb", REGION)
+        client.create_table(TableName="metadata", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                            BillingMode="PAY_PER_REQUEST")
+        client.update_continuous_backups(TableName="metadata",
+                                         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        world.advance_clock(PITR_LAG_SECONDS)  # the window opens: its latest time is past its earliest
+        _put(client, range(3))
+        before = _items(client, "metadata")
+        moment = dt.datetime.fromtimestamp(world.now(), dt.timezone.utc)
+        _put(client, range(3, 6))
+        timer = RestoreTimer(target, REGION, timeout_s=10)
+        measured = timer.time_pitr("metadata", "metadata-at-t", restore_to=moment,
+                                   verify=same_items(client, before, "metadata-at-t"))
+        assert measured.verified, measured.reason
+        assert PITR_LAG_SECONDS - 0.3 <= measured.window_wait_seconds <= PITR_LAG_SECONDS + SLACK_SECONDS
+        assert measured.restore_seconds < measured.window_wait_seconds
+        record = measured.to_record(Objective("rto", 14400, "s"), scenario="data-corruption", tier="critical")
+        assert record.evidence["pitr_window_wait_seconds"] == measured.window_wait_seconds
+        timer.cleanup()
 
 
 def test_on_demand_backup_restore_is_timed(world, target, dynamodb):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -320,3 +321,29 @@ def test_the_recover_and_capture_listing_commands(case: Case, capsys: pytest.Cap
     assert case.d.workload.account_id not in out  # bucket names carry it; the console masks it
     code, _, err = cli(["recover", "sideways", *common], capsys)
     assert code == 2 and "sideways" in err
+
+
+def test_with_no_replica_the_table_is_restored_as_of_its_latest_restorable_time_and_says_so(case: Case) -> None:
+    # DynamoDB's latest restorable time trails the present: a restore to it holds nothing written after
+    # it, and the runbook says where that point is (the world's window trails by the workload's offline lag).
+    d, w = case.d, case.d.workload
+    primary = d.target.client("dynamodb", w.primary_region)
+    primary.update_table(TableName=w.metadata_table, ReplicaUpdates=[{"Delete": {"RegionName": w.secondary_region}}])
+    ctx = recovery.RecoveryContext(d.target, w, "run-pitr", "data-only", 30.0, 30.0, 30.0, 5.0, None,
+                                   case.listing_dir, ())
+    secondary = d.target.client("dynamodb", w.secondary_region)
+    try:
+        asked = d.world.now()
+        facts, detail = recovery._serve_table(ctx)
+        done = d.world.now()
+        assert facts[recovery.TABLE_SOURCE] == "pitr-restore", facts
+        point = dt.datetime.fromisoformat(facts[recovery.TABLE_RESTORE_POINT]).timestamp()
+        lag = w.spec.offline.pitr_latest_lag_seconds
+        assert lag > 0 and asked - lag - 0.01 <= point <= done - lag + 0.01, (asked, done, point, lag)
+        assert f"writes after {facts[recovery.TABLE_RESTORE_POINT]} are not in it" in detail
+    finally:
+        restored = recovery.restored_table_name(w.metadata_table, "run-pitr")
+        if restored in secondary.list_tables()["TableNames"]:
+            secondary.delete_table(TableName=restored)
+        primary.update_table(TableName=w.metadata_table, ReplicaUpdates=[{"Create": {"RegionName": w.secondary_region}}])
+        assert d.world.settle(10)

@@ -28,8 +28,10 @@ PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 LAG_SECONDS = 0.05
 
 
-def settings(restore_seconds: float = 0.0, lag_seconds: float = LAG_SECONDS) -> Offline:
-    return Offline(dynamodb_lag=LagModel(distribution="fixed", seconds=lag_seconds), restore_seconds=restore_seconds)
+def settings(restore_seconds: float = 0.0, lag_seconds: float = LAG_SECONDS, pitr_lag_seconds: float = 0.0) -> Offline:
+    """A world whose PITR window reaches the present (`pitr_lag_seconds` 0), unless a test says otherwise."""
+    return Offline(dynamodb_lag=LagModel(distribution="fixed", seconds=lag_seconds), restore_seconds=restore_seconds,
+                   pitr_latest_lag_seconds=pitr_lag_seconds)
 
 
 def client(world: World, region: str = PRIMARY) -> Any:
@@ -213,6 +215,47 @@ def test_describe_continuous_backups_reports_the_true_window() -> None:
         # Times are reported in whole milliseconds, as AWS does.
         assert before <= pitr["EarliestRestorableDateTime"].timestamp() <= after + 0.001
         assert pitr["LatestRestorableDateTime"].timestamp() >= checked - 0.001
+
+
+AWS_PITR_LAG_S = 300.0  # DynamoDB's latest restorable time trails the present by about five minutes
+
+
+def test_the_latest_restorable_time_trails_the_clock_and_a_later_restore_is_refused() -> None:
+    with World(settings(pitr_lag_seconds=AWS_PITR_LAG_S), seed=6) as w:
+        ddb = client(w)
+        make_table(ddb)
+        enable_pitr(ddb)
+        w.advance_clock(AWS_PITR_LAG_S + 60)  # the window now spans a minute
+        put(ddb, "a", "1")
+        written = w.now()
+        pitr = ddb.describe_continuous_backups(TableName="meta")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"]
+        checked = w.now()
+        latest = pitr["LatestRestorableDateTime"].timestamp()
+        assert written - AWS_PITR_LAG_S - 0.001 <= latest <= checked - AWS_PITR_LAG_S + 0.001
+        # A moment just passed, but after the latest restorable time: refused with DynamoDB's error.
+        with pytest.raises(ClientError) as exc:
+            ddb.restore_table_to_point_in_time(SourceTableName="meta", TargetTableName="early", RestoreDateTime=utc(written))
+        assert error_code(exc) == INVALID_RESTORE_TIME
+        assert "early" not in ddb.list_tables()["TableNames"]
+        # The latest restorable time holds the table as it was then: without the write of the last minutes.
+        ddb.restore_table_to_point_in_time(SourceTableName="meta", TargetTableName="latest", UseLatestRestorableTime=True)
+        assert keys(ddb, "latest") == set()
+        assert w.dynamodb.restores[-1].restore_time == pytest.approx(w.now() - AWS_PITR_LAG_S, abs=1.0)
+        # Once the window has moved past the write, a restore to it is taken and holds it.
+        w.advance_clock(AWS_PITR_LAG_S)
+        ddb.restore_table_to_point_in_time(SourceTableName="meta", TargetTableName="later", RestoreDateTime=utc(written))
+        assert keys(ddb, "later") == {"a"}
+
+
+def test_the_window_never_reports_a_latest_time_before_its_earliest() -> None:
+    with World(settings(pitr_lag_seconds=AWS_PITR_LAG_S), seed=6) as w:
+        ddb = client(w)
+        make_table(ddb)
+        enable_pitr(ddb)
+        pitr = ddb.describe_continuous_backups(TableName="meta")["ContinuousBackupsDescription"][
+            "PointInTimeRecoveryDescription"]
+        assert pitr["LatestRestorableDateTime"] == pitr["EarliestRestorableDateTime"]
 
 
 def test_use_latest_restorable_time_holds_every_write() -> None:

@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -27,7 +27,7 @@ from drharness.instruments.timeline import target_name
 from drharness.results import JsonValue, Objective, ResultRecord, TargetName, iso, judge, utc_now
 from drharness.results.evidence import RestoreEvidence
 from drharness.target import Target
-from drharness.waiting import wait_until
+from drharness.waiting import WaitOutcome, wait_until
 
 RestoreKind = Literal["dynamodb-pitr", "dynamodb-backup", "aws-backup", "fsx-backup"]
 TEST_TAG_KEY, TEST_TAG_VALUE = "drharness:test-resource", "true"
@@ -39,6 +39,10 @@ NOT_USABLE = "restore of {source} ended {state}: {message}"
 VERIFY_FAILED = "restored data failed its check: {detail}"
 VERIFY_RAISED = "restored data check raised {error}"
 TIMED_OUT = "timeout after {seconds:g} s waiting for {what} (restore of {source})"
+WINDOW_NOT_REACHED = "{table}'s latest restorable time never reached {point}: {reason}"
+# DynamoDB keeps LatestRestorableDateTime about five minutes behind the present: a restore to a moment
+# just passed must wait for the window to reach it. Three times that is as long as the wait may take.
+PITR_CATCH_UP_S = 900.0
 
 _API_ERRORS = (ClientError, BotoCoreError)
 
@@ -90,6 +94,8 @@ class RestoreMeasurement:
     restore_point: str = ""  # the UTC time restored to, when the restore names one
     timeout_seconds: float = 0.0
     elapsed_seconds: float = 0.0
+    # How long the restore waited, before it was asked for, for the PITR window to reach its point.
+    window_wait_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -112,10 +118,13 @@ class RestoreMeasurement:
                 region=self.region, verified=self.verified, measurement_reason=self.reason,
                 available_seconds=self.available_seconds, verify_seconds=self.verify_seconds,
                 service_reported_seconds=self.service_reported_seconds, restore_point=self.restore_point,
-                timeout_seconds=self.timeout_seconds, extra=dict(evidence or {}),
+                timeout_seconds=self.timeout_seconds, extra={**self._window(), **dict(evidence or {})},
             ),
             test_id=test_id, run_id=run_id,
         )
+
+    def _window(self) -> dict[str, JsonValue]:
+        return {} if self.window_wait_seconds is None else {"pitr_window_wait_seconds": self.window_wait_seconds}
 
 
 @dataclass(frozen=True)
@@ -231,13 +240,35 @@ class RestoreTimer:
         if restore_to is not None and restore_to.tzinfo is None:
             raise MeasurementError(NAIVE_TIME.format(moment=restore_to.isoformat()))
         point = iso(restore_to) if restore_to is not None else "latest"
+        waited: float | None = None
+        if restore_to is not None:
+            # Not part of the restore: DynamoDB refuses a time its window has not reached yet.
+            begun = time.monotonic()
+            caught_up = self._wait_restorable(source_table, restore_to)
+            if not caught_up.ok:
+                return _Run(self, "dynamodb-pitr", source_table, self.region, point).end(
+                    WINDOW_NOT_REACHED.format(table=source_table, point=point, reason=caught_up.reason))
+            waited = time.monotonic() - begun
         run = _Run(self, "dynamodb-pitr", source_table, self.region, point)
         when = {"RestoreDateTime": restore_to} if restore_to is not None else {"UseLatestRestorableTime": True}
         try:
             self._client("dynamodb").restore_table_to_point_in_time(SourceTableName=source_table, TargetTableName=target_table, **when)
         except _API_ERRORS as exc:
             return run.end(f"restore_table_to_point_in_time refused: {_error(exc)}")
-        return self._wait_table(run, target_table, verify)
+        measured = self._wait_table(run, target_table, verify)
+        return measured if waited is None else replace(measured, window_wait_seconds=waited)
+
+    def _wait_restorable(self, table: str, moment: dt.datetime) -> WaitOutcome[bool]:
+        """Wait until `table`'s LatestRestorableDateTime is at or after `moment`."""
+        dynamodb = self._client("dynamodb")
+
+        def reached() -> bool:
+            answer = dynamodb.describe_continuous_backups(TableName=table)["ContinuousBackupsDescription"]
+            latest = (answer.get("PointInTimeRecoveryDescription") or {}).get("LatestRestorableDateTime")
+            return latest is not None and latest >= moment
+
+        return wait_until(reached, min(self.timeout_s, PITR_CATCH_UP_S), self.interval_s,
+                          what=f"{table}'s latest restorable time to reach {iso(moment)}", swallow=_API_ERRORS)
 
     def time_backup_restore(
         self, source_table: str, target_table: str, *, verify: Verify, backup_name: str | None = None,

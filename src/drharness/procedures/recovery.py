@@ -29,6 +29,7 @@ from drharness.waiting import wait_until
 # Facts the steps leave for the steps after them (and for a resumed run).
 SERVING_BUCKET, SERVING_BUCKET_REGION = "serving_bucket", "serving_bucket_region"
 SERVING_TABLE, SERVING_TABLE_REGION, TABLE_SOURCE = "serving_table", "serving_table_region", "table_source"
+TABLE_RESTORE_POINT = "table_restore_point"  # the time a point-in-time restore holds the table as of
 STACK_ACTION, COMPUTE_ENVIRONMENT, JOB_QUEUE = "stack_action", "compute_environment", "job_queue"
 STACK_BUCKET, STACK_TABLE = "stack_data_bucket", "stack_table"
 CONSISTENCY_VERDICT, CONSISTENCY_REASON = "consistency_verdict", "consistency_reason"
@@ -157,8 +158,16 @@ def _serve_table(ctx: RecoveryContext) -> tuple[dict[str, str], str]:
             target.client("dynamodb", region).restore_table_to_point_in_time(
                 SourceTableArn=arn, TargetTableName=restored, UseLatestRestorableTime=True)
     _wait_table_active(ctx, region, restored)
-    return {SERVING_TABLE: restored, SERVING_TABLE_REGION: region, TABLE_SOURCE: "pitr-restore"}, (
-        f"no replica of {table} in {region}: restored its latest restorable time into {restored}, serving it")
+    # The latest restorable time trails the present (about five minutes in DynamoDB): what was written
+    # after it is not in the restored table, and is part of this recovery's data loss.
+    with _aws(f"dynamodb.describe_table {restored} ({region})"):
+        summary = (_table(target, region, restored) or {}).get("RestoreSummary") or {}
+    point = summary.get("RestoreDateTime")
+    shown = point.isoformat() if hasattr(point, "isoformat") else str(point or "unknown")
+    return {SERVING_TABLE: restored, SERVING_TABLE_REGION: region, TABLE_SOURCE: "pitr-restore",
+            TABLE_RESTORE_POINT: shown}, (
+        f"no replica of {table} in {region}: restored its latest restorable time ({shown}) into {restored}, "
+        f"serving it; writes after {shown} are not in it")
 
 
 def recover_data(ctx: RecoveryContext, facts: Mapping[str, str]) -> StepOutcome:

@@ -69,7 +69,8 @@ class World:
         self.access_keys = AccessKeys()
         self.faults = FaultTable(self.rng, self._tasks.faults_changed, self.zones, Corruption(self.client), Credentials(self.client))
         self.s3 = S3ReplicationEngine(plane, self.faults, self.settings.s3_lag)
-        self.dynamodb = DynamoDBEngine(plane, self.faults, self.settings.dynamodb_lag, restore_seconds)
+        self.dynamodb = DynamoDBEngine(plane, self.faults, self.settings.dynamodb_lag, restore_seconds,
+                                       self.settings.pitr_latest_lag_seconds)
         self.batch = BatchEngine(plane, self.faults, self.zones)
         self.fsx = FsxEngine(plane, self.faults, restore_seconds)
         self.backup = BackupBackend(plane, self.faults, self.fsx, restore_seconds)

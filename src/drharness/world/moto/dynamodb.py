@@ -14,6 +14,7 @@ from typing import Any
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
+from drharness.world.moto import scan_index
 from drharness.world.moto.core import DEFAULT_ACCOUNT_ID, settled
 
 
@@ -133,6 +134,7 @@ def dynamodb_put_image(region: str, table: str, image: Any, account_id: str = DE
         found.items[item.hash_key][item.range_key] = item
     else:
         found.items[item.hash_key] = item
+    scan_index.touched(found)
     if found.stream_shard is not None:
         found.stream_shard.add(current, item)
     return True
@@ -162,6 +164,7 @@ def dynamodb_replace_items(region: str, table: str, images: list[Any], account_i
         else:
             items[item.hash_key] = item
     found.items = items
+    scan_index.touched(found)
 
 
 def dynamodb_copy_billing_mode(region: str, source: str, target: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:

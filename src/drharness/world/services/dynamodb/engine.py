@@ -19,6 +19,7 @@ from drharness.world.engine import BaseEngine
 from drharness.world.faults.table import FaultTable
 from drharness.world.lag import LagSampler
 from drharness.world.moto import dynamodb as moto_ddb
+from drharness.world.moto import scan_index as moto_scan_index
 from drharness.world.plane import Plane
 from drharness.world.services.dynamodb.global_tables import GlobalTablesMixin
 from drharness.world.services.dynamodb.pitr import PitrMixin, RestoreRecord, TableHistory
@@ -41,7 +42,8 @@ from drharness.world.services.dynamodb.protocol import (
 from drharness.world.wire import AwsRequest, CapturedResponse
 
 class DynamoDBEngine(PitrMixin, GlobalTablesMixin, BaseEngine):
-    def __init__(self, plane: Plane, faults: FaultTable, lag: LagModel, restore_seconds: float) -> None:
+    def __init__(self, plane: Plane, faults: FaultTable, lag: LagModel, restore_seconds: float,
+                 pitr_latest_lag_seconds: float = 0.0) -> None:
         self._plane = plane
         self._faults = faults
         self.lag = LagSampler(lag, plane.rng)
@@ -49,12 +51,23 @@ class DynamoDBEngine(PitrMixin, GlobalTablesMixin, BaseEngine):
         self._lock = threading.RLock()
         self._local = threading.local()
         self._restore_seconds = float(restore_seconds)
+        self._pitr_lag_s = float(pitr_latest_lag_seconds)
+        moto_scan_index.install()
         self._histories: dict[tuple[str, str], TableHistory] = {}
         self._groups: dict[str, set[str]] = {}  # table name -> regions holding a replica
         self._replica_since: dict[tuple[str, str], float] = {}  # (region, table) -> when its replica was copied
         self._newest: dict[tuple[str, str, str], tuple[float, str]] = {}  # (region, table, key) -> (accepted_at, region)
         self._creating: dict[tuple[str, str], float] = {}  # (region, table) -> monotonic start of its restore
         self._restored: dict[tuple[str, str], RestoreRecord] = {}
+
+    @property
+    def indexed_scan(self) -> bool:
+        """Whether Scan is served from each table's sorted index (True) or by moto's own walk (the reference)."""
+        return moto_scan_index.enabled
+
+    @indexed_scan.setter
+    def indexed_scan(self, on: bool) -> None:
+        moto_scan_index.enabled = bool(on)
 
     # -- restores and replicas, as other parts of the world see them --------------------------------
 
@@ -237,8 +250,11 @@ class DynamoDBEngine(PitrMixin, GlobalTablesMixin, BaseEngine):
             description["TableStatus"] = "CREATING"
         with self._lock:
             restored = self._restored.get((region, table))
-        summary = description.get("RestoreSummary")
-        if restored is not None and isinstance(summary, dict):
+        if restored is not None:
+            # moto keeps no summary for a table the world restored itself (a cross-region restore).
+            summary = description.get("RestoreSummary")
+            if not isinstance(summary, dict):
+                summary = description["RestoreSummary"] = {}
             summary["RestoreDateTime"] = restored.restore_time
             summary["RestoreInProgress"] = creating
 

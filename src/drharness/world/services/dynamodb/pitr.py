@@ -4,6 +4,11 @@ moto stores the PITR flag but restores the current table whatever the requested 
 takes a baseline of the table's items, then every write is kept as (time, key, item after the
 write). A restore rebuilds the table as it was at the requested time, refuses times outside
 [earliest, latest] as AWS does, and the restored table stays CREATING for `restore_seconds`.
+
+The latest restorable time trails the world clock by `pitr_latest_lag_seconds`, as DynamoDB's trails
+the present (about five minutes, https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/
+PointInTimeRecovery_Howitworks.html): a restore to a later time is refused, and a restore to the latest
+restorable time holds nothing written in that last stretch.
 """
 
 from __future__ import annotations
@@ -83,6 +88,7 @@ class PitrMixin:
     _lock: threading.RLock
     _plane: Plane
     _histories: dict[tuple[str, str], "TableHistory"]
+    _pitr_lag_s: float
     # -- PITR ----------------------------------------------------------------------------------------------
 
     def _history(self, region: str, table: str) -> TableHistory | None:
@@ -100,12 +106,16 @@ class PitrMixin:
             history.trim(self._plane.now(), period)
             return history
 
+    def _latest_restorable(self, history: TableHistory) -> float:
+        """The latest time a restore may ask for: the world clock less the PITR lag (never before the earliest)."""
+        return max(history.earliest_at, math.floor((self._plane.now() - self._pitr_lag_s) * 1000) / 1000)
+
     def _describe_pitr(self, region: str, table: str, doc: dict[str, Any]) -> None:
         description = (doc.get("ContinuousBackupsDescription") or {}).get("PointInTimeRecoveryDescription") or {}
         history = self._history(region, table)
         if history is not None and description.get("PointInTimeRecoveryStatus") == "ENABLED":
             description["EarliestRestorableDateTime"] = history.earliest_at
-            description["LatestRestorableDateTime"] = math.floor(self._plane.now() * 1000) / 1000
+            description["LatestRestorableDateTime"] = self._latest_restorable(history)
 
     def _refuse_restore(self, request: AwsRequest) -> CapturedResponse | None:
         body, region = request.json_body, request.region
@@ -124,11 +134,11 @@ class PitrMixin:
             return dynamodb_error(VALIDATION, "Specify exactly one of RestoreDateTime and UseLatestRestorableTime")
         if body.get("UseLatestRestorableTime"):
             return None
-        at, now = restore_time_of(body), self._plane.now()
+        at, latest = restore_time_of(body), self._latest_restorable(history)
         if at is None:
             return dynamodb_error(VALIDATION, f"RestoreDateTime {body.get('RestoreDateTime')!r} is not a timestamp")
-        if not history.earliest_at <= at <= now:
-            window = {"earliest": iso(history.earliest_at), "latest": iso(now)}
+        if not history.earliest_at <= at <= latest:
+            window = {"earliest": iso(history.earliest_at), "latest": iso(latest)}
             return dynamodb_error(INVALID_RESTORE_TIME, INVALID_RESTORE_TIME_MESSAGE.format(time=iso(at), table=source, **window))
         return None
 
@@ -144,10 +154,10 @@ class PitrMixin:
             return dynamodb_error(PITR_UNAVAILABLE, PITR_UNAVAILABLE_MESSAGE.format(table=source))
         if bool(body.get("UseLatestRestorableTime")) == ("RestoreDateTime" in body):
             return dynamodb_error(VALIDATION, "Specify exactly one of RestoreDateTime and UseLatestRestorableTime")
-        now = self._plane.now()
-        at = now if body.get("UseLatestRestorableTime") else restore_time_of(body)
-        if at is None or not history.earliest_at <= at <= now:
-            window = {"earliest": iso(history.earliest_at), "latest": iso(now)}
+        now, latest = self._plane.now(), self._latest_restorable(history)
+        at = latest if body.get("UseLatestRestorableTime") else restore_time_of(body)
+        if at is None or not history.earliest_at <= at <= latest:
+            window = {"earliest": iso(history.earliest_at), "latest": iso(latest)}
             return dynamodb_error(INVALID_RESTORE_TIME, INVALID_RESTORE_TIME_MESSAGE.format(
                 time=iso(at) if at is not None else str(body.get("RestoreDateTime")), table=source, **window))
         target = str(body.get("TargetTableName", ""))
@@ -178,7 +188,8 @@ class PitrMixin:
         if source is None or history is None:
             return
         target = str(body.get("TargetTableName", ""))
-        at = self._plane.now() if body.get("UseLatestRestorableTime") else (restore_time_of(body) or self._plane.now())
+        latest = self._latest_restorable(history)
+        at = latest if body.get("UseLatestRestorableTime") else (restore_time_of(body) or latest)
         state = history.state_at(at)
         moto_ddb.dynamodb_replace_items(region, target, list(state.values()))
         moto_ddb.dynamodb_copy_billing_mode(region, source, target)
