@@ -136,6 +136,15 @@ def _settled(settle_replication, limit_s):
     return all(settle_replication(limit_s, store) for store in SETTLE_STORES)
 
 
+def _why_not_taken(effect, failover, seen) -> str:
+    """What showed the outage did not hold: the fault's own check, the failover, or the health check."""
+    if not effect.took:
+        return effect.detail
+    if failover is not None:
+        return f"the failover found it healthy: {failover.reason}"
+    return seen.reason if seen is not None else "no detection"
+
+
 def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workload_target, dr_fault, fault_took,
                                                    fault_backend, dr_world_client, settle_replication, pilot_light,
                                                    dr_record, dr_keep):
@@ -206,9 +215,8 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
                       "notice_verified": failover.notice_verified, "failover_seconds": failover.failover_seconds}},
     )
     if not took:
-        detail = (effect.detail if not effect.took else f"the failover found it healthy: {failover.reason}"
-                  if failover is not None else seen.reason if seen is not None else "no detection")
-        record = replace(record, verdict="error", reason=OUTAGE_DID_NOT_TAKE.format(detail=detail, region=primary))
+        record = replace(record, verdict="error", reason=OUTAGE_DID_NOT_TAKE.format(
+            detail=_why_not_taken(effect, failover, seen), region=primary))
     rto = dr_keep(record)
     assert took, rto.reason
     rpos = []

@@ -30,12 +30,10 @@ from typing import Any
 
 import pytest
 
-from drharness.config import LagModel, Offline
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
-from world_roles import replication_role
+from world_roles import fast_offline, replication_role
 
-FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 
 E2E_MARKER = "e2e"
 TIMING_MARKER = "timing"
@@ -156,8 +154,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def world(tmp_path, monkeypatch) -> Iterator[World]:
     """A fresh offline world with a small fixed replication lag, instant restores and a PITR window to now."""
     monkeypatch.setenv("DRHARNESS_REPORTS", str(tmp_path / "reports"))
-    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0, pitr_latest_lag_seconds=0.0),
-               seed=7) as w:
+    with World(fast_offline(pitr_latest_lag_seconds=0.0), seed=7) as w:
         replication_role(w)
         yield w
 

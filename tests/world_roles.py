@@ -1,9 +1,18 @@
-"""The IAM roles a world needs as an account has them: the role replication rules name."""
+"""A world as the tests run it: its fast settings, and the IAM roles it needs as an account has them."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from drharness.config import LagModel, Offline
+
+FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
+
+
+def fast_offline(**settings: Any) -> Offline:
+    """A world with a small fixed replication lag and instant restores (`settings` override any of it)."""
+    return Offline(**{"s3_lag": FAST_LAG, "dynamodb_lag": FAST_LAG, "restore_seconds": 0.0, **settings})
 
 REPLICATION_TRUST = {"Version": "2012-10-17", "Statement": [
     {"Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sts:AssumeRole"}]}

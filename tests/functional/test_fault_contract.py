@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import pytest
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, HTTPClientError
 
-from drharness.config import LagModel, Offline
 from drharness.errors import FaultError
 from drharness.faults import (
     FAULTS,
@@ -37,9 +36,8 @@ from drharness.faults.spec import parse_fault
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world import World, WorldClient
-from world_roles import replication_role
+from world_roles import fast_offline, replication_role
 
-FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 PRIMARY, SECONDARY = "us-east-1", "us-west-2"
 SOURCE, REPLICA, TABLE = "contract-source", "contract-replica", "contract-table"
 COMPROMISED_USER = "contract-compromised"
@@ -64,7 +62,7 @@ class Estate:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     """One world for the module: each fault's contract must leave it steady for the next one."""
-    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=11) as w:
+    with World(fast_offline(), seed=11) as w:
         replication_role(w)
         yield w
 

@@ -17,16 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from drharness.config import LagModel, Offline
 from drharness.world import World
 from drharness.world.truth import RequestRecord
 from live_world import as_an_account, live_suite, nothing_left, pilot_light, run_records
-from world_roles import replication_role
+from world_roles import fast_offline, replication_role
 
 # One run of the monthly suite (about a minute) that every test here reads: made once, on one worker.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("live-monthly")]
-
-FAST_LAG = LagModel(distribution="fixed", seconds=0.03)
 
 
 @dataclass(frozen=True)
@@ -44,7 +41,7 @@ class Rehearsal:
 @pytest.fixture(scope="module")
 def monthly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rehearsal]:
     base = tmp_path_factory.mktemp("live-monthly")
-    with World(Offline(s3_lag=FAST_LAG, dynamodb_lag=FAST_LAG, restore_seconds=0.0), seed=7) as world:
+    with World(fast_offline(), seed=7) as world:
         replication_role(world)
         config, env = as_an_account(world, base)
         done = live_suite(config, env, "drtests", "-m", "monthly")

@@ -37,9 +37,8 @@ PITR_LAG_SECONDS = 1.0
 SLACK_SECONDS = 5.0  # generous: a loaded CI host is slow, but never faster than the world's restore
 
 
-@pytest.fixture
-def dynamodb(target):
-    client = target.client("dynamodb", REGION)
+def _metadata_table(client) -> None:
+    """The table the restores are timed on, with PITR on."""
     client.create_table(
         TableName="metadata",
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
@@ -47,6 +46,12 @@ def dynamodb(target):
         BillingMode="PAY_PER_REQUEST",
     )
     client.update_continuous_backups(TableName="metadata", PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+
+
+@pytest.fixture
+def dynamodb(target):
+    client = target.client("dynamodb", REGION)
+    _metadata_table(client)
     _put(client, range(10))
     return client
 
@@ -110,11 +115,7 @@ def test_a_restore_to_a_moment_just_passed_waits_for_the_window_and_does_not_tim
     with World(Offline(restore_seconds=0.0, pitr_latest_lag_seconds=PITR_LAG_SECONDS), seed=3) as world:
         target = OfflineTarget(world.endpoint, world.account_id, config=FAIL_FAST_CONFIG)
         client = target.client("dynamodb", REGION)
-        client.create_table(TableName="metadata", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                            BillingMode="PAY_PER_REQUEST")
-        client.update_continuous_backups(TableName="metadata",
-                                         PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True})
+        _metadata_table(client)
         world.advance_clock(PITR_LAG_SECONDS)  # the window opens: its latest time is past its earliest
         _put(client, range(3))
         before = _items(client, "metadata")

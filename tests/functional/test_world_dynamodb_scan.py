@@ -10,7 +10,7 @@ from drharness.world import moto as moto_access
 
 REGION = "us-east-1"
 HASH_ONLY, COMPOSITE = "scan-hash", "scan-composite"
-ODD = ["a b", "ファイル", "amp&<lt>", "plus+sign", "", "~tilde", "Z", "z"]
+ODD = ["a b", "ファイル", "amp&<lt>", "plus+sign", "~tilde", "Z", "z"]  # hash keys that sort oddly
 
 
 def _fill(world, client) -> None:
@@ -26,9 +26,8 @@ def _fill(world, client) -> None:
     backend = moto_access.dynamodb_backend(REGION)
     for i in range(800):
         backend.put_item(HASH_ONLY, {"pk": {"S": f"doc-{i:05d}"}, "n": {"N": str(i % 17)}, "blob": {"B": bytes([i % 256]) * (i % 40)}})
-    for key in ODD[:-4] + ODD[-3:]:
-        if key:
-            backend.put_item(HASH_ONLY, {"pk": {"S": key}, "n": {"N": "3"}})
+    for key in ODD:
+        backend.put_item(HASH_ONLY, {"pk": {"S": key}, "n": {"N": "3"}})
     for i in range(300):
         for j in range(5):
             backend.put_item(COMPOSITE, {"pk": {"N": str(i - 150)}, "sk": {"S": f"part#{j}"}, "v": {"S": "x" * (j * 500)}})
@@ -102,7 +101,7 @@ def test_the_scan_follows_writes_and_deletes_between_pages(world, ddb):
             break
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     assert "zzz-late" in seen and "doc-00700" not in seen
-    assert len(seen) == len(set(seen)) == 800 - 1 + 1 + len([k for k in ODD[:-4] + ODD[-3:] if k])
+    assert len(seen) == len(set(seen)) == 800 - 1 + 1 + len(ODD)  # one deleted, one added
     # A key the table does not hold is a valid start: the scan goes on after where it would be.
     page = ddb.scan(TableName=HASH_ONLY, Limit=3, ExclusiveStartKey={"pk": {"S": "doc-00009x"}})
     assert [item["pk"]["S"] for item in page["Items"]] == ["doc-00010", "doc-00011", "doc-00012"]
