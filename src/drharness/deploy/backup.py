@@ -70,14 +70,15 @@ def find_plan(target: Target, workload: Workload) -> dict[str, Any] | None:
 def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:
     spec = workload.spec.backup
     region = workload.primary_region
-    table_arn = target.client("dynamodb", region).describe_table(TableName=workload.metadata_table)["Table"]["TableArn"]
+    ddb = target.client("dynamodb", region)
+    table_arns = [ddb.describe_table(TableName=view.metadata_table)["Table"]["TableArn"] for view in workload.each_table()]
     return {
         "SelectionName": workload.name(spec.selection),
         "IamRoleArn": iam.role_arn(target, names.backup_role(workload)),
         # Resources and ListOfTags are ORed: the table and bucket by ARN, and everything tagged for
         # backup (the FSx file system among them). The guide's `Conditions` would AND with the
         # ARNs and leave the file system out of every backup.
-        "Resources": [table_arn, f"arn:aws:s3:::{workload.data_bucket}"],
+        "Resources": [*table_arns, *(f"arn:aws:s3:::{view.data_bucket}" for view in workload.each_bucket())],
         "ListOfTags": [
             {
                 "ConditionType": "STRINGEQUALS",

@@ -11,7 +11,7 @@ from typing import Any
 
 from drharness.config import Workload
 from drharness.deploy import iam, names
-from drharness.deploy.common import ApplyLog, Checker, call
+from drharness.deploy.common import ApplyLog, Checker, call, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 
@@ -164,7 +164,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> Network:
                 "instanceRole": profile,
                 "tags": {"AvailabilityStrategy": "MultiAZ"},
             },
-            tags={"Purpose": "DisasterRecovery"},
+            tags={"Purpose": "DisasterRecovery", **workload_tags(workload)},
         )["computeEnvironmentArn"]
         log.add("batch compute environment", name, region, "created", ce_arn)
     _ensure_queue(batch, workload, ce_arn, log)

@@ -127,6 +127,12 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+def workload_tags(workload: Workload) -> dict[str, str]:
+    """The tags every resource of the workload carries, as the guide's stack tags its own: what
+    discovery by tag (`drharness init --tag Project=...`) finds the workload by."""
+    return {"Project": workload.spec.project, "Environment": workload.spec.environment}
+
+
 def backup_tags(workload: Workload, required: bool) -> dict[str, str]:
     """The tag that puts a resource in the AWS Backup selection (empty when not required)."""
     spec = workload.spec.backup

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import kms, names
-from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map
+from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 from drharness.waiting import wait_until
@@ -59,6 +59,11 @@ def _replicas(description: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
+    for view in workload.each_table():
+        _apply_table(target, view, log)
+
+
+def _apply_table(target: Target, workload: Workload, log: ApplyLog) -> None:
     spec = workload.spec.table
     region, table = workload.primary_region, workload.metadata_table
     ddb = target.client("dynamodb", region)
@@ -73,7 +78,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
     action = "unchanged"
     if description is None:
         keys = [(spec.hash_key, "HASH")] + ([(spec.range_key, "RANGE")] if spec.range_key else [])
-        tags = backup_tags(workload, spec.backup_required)
+        tags = {**workload_tags(workload), **backup_tags(workload, spec.backup_required)}
         call(
             f"dynamodb.create_table {table} in {region}",
             ddb.create_table,
@@ -100,7 +105,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
         if updates:
             call(f"dynamodb.update_table {table}", ddb.update_table, TableName=table, **updates)
             action = "updated"
-        wanted_tags = backup_tags(workload, spec.backup_required)
+        wanted_tags = {**workload_tags(workload), **backup_tags(workload, spec.backup_required)}
         if wanted_tags:
             arn = description["TableArn"]
             current = tag_map(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags"))
@@ -157,6 +162,11 @@ def _pitr_status(ddb: Any, table: str) -> str | None:
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_table():
+        _verify_table(target, view, check)
+
+
+def _verify_table(target: Target, workload: Workload, check: Checker) -> None:
     spec = workload.spec.table
     region, table = workload.primary_region, workload.metadata_table
     resource = table_resource(table, region)

@@ -45,12 +45,15 @@ def _policy(*statements: tuple[list[str], list[str] | str]) -> dict[str, Any]:
 
 
 def role_specs(workload: Workload) -> list[RoleSpec]:
-    source, dest = f"arn:aws:s3:::{workload.data_bucket}", f"arn:aws:s3:::{workload.backup_bucket}"
+    # One role replicates every bucket of the workload.
+    sources = [f"arn:aws:s3:::{view.data_bucket}" for view in workload.each_bucket()]
+    dests = [f"arn:aws:s3:::{view.backup_bucket}" for view in workload.each_bucket()]
     replication = _policy(
-        (["s3:GetReplicationConfiguration", "s3:ListBucket"], source),
+        (["s3:GetReplicationConfiguration", "s3:ListBucket"], sources),
         # The guide's `${DataBucket}/*` is a bucket name, not an ARN; the ARN is what IAM matches.
-        (["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"], f"{source}/*"),
-        (["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], f"{dest}/*"),
+        (["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
+         [f"{s}/*" for s in sources]),
+        (["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], [f"{d}/*" for d in dests]),
         (["kms:Decrypt"], "*"),
         (["kms:Encrypt", "kms:GenerateDataKey"], "*"),
     )

@@ -26,10 +26,12 @@ def key_arn(target: Target, region: str, alias: str) -> str | None:
 
 def wanted_keys(workload: Workload) -> list[tuple[str, str, str]]:
     """(region, alias, purpose) of every key the workload needs."""
-    data_alias = names.data_key_alias(workload)
-    keys = [(workload.primary_region, data_alias, "data")]
-    keys += [(region, data_alias, "data") for region in workload.table_replica_regions if region != workload.primary_region]
-    keys.append((workload.secondary_region, names.replica_key_alias(workload), "replica"))
+    keys: list[tuple[str, str, str]] = []
+    for view in workload.each_table():
+        data_alias = names.data_key_alias(view)
+        keys.append((view.primary_region, data_alias, "data"))
+        keys += [(region, data_alias, "data") for region in view.table_replica_regions if region != view.primary_region]
+    keys += [(view.secondary_region, names.replica_key_alias(view), "replica") for view in workload.each_bucket()]
     unique: dict[tuple[str, str], str] = {}
     for region, alias, purpose in keys:
         unique.setdefault((region, alias), purpose)

@@ -98,8 +98,9 @@ def template_url(workload: Workload, region: str, key: str) -> str:
 def check_names(workload: Workload) -> None:
     """Refuse, before any call, a config whose names AWS would reject halfway through a deploy."""
     buckets = (
-        ("bucket.name", workload.data_bucket),
-        ("bucket.backup_name", workload.backup_bucket),
+        *((key, name) for i, view in enumerate(workload.each_bucket())
+          for key, name in ((workload.config_key("buckets", i, "name"), view.data_bucket),
+                            (workload.config_key("buckets", i, "backup_name"), view.backup_bucket))),
         ("dr_stack.templates_bucket", workload.templates_bucket),
         ("dr_stack.config_backup_bucket", workload.config_backup_bucket),
     )

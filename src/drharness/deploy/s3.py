@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import iam, kms, names
-from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map
+from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 
@@ -30,10 +30,14 @@ def replication_property(workload: Workload, field: str) -> str:
 
 def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[str, str]]]:
     """(bucket, region, key alias for default encryption, tags) of every bucket the workload uses."""
-    return [
-        (workload.data_bucket, workload.primary_region, names.data_key_alias(workload),
-         backup_tags(workload, workload.spec.bucket.backup_required)),
-        (workload.backup_bucket, workload.secondary_region, names.replica_key_alias(workload), {}),
+    specs = []
+    for view in workload.each_bucket():
+        specs += [
+            (view.data_bucket, view.primary_region, names.data_key_alias(view),
+             backup_tags(view, view.spec.bucket.backup_required)),
+            (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}),
+        ]
+    return specs + [
         # Templates and config backups live in the secondary region: they are what recovery reads
         # when the primary region is gone.
         (workload.templates_bucket, workload.secondary_region, None, {}),
@@ -105,14 +109,15 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
                      ServerSideEncryptionConfiguration={
                          "Rules": [{"ApplyServerSideEncryptionByDefault": wanted, "BucketKeyEnabled": True}]})
                 changed = True
-        if tags:
-            current = _tags(s3, bucket)
-            if any(current.get(k) != v for k, v in tags.items()):
-                call(f"s3.put_bucket_tagging {bucket}", s3.put_bucket_tagging,
-                     Bucket=bucket, Tagging={"TagSet": tag_list({**current, **tags})})
-                changed = True
+        wanted_tags = {**workload_tags(workload), **tags}
+        current = _tags(s3, bucket)
+        if any(current.get(k) != v for k, v in wanted_tags.items()):
+            call(f"s3.put_bucket_tagging {bucket}", s3.put_bucket_tagging,
+                 Bucket=bucket, Tagging={"TagSet": tag_list({**current, **wanted_tags})})
+            changed = True
         log.add("s3 bucket", bucket, region, "updated" if changed and action == "unchanged" else action)
-    _apply_replication(target, workload, log)
+    for view in workload.each_bucket():
+        _apply_replication(target, view, log)
 
 
 def _apply_replication(target: Target, workload: Workload, log: ApplyLog) -> None:
@@ -197,16 +202,17 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
             for key, value in tags.items():
                 check.expect(resource, f"{TAGS}.{key}", value, current.get(key))
     primary = target.client("s3", workload.primary_region)
-    if _exists(primary, workload.data_bucket):
-        _check_replication(
-            target,
-            workload,
-            _replication(primary, workload.data_bucket),
-            check,
-            role_arn=None,
-            replica_key_arn=kms.key_arn(target, workload.secondary_region, names.replica_key_alias(workload)),
-            follow_role=True,
-        )
+    for view in workload.each_bucket():
+        if _exists(primary, view.data_bucket):
+            _check_replication(
+                target,
+                view,
+                _replication(primary, view.data_bucket),
+                check,
+                role_arn=None,
+                replica_key_arn=kms.key_arn(target, view.secondary_region, names.replica_key_alias(view)),
+                follow_role=True,
+            )
 
 
 def _check_replication(

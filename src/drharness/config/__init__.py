@@ -1,0 +1,386 @@
+"""The workload config: one TOML file validated into frozen, typed objects.
+
+Precedence for where the file comes from: command line (`--config` / `--dr-config`) >
+environment (`DRHARNESS_CONFIG`) > `workload.toml` in the current directory > the packaged default
+(the seed workload, the models' defaults). Names may use `${project}`, `${environment}`, `${account_id}`,
+`${primary_region}` and `${secondary_region}`; they are resolved once the account is known.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from drharness.config.models import (
+    RESOURCE_ID,
+    TIER_NAMES,
+    BackupPlan,
+    BackupRule,
+    Bucket,
+    ComputeEnvironment,
+    ConfigModel,
+    DrStack,
+    FileSystem,
+    LagModel,
+    Live,
+    Notifications,
+    Offline,
+    ReplicationRule,
+    Schedule,
+    Table,
+    Tier,
+    TierName,
+    default_priorities,
+    default_tiers,
+)
+from drharness.errors import ConfigError
+
+# The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
+COLLECTIONS = {"bucket": "buckets", "table": "tables"}
+DEFAULT_CONFIG_NAME = "workload.toml"
+CONFIG_ENV = "DRHARNESS_CONFIG"
+
+
+class WorkloadFile(ConfigModel):
+    """The raw file, names not yet resolved."""
+
+    project: str = Field(default="embedding-batch-workload", pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
+    environment: str = Field(default="production", pattern=r"^[a-z0-9][a-z0-9-]{0,20}$")
+    primary_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    secondary_region: str = Field(default="us-west-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+    tiers: dict[TierName, Tier] = Field(default_factory=default_tiers)
+    priorities: dict[Literal["P1", "P2", "P3", "P4"], float] = Field(default_factory=default_priorities)
+    # Any number of each: `[[buckets]]`, `[[tables]]`; `[bucket]` / `[table]` (the one-resource form) is
+    # a collection of one. The first is the one the fault drills strike.
+    buckets: tuple[Bucket, ...] = (Bucket(),)
+    tables: tuple[Table, ...] = (Table(),)
+    file_system: FileSystem = FileSystem()
+    backup: BackupPlan = BackupPlan()
+    compute: ComputeEnvironment = ComputeEnvironment()
+    dr_stack: DrStack = DrStack()
+    notifications: Notifications = Notifications()
+    schedule: Schedule = Schedule()
+    offline: Offline = Offline()
+    live: Live = Live()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_resource_form(cls, data: object) -> object:
+        """`[bucket]` is `[[buckets]]` with one entry; both at once is refused."""
+        if not isinstance(data, dict):
+            return data
+        for one, many in COLLECTIONS.items():
+            if one in data:
+                if many in data:
+                    raise ValueError(f"both [{one}] and [[{many}]] are given: keep one; [{one}] describes one "
+                                     f"resource, [[{many}]] any number (move the [{one}] table into [[{many}]])")
+                data = {**{k: v for k, v in data.items() if k != one}, many: [data[one]]}
+        return data
+
+    @field_validator("buckets", "tables")
+    @classmethod
+    def _distinct(cls, value: tuple[Bucket | Table, ...], info: ValidationInfo) -> tuple[Bucket | Table, ...]:
+        if not value:
+            raise ValueError(f"{info.field_name} is empty: describe at least one (or leave the key out for the default)")
+        for attribute in ("id", "name", "backup_name"):
+            seen: dict[str, int] = {}
+            for index, resource in enumerate(value):
+                if not hasattr(resource, attribute):
+                    continue
+                mine = getattr(resource, attribute)
+                if mine in seen:
+                    raise ValueError(
+                        f"{info.field_name}[{index}].{attribute} {mine!r} is also {info.field_name}[{seen[mine]}]"
+                        f".{attribute}: give each of the {info.field_name} its own {attribute}")
+                seen[mine] = index
+        return value
+
+    @model_validator(mode="after")
+    def _regions_differ(self) -> "WorkloadFile":
+        if self.primary_region == self.secondary_region:
+            raise ValueError("primary_region and secondary_region must differ for cross-region DR")
+        missing = [t for t in TIER_NAMES if t not in self.tiers]
+        if missing:
+            raise ValueError(f"tiers must define {', '.join(missing)}")
+        regions = {"primary_region": self.primary_region, "secondary_region": self.secondary_region}
+        for index, table in enumerate(self.tables):
+            for region in table.replica_regions:
+                resolved = string.Template(region).safe_substitute(regions)
+                if resolved == self.primary_region:
+                    raise ValueError(
+                        f"tables[{index}].replica_regions names {region!r}, the primary region {self.primary_region}: "
+                        "a replica must be in another region (e.g. \"${secondary_region}\")")
+        return self
+
+    @property
+    def bucket(self) -> Bucket:
+        """The bucket in focus: the first, or the one a `Workload.focus` view chose."""
+        return self.buckets[0]
+
+    @property
+    def table(self) -> Table:
+        """The table in focus: the first, or the one a `Workload.focus` view chose."""
+        return self.tables[0]
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The system under test, names resolved for one account."""
+
+    spec: WorkloadFile
+    account_id: str
+    source: str
+
+    def name(self, template: str) -> str:
+        """Resolve `${...}` placeholders against this workload."""
+        values = {
+            "project": self.spec.project,
+            "environment": self.spec.environment,
+            "account_id": self.account_id,
+            "primary_region": self.spec.primary_region,
+            "secondary_region": self.spec.secondary_region,
+        }
+        try:
+            return string.Template(template).substitute(values)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(
+                f"{self.source}: name {template!r} uses an unknown placeholder {exc}; "
+                f"use one of {', '.join('${' + k + '}' for k in values)}"
+            ) from exc
+
+    @property
+    def primary_region(self) -> str:
+        return self.spec.primary_region
+
+    @property
+    def secondary_region(self) -> str:
+        return self.spec.secondary_region
+
+    @property
+    def regions(self) -> tuple[str, str]:
+        return (self.spec.primary_region, self.spec.secondary_region)
+
+    def tier(self, name: TierName) -> Tier:
+        return self.spec.tiers[name]
+
+    @property
+    def data_bucket(self) -> str:
+        return self.name(self.spec.bucket.name)
+
+    @property
+    def backup_bucket(self) -> str:
+        return self.name(self.spec.bucket.backup_name)
+
+    @property
+    def metadata_table(self) -> str:
+        return self.name(self.spec.table.name)
+
+    @property
+    def table_replica_regions(self) -> tuple[str, ...]:
+        return tuple(self.name(r) for r in self.spec.table.replica_regions)
+
+    @property
+    def compute_environment(self) -> str:
+        return self.name(self.spec.compute.name)
+
+    @property
+    def job_queue(self) -> str:
+        return self.name(self.spec.compute.job_queue)
+
+    @property
+    def dr_stack(self) -> str:
+        return self.name(self.spec.dr_stack.name)
+
+    @property
+    def backup_vault(self) -> str:
+        return self.name(self.spec.backup.vault)
+
+    @property
+    def backup_plan(self) -> str:
+        return self.name(self.spec.backup.plan)
+
+    @property
+    def dr_topic(self) -> str:
+        return self.name(self.spec.notifications.dr_topic)
+
+    @property
+    def report_topic(self) -> str:
+        return self.name(self.spec.notifications.report_topic)
+
+    @property
+    def file_system(self) -> str:
+        return self.name(self.spec.file_system.name)
+
+    @property
+    def monthly_rule(self) -> str:
+        return self.name(self.spec.schedule.monthly_rule)
+
+    @property
+    def templates_bucket(self) -> str:
+        return self.name(self.spec.dr_stack.templates_bucket)
+
+    @property
+    def config_backup_bucket(self) -> str:
+        return self.name(self.spec.dr_stack.config_backup_bucket)
+
+    @property
+    def primary_stack(self) -> str:
+        return self.name(self.spec.dr_stack.primary_stack)
+
+    def with_account(self, account_id: str) -> "Workload":
+        return Workload(self.spec, account_id, self.source)
+
+    def config_key(self, many: str, index: int, attribute: str) -> str:
+        """How the file names one resource's key: `bucket.name` for the only one, `buckets[1].name` for one of several."""
+        if len(getattr(self.spec, many)) == 1:
+            return f"{next(o for o, m in COLLECTIONS.items() if m == many)}.{attribute}"
+        return f"{many}[{index}].{attribute}"
+
+    def focus(self, *, bucket: str | None = None, table: str | None = None) -> "Workload":
+        """This workload seen from one of its buckets and/or tables (by id): `data_bucket`, `spec.bucket`,
+        `metadata_table` and `spec.table` are then that one; everything else is unchanged."""
+        update: dict[str, object] = {}
+        for many, wanted in (("buckets", bucket), ("tables", table)):
+            if wanted is None:
+                continue
+            resources = getattr(self.spec, many)
+            chosen = [r for r in resources if r.id == wanted]
+            if not chosen:
+                raise ConfigError(f"{self.source}: no {many[:-1]} with id {wanted!r}; the {many} are "
+                                  f"{', '.join(r.id for r in resources)}")
+            update[many] = (chosen[0], *(r for r in resources if r.id != wanted))
+        return Workload(self.spec.model_copy(update=update), self.account_id, self.source) if update else self
+
+    def each_bucket(self) -> tuple["Workload", ...]:
+        """One view per bucket, in the config's order (see `focus`)."""
+        return tuple(self.focus(bucket=b.id) for b in self.spec.buckets)
+
+    def each_table(self) -> tuple["Workload", ...]:
+        """One view per table, in the config's order (see `focus`)."""
+        return tuple(self.focus(table=t.id) for t in self.spec.tables)
+
+
+def printable(text: str) -> str:
+    """Escape what would break a one-line message (newlines, control characters)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _describe_location(loc: tuple[object, ...]) -> str:
+    """`('tables', 0, 'tier')` as the file spells it: `tables[0].tier`."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return printable(text) or "(top level)"
+
+
+def _format_validation(source: str, exc: ValidationError, data: object = None) -> str:
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    for one, many in COLLECTIONS.items():  # name the key as the file spells it: [bucket], not buckets[0]
+        if isinstance(data, dict) and one in data and loc[:2] == (many, 0):
+            loc = (one, *loc[2:])
+    key = _describe_location(loc)
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling; see the default workload.toml for the known keys)"
+    elif first["type"] == "value_error":  # our own validators say what is wrong and what is expected
+        message = str(first.get("ctx", {}).get("error", message))
+    elif "input" in first and first["type"] != "missing":
+        message = f"{message} (got {first['input']!r})"
+    more = len(exc.errors()) - 1
+    tail = f"; and {more} more problem{'s' if more > 1 else ''}" if more else ""
+    return f"{source}: key '{key}': {message}{tail}"
+
+
+def parse_workload(text: str, source: str = "<string>") -> WorkloadFile:
+    """Parse and validate TOML text; raise ConfigError with the source, the key and what is expected."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    try:
+        return WorkloadFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation(source, exc, data)) from exc
+
+
+def resolve_config_path(cli_value: str | os.PathLike[str] | None = None) -> Path | None:
+    """Pick the config file by precedence: CLI > DRHARNESS_CONFIG > ./workload.toml > packaged default."""
+    for candidate, origin in ((cli_value, "the command line"), (os.environ.get(CONFIG_ENV), CONFIG_ENV)):
+        if candidate:
+            path = Path(candidate)
+            if not path.is_file():
+                raise ConfigError(f"config file {str(path)!r} (from {origin}) does not exist or is not a file")
+            return path
+    local = Path.cwd() / DEFAULT_CONFIG_NAME
+    return local if local.is_file() else None
+
+
+def load_workload(path: str | os.PathLike[str] | None = None, account_id: str | None = None) -> Workload:
+    """Load the workload config; `account_id` defaults to the offline world's account."""
+    resolved = resolve_config_path(path)
+    if resolved is None:
+        spec = WorkloadFile()  # every default is the seed workload's setting
+        source = "<built-in defaults>"
+    else:
+        try:
+            text = resolved.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{resolved}: cannot be read: {exc}") from exc
+        spec = parse_workload(text, str(resolved))
+        source = str(resolved)
+    workload = Workload(spec, account_id or spec.offline.account_id, source)
+    # Resolve every name once so a bad placeholder fails at load time, not mid-drill.
+    for template in _all_templates(spec):
+        workload.name(template)
+    _names_distinct(workload)
+    return workload
+
+
+def _names_distinct(workload: Workload) -> None:
+    """Two resources of one kind that resolve to one name would be one resource drilled twice."""
+    keys = [(f"buckets[{i}].{attr}", getattr(b, attr)) for i, b in enumerate(workload.spec.buckets)
+            for attr in ("name", "backup_name")]
+    keys += [(f"tables[{i}].name", t.name) for i, t in enumerate(workload.spec.tables)]
+    seen: dict[tuple[str, str], str] = {}
+    for key, template in keys:
+        kind = key.split("[", 1)[0]
+        resolved = (kind, workload.name(template))
+        if resolved in seen:
+            raise ConfigError(f"{workload.source}: key '{key}': resolves to {resolved[1]!r}, as '{seen[resolved]}' "
+                              "does; each resource needs its own name")
+        seen[resolved] = key
+
+
+def _all_templates(spec: WorkloadFile) -> list[str]:
+    return [
+        *(t for b in spec.buckets for t in (b.name, b.backup_name, b.replication.replica_kms_key)),
+        *(t for table in spec.tables for t in (table.name, table.kms_key, *table.replica_regions)),
+        spec.file_system.name,
+        spec.backup.vault,
+        spec.backup.plan,
+        spec.backup.selection,
+        spec.compute.name,
+        spec.compute.job_queue,
+        spec.dr_stack.name,
+        spec.dr_stack.templates_bucket,
+        spec.dr_stack.config_backup_bucket,
+        spec.dr_stack.primary_stack,
+        spec.notifications.dr_topic,
+        spec.notifications.report_topic,
+        spec.schedule.monthly_rule,
+    ]
+
+
+__all__ = [
+    "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "RESOURCE_ID", "TIER_NAMES", "BackupPlan", "BackupRule", "Bucket",
+    "ComputeEnvironment", "DrStack", "FileSystem", "LagModel", "Live", "Notifications", "Offline", "ReplicationRule",
+    "Schedule", "Table", "Tier", "TierName", "Workload", "WorkloadFile", "load_workload", "parse_workload", "printable",
+    "resolve_config_path",
+]
