@@ -15,29 +15,41 @@ from drharness.results.objectives import objectives_for
 from drharness.results import Objective
 from drharness.compliance.checks import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
 from drtests._support import hours
+from drharness.pytest_plugin import resource_params
 
 pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]
 
-# Tier markers follow the seed workload's tiers; each record carries the tier of the loaded config.
+# Tier markers of the workload-wide checks follow the seed workload's tiers; each record carries the
+# tier of the loaded config. The per-resource checks are marked with their resource's own tier.
 TIER_MARKS = {
-    "table": pytest.mark.critical,
-    "bucket": pytest.mark.critical,
     "compute": pytest.mark.critical,
     "backup": pytest.mark.critical,
     "file_system": pytest.mark.important,
 }
 READ_ERRORS = (ClientError, BotoCoreError, DrHarnessError)
+PER_RESOURCE = {"bucket": "buckets", "table": "tables"}
 
 
-@pytest.mark.parametrize(
-    "check", [pytest.param(c.name, id=c.name.split(":", 1)[1], marks=TIER_MARKS[c.kind]) for c in CHECKS]
-)
-def test_dr_mechanism_is_configured(check, config_reads, dr_record):
-    """Each mechanism's settings as the target shows them, against the workload config and the tier."""
+def _check_params(kinds: set[str]) -> list:
+    return [pytest.param(c.name, id=c.name.split(":", 1)[1], marks=TIER_MARKS.get(c.kind, ()))
+            for c in CHECKS if c.kind in kinds]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """The protected resources, one parameter each: every bucket and table, and the file system."""
+    if "protected" in metafunc.fixturenames:
+        params = [pytest.param((kind, p.values[0]), id=f"{kind}-{p.values[0]}", marks=p.marks)
+                  for kind, many in (("table", "tables"), ("bucket", "buckets"))
+                  for p in resource_params(metafunc.config, many)]
+        params.append(pytest.param(("file_system", None), id="file_system", marks=TIER_MARKS["file_system"]))
+        metafunc.parametrize("protected", params)
+
+
+def _judge(check: str, reads, dr_record) -> None:
     try:
-        judgement = CHECKS_BY_NAME[check].judge(config_reads)
+        judgement = CHECKS_BY_NAME[check].judge(reads)
     except READ_ERRORS as exc:
-        record = dr_record.error(check=check, resource=config_reads.workload.spec.project,
+        record = dr_record.error(check=check, resource=reads.workload.spec.project,
                                  reason=f"reading the settings failed: {type(exc).__name__}: {exc}")
         pytest.fail(record.reason)
     record = dr_record.compliance(check=judgement.check, resource=judgement.resource, ok=judgement.ok,
@@ -46,19 +58,38 @@ def test_dr_mechanism_is_configured(check, config_reads, dr_record):
     assert record.verdict == "pass", record.reason
 
 
-PROTECTED = [
-    pytest.param("table", marks=TIER_MARKS["table"]),
-    pytest.param("bucket", marks=TIER_MARKS["bucket"]),
-    pytest.param("file_system", marks=TIER_MARKS["file_system"]),
-]
+@pytest.mark.parametrize("check", _check_params({"bucket"}))
+def test_bucket_mechanism_is_configured(check, dr_bucket, config_reads, dr_record):
+    """Each replicated bucket's replication, RTC, encryption and destination, against its own tier."""
+    _judge(check, config_reads.focused(dr_bucket), dr_record)
 
 
-@pytest.mark.parametrize("kind", PROTECTED)
-def test_rpo_is_met_by_a_mechanism(kind, config_reads, dr_workload, dr_record):
+@pytest.mark.parametrize("check", _check_params({"table"}))
+def test_table_mechanism_is_configured(check, dr_table, config_reads, dr_record):
+    """Each table's PITR, stream, global replicas and encryption, against its own tier."""
+    _judge(check, config_reads.focused(dr_table), dr_record)
+
+
+@pytest.mark.parametrize("check", _check_params({"backup", "file_system", "compute"}))
+def test_dr_mechanism_is_configured(check, config_reads, dr_record):
+    """Each workload-wide mechanism's settings as the target shows them, against the workload config and the tier."""
+    _judge(check, config_reads, dr_record)
+
+
+def _reads_of(config_reads, dr_workload, protected):
+    kind, resource_id = protected
+    if kind in PER_RESOURCE:
+        return config_reads.focused(dr_workload.focus(**{kind: resource_id}))
+    return config_reads
+
+
+def test_rpo_is_met_by_a_mechanism(protected, config_reads, dr_workload, dr_record):
     """A daily backup alone cannot meet a 1 h RPO: name the mechanism whose worst case is within the tier's RPO."""
-    resource = config_reads.protected(kind)
+    kind = protected[0]
+    reads = _reads_of(config_reads, dr_workload, protected)
+    resource = reads.protected(kind)
     objective = objectives_for(dr_workload, resource.tier).rpo
-    mechanisms = config_reads.mechanisms(resource)
+    mechanisms = reads.mechanisms(resource)
     bounded = sorted((m for m in mechanisms if m.in_place and m.window_seconds is not None),
                      key=lambda m: m.window_seconds)
     best = bounded[0] if bounded else None
@@ -96,10 +127,11 @@ def _newest_fsx_backup(target, region, arn):
     return {"RecoveryPointArn": newest.get("ResourceARN") or newest["BackupId"], "CreationDate": newest["CreationTime"]}
 
 
-@pytest.mark.parametrize("kind", PROTECTED)
-def test_newest_recovery_point_is_fresh(kind, config_reads, fresh_recovery_points, service_now, dr_target, dr_workload,
-                                        dr_record):
+def test_newest_recovery_point_is_fresh(protected, config_reads, fresh_recovery_points, service_now, dr_target,
+                                        dr_workload, dr_record):
     """Backup jobs succeeded: the newest recovery point is younger than what the resource relies on it for."""
+    kind = protected[0]
+    config_reads = _reads_of(config_reads, dr_workload, protected)
     resource = config_reads.protected(kind)
     check = RECOVERY_POINT_AGE.format(kind=kind)
     if not resource.backup_required:

@@ -29,12 +29,12 @@ def _with_settling(record, settled, limit_s):
     return replace(record, evidence=evidence, reason=reason)
 
 
-def test_replica_bucket_matches_the_primary(dr_target, dr_workload, workload_data, settle_replication, dr_keep):
+def test_replica_bucket_matches_the_primary(dr_target, dr_bucket, workload_data, settle_replication, dr_keep):
     """Every object under the replicated prefix is in the replica bucket with the same size and ETag, and nothing else."""
-    w = dr_workload
+    w = dr_bucket
     prefix = w.spec.bucket.replication.prefix
     limit = wait_limit(dr_target, objectives_for(w, w.spec.bucket.tier).replication_lag.limit)
-    settled = settle_replication(limit, "s3")
+    settled = settle_replication(limit, "s3", w)
     report = compare_buckets(BucketSide.of(dr_target, w.primary_region, w.data_bucket, prefix),
                              BucketSide.of(dr_target, w.secondary_region, w.backup_bucket, prefix))
     record = dr_keep(_with_settling(report.to_record(target=dr_target.name, scenario=SCENARIO,
@@ -44,11 +44,11 @@ def test_replica_bucket_matches_the_primary(dr_target, dr_workload, workload_dat
     assert report.compared_count >= len(workload_data.object_keys), f"the seed data is not all there: {report.summary()}"
 
 
-def test_replica_table_matches_the_primary(dr_target, dr_workload, workload_data, settle_replication, dr_keep):
-    """Every item of the metadata table is in its replica in the secondary region, attribute for attribute."""
-    w = dr_workload
+def test_replica_table_matches_the_primary(dr_target, dr_table, workload_data, settle_replication, dr_keep):
+    """Every item of each table is in its replica in the secondary region, attribute for attribute."""
+    w = dr_table
     limit = wait_limit(dr_target, objectives_for(w, w.spec.table.tier).replication_lag.limit)
-    settled = settle_replication(limit, "dynamodb")
+    settled = settle_replication(limit, "dynamodb", w)
     report = compare_tables(TableSide.of(dr_target, w.primary_region, w.metadata_table),
                             TableSide.of(dr_target, w.secondary_region, w.metadata_table))
     record = dr_keep(_with_settling(report.to_record(target=dr_target.name, scenario=SCENARIO,

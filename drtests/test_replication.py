@@ -58,9 +58,10 @@ def _absent(s3, bucket, key):
     return False
 
 
-def test_s3_replication_lag_within_objective(dr_target, dr_workload, config_reads, dr_keep):
+def test_s3_replication_lag_within_objective(dr_target, dr_bucket, config_reads, dr_keep):
     """The p99 lag of probe objects under the replicated prefix, against S3 RTC's window."""
-    w = dr_workload
+    w = dr_bucket
+    config_reads = config_reads.focused(w)
     objective = _s3_lag_objective(config_reads, w)
     probe = LagProbe.s3(dr_target.client("s3", w.primary_region), w.data_bucket,
                         dr_target.client("s3", w.secondary_region), w.backup_bucket,
@@ -70,9 +71,9 @@ def test_s3_replication_lag_within_objective(dr_target, dr_workload, config_read
     assert record.verdict == "pass", record.reason
 
 
-def test_dynamodb_global_table_lag_within_objective(dr_target, dr_workload, dr_keep):
+def test_dynamodb_global_table_lag_within_objective(dr_target, dr_table, dr_keep):
     """The p99 lag of probe items from the primary table to its replica in the secondary region."""
-    w = dr_workload
+    w = dr_table
     spec = w.spec.table
     objective = objectives_for(w, spec.tier).replication_lag
     probe = LagProbe.dynamodb(dr_target.client("dynamodb", w.primary_region),
@@ -83,9 +84,10 @@ def test_dynamodb_global_table_lag_within_objective(dr_target, dr_workload, dr_k
     assert record.verdict == "pass", record.reason
 
 
-def test_s3_replication_status_on_both_sides(dr_target, dr_workload, config_reads, dr_record):
+def test_s3_replication_status_on_both_sides(dr_target, dr_bucket, config_reads, dr_record):
     """Each replicated object reads COMPLETED on the source and REPLICA on the copy, with the same content."""
-    w = dr_workload
+    w = dr_bucket
+    config_reads = config_reads.focused(w)
     source, replica = dr_target.client("s3", w.primary_region), dr_target.client("s3", w.secondary_region)
     folder = f"{w.spec.bucket.replication.prefix}drharness-status/{uuid.uuid4().hex[:12]}/"
     etags = {}
@@ -119,9 +121,10 @@ def test_s3_replication_status_on_both_sides(dr_target, dr_workload, config_read
     assert record.verdict == "pass", record.reason
 
 
-def test_s3_prefix_filter_is_honoured(dr_target, dr_workload, config_reads, settle_replication, dr_record):
+def test_s3_prefix_filter_is_honoured(dr_target, dr_bucket, config_reads, settle_replication, dr_record):
     """An object outside the rule's prefix is not replicated, while one inside (the control) is."""
-    w = dr_workload
+    w = dr_bucket
+    config_reads = config_reads.focused(w)
     rule_filter = (config_reads.replication_rule or {}).get("Filter") or {}
     prefix = str(rule_filter.get("Prefix", w.spec.bucket.replication.prefix))
     resource = f"s3 bucket {w.data_bucket}"
@@ -140,7 +143,7 @@ def test_s3_prefix_filter_is_honoured(dr_target, dr_workload, config_reads, sett
         source.put_object(Bucket=w.data_bucket, Key=inside, Body=b"inside the replicated prefix")
         control = wait_until(lambda: not _absent(replica, w.backup_bucket, inside), limit, 0.02,
                              what=f"the control object {inside} in {w.backup_bucket}")
-        settled = settle_replication(limit, "s3")
+        settled = settle_replication(limit, "s3", w)
         outside_status = _status(source, w.data_bucket, outside)
         leaked = 0 if _absent(replica, w.backup_bucket, outside) else 1
     finally:
@@ -163,9 +166,10 @@ def test_s3_prefix_filter_is_honoured(dr_target, dr_workload, config_reads, sett
     assert record.verdict == "pass", record.reason
 
 
-def test_s3_delete_markers_replicate_as_the_rule_says(dr_target, dr_workload, config_reads, settle_replication, dr_record):
+def test_s3_delete_markers_replicate_as_the_rule_says(dr_target, dr_bucket, config_reads, settle_replication, dr_record):
     """Deleting a replicated object leaves a delete marker on the copy exactly when the rule replicates them."""
-    w = dr_workload
+    w = dr_bucket
+    config_reads = config_reads.focused(w)
     rule = config_reads.replication_rule or {}
     wanted = ((rule.get("DeleteMarkerReplication") or {}).get("Status") or "Disabled") == "Enabled"
     source, replica = dr_target.client("s3", w.primary_region), dr_target.client("s3", w.secondary_region)
@@ -178,7 +182,7 @@ def test_s3_delete_markers_replicate_as_the_rule_says(dr_target, dr_workload, co
     if wanted:
         wait_until(lambda: _absent(replica, w.backup_bucket, key), limit, 0.02, what=f"the delete marker of {key}")
     else:
-        settled = settle_replication(limit, "s3")
+        settled = settle_replication(limit, "s3", w)
     gone = _absent(replica, w.backup_bucket, key)
     versions = replica.list_object_versions(Bucket=w.backup_bucket, Prefix=key)
     marked = any(m["Key"] == key and m.get("IsLatest") for m in versions.get("DeleteMarkers", []))

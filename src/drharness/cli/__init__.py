@@ -31,6 +31,7 @@ def _root() -> None:
 # pydantic (tests/unit/test_cli_commands.py checks this table against what the modules register).
 COMMANDS: dict[str, tuple[str, ...]] = {
     "world": ("world",),
+    "init": ("init",),
     "deploy": ("deploy",),
     "fault": ("fault",),
     "revert": ("revert",),

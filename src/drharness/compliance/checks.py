@@ -97,7 +97,7 @@ def _judged(check: str, resource: str, tier: TierName, findings: list[Finding], 
 def _tier_of(workload: Workload, kind: str) -> TierName:
     spec = workload.spec
     if kind == "backup":
-        resources = (spec.table, spec.bucket, spec.file_system)
+        resources = (*spec.tables, *spec.buckets, spec.file_system)
         required = [r.tier for r in resources if r.backup_required]
         return min(required or ["standard"], key=("critical", "important", "standard").index)  # type: ignore[return-value]
     return {"table": spec.table.tier, "bucket": spec.bucket.tier, "file_system": spec.file_system.tier,
@@ -320,7 +320,8 @@ def backup_selection_coverage(reads: TargetReads) -> Judgement:
     tag = f"{spec.selection_tag_key}={spec.selection_tag_value}"
     found = _on(reads, lambda f: f.resource == resource)
     found += _matching(reads, backup.plan_resource(w.backup_plan), ["exists"])
-    tagged_resources = {s3.bucket_resource(w.data_bucket), _table(w), fsx.file_system_resource(w.file_system)}
+    tagged_resources = {*(s3.bucket_resource(v.data_bucket) for v in w.each_bucket()),
+                        *(_table(v) for v in w.each_table()), fsx.file_system_resource(w.file_system)}
     found += _on(reads, lambda f: f.resource in tagged_resources and f.property.endswith(f".{spec.selection_tag_key}"))
     problems: list[Problem] = []
     tagged = reads.tagged_for_backup()

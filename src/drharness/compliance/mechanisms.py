@@ -99,21 +99,37 @@ def worst_gap_seconds(rules: Iterable[Mapping[str, Any]], now: dt.datetime) -> f
 
 
 class TargetReads:
-    """The DR settings of one workload on one target, each read once (a test module's view)."""
+    """The DR settings of one workload on one target, each read once (a test module's view).
 
-    def __init__(self, target: Target, workload: Workload, now: dt.datetime) -> None:
+    The bucket and table it reads are those in the workload's focus; `focused` gives the view from
+    another bucket or table, sharing what is the workload's as a whole (the read-back, the plan, tags).
+    """
+
+    def __init__(self, target: Target, workload: Workload, now: dt.datetime,
+                 shared: dict[str, Any] | None = None) -> None:
         self.target = target
         self.workload = workload
         self.now = now
         self.region = workload.primary_region
+        self._shared: dict[str, Any] = {} if shared is None else shared
 
     def _client(self, service: str, region: str | None = None) -> Any:
         return self.target.client(service, region or self.region)
 
-    @cached_property
+    def _once(self, key: str, read: Any) -> Any:
+        if key not in self._shared:
+            self._shared[key] = read()
+        return self._shared[key]
+
+    def focused(self, view: Workload) -> "TargetReads":
+        """The reads of `view` (a `Workload.focus` of this workload), each still read once."""
+        key = f"view:{view.spec.bucket.id}:{view.spec.table.id}"
+        return self._once(key, lambda: TargetReads(self.target, view, self.now, self._shared))  # type: ignore[no-any-return]
+
+    @property
     def findings(self) -> tuple[Finding, ...]:
         """Every DR property that differs from the workload config (the deploy's own read-back)."""
-        return check_workload(self.target, self.workload).findings
+        return self._once("findings", lambda: check_workload(self.target, self.workload).findings)  # type: ignore[no-any-return]
 
     @cached_property
     def table(self) -> dict[str, Any] | None:
@@ -172,13 +188,16 @@ class TargetReads:
     def file_system(self) -> dict[str, Any] | None:
         return fsx.find(self.target, self.workload)
 
-    @cached_property
+    @property
     def plan(self) -> dict[str, Any] | None:
-        return deploy_backup.find_plan(self.target, self.workload)
+        return self._once("plan", lambda: deploy_backup.find_plan(self.target, self.workload))  # type: ignore[no-any-return]
 
-    @cached_property
+    @property
     def selections(self) -> tuple[dict[str, Any], ...]:
         """Every selection of the workload's plan, as GetBackupSelection returns it."""
+        return self._once("selections", self._read_selections)  # type: ignore[no-any-return]
+
+    def _read_selections(self) -> tuple[dict[str, Any], ...]:
         if self.plan is None:
             return ()
         backup = self._client("backup")
@@ -189,9 +208,12 @@ class TargetReads:
             for s in listed
         )
 
-    @cached_property
+    @property
     def tags(self) -> dict[str, dict[str, str]]:
         """ARN -> tags of every tagged resource in the primary region."""
+        return self._once("tags", self._read_tags)  # type: ignore[no-any-return]
+
+    def _read_tags(self) -> dict[str, dict[str, str]]:
         tagging = self._client("resourcegroupstaggingapi")
         found: dict[str, dict[str, str]] = {}
         token = ""

@@ -44,6 +44,15 @@ from drharness.errors import ConfigError
 # The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
 COLLECTIONS = {"bucket": "buckets", "table": "tables"}
 DEFAULT_CONFIG_NAME = "workload.toml"
+
+
+class KeyedValueError(ValueError):
+    """A validator's refusal of one key deeper than where the validator sits (`tables[1].replica_regions`)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
 CONFIG_ENV = "DRHARNESS_CONFIG"
 
 
@@ -95,9 +104,10 @@ class WorkloadFile(ConfigModel):
                     continue
                 mine = getattr(resource, attribute)
                 if mine in seen:
-                    raise ValueError(
-                        f"{info.field_name}[{index}].{attribute} {mine!r} is also {info.field_name}[{seen[mine]}]"
-                        f".{attribute}: give each of the {info.field_name} its own {attribute}")
+                    raise KeyedValueError(
+                        f"{info.field_name}[{index}].{attribute}",
+                        f"{mine!r} is also {info.field_name}[{seen[mine]}].{attribute}: give each of the "
+                        f"{info.field_name} its own {attribute}")
                 seen[mine] = index
         return value
 
@@ -113,9 +123,10 @@ class WorkloadFile(ConfigModel):
             for region in table.replica_regions:
                 resolved = string.Template(region).safe_substitute(regions)
                 if resolved == self.primary_region:
-                    raise ValueError(
-                        f"tables[{index}].replica_regions names {region!r}, the primary region {self.primary_region}: "
-                        "a replica must be in another region (e.g. \"${secondary_region}\")")
+                    raise KeyedValueError(
+                        f"tables[{index}].replica_regions",
+                        f"{region!r} is the primary region {self.primary_region}: a replica must be in another "
+                        "region (e.g. \"${secondary_region}\")")
         return self
 
     @property
@@ -279,18 +290,26 @@ def _describe_location(loc: tuple[object, ...]) -> str:
     return printable(text) or "(top level)"
 
 
-def _format_validation(source: str, exc: ValidationError, data: object = None) -> str:
-    first = exc.errors()[0]
-    loc = tuple(first["loc"])
-    for one, many in COLLECTIONS.items():  # name the key as the file spells it: [bucket], not buckets[0]
+def _as_spelled(loc: tuple[object, ...], data: object) -> str:
+    """The key as the file spells it: `bucket.name` where the file has [bucket], not `buckets[0].name`."""
+    for one, many in COLLECTIONS.items():
         if isinstance(data, dict) and one in data and loc[:2] == (many, 0):
             loc = (one, *loc[2:])
-    key = _describe_location(loc)
+    return _describe_location(loc)
+
+
+def _format_validation(source: str, exc: ValidationError, data: object = None) -> str:
+    first = exc.errors()[0]
+    key = _as_spelled(tuple(first["loc"]), data)
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see the default workload.toml for the known keys)"
     elif first["type"] == "value_error":  # our own validators say what is wrong and what is expected
-        message = str(first.get("ctx", {}).get("error", message))
+        error = first.get("ctx", {}).get("error", message)
+        message = str(error)
+        if isinstance(error, KeyedValueError):
+            parts = error.key.replace("[", ".").replace("]", "").split(".")
+            key = _as_spelled(tuple(int(p) if p.isdigit() else p for p in parts), data)
     elif "input" in first and first["type"] != "missing":
         message = f"{message} (got {first['input']!r})"
     more = len(exc.errors()) - 1

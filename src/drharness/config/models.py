@@ -53,8 +53,14 @@ class ReplicationRule(ConfigModel):
     priority: int = Field(default=1, ge=0)
     delete_marker_replication: bool = True
     storage_class: str = "STANDARD_IA"
+    # 0 turns Replication Time Control off (TOML has no null).
     rtc_minutes: int | None = Field(default=15, ge=1)
     replica_kms_key: str = "alias/${project}-${environment}-backup"
+
+    @field_validator("rtc_minutes", mode="before")
+    @classmethod
+    def _zero_is_off(cls, value: object) -> object:
+        return None if value == 0 else value
 
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9-]{0,30}$"
@@ -88,6 +94,12 @@ class Table(ConfigModel):
     kms_key: str = "alias/${project}-${environment}-data"
     replica_regions: tuple[str, ...] = ("${secondary_region}",)
     backup_required: bool = True
+
+    @field_validator("range_key", "stream_view_type", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """`range_key = ""` is a table without a sort key; `stream_view_type = ""` one without a stream."""
+        return None if value == "" else value
 
 
 class FileSystem(ConfigModel):

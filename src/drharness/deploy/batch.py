@@ -164,7 +164,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> Network:
                 "instanceRole": profile,
                 "tags": {"AvailabilityStrategy": "MultiAZ"},
             },
-            tags={"Purpose": "DisasterRecovery", **workload_tags(workload)},
+            tags={"Purpose": "DisasterRecovery", **workload_tags(workload, spec.tier)},
         )["computeEnvironmentArn"]
         log.add("batch compute environment", name, region, "created", ce_arn)
     _ensure_queue(batch, workload, ce_arn, log)

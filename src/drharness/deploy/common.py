@@ -127,10 +127,15 @@ def tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
-def workload_tags(workload: Workload) -> dict[str, str]:
+TIER_TAG = "DRTier"
+
+
+def workload_tags(workload: Workload, tier: str | None = None) -> dict[str, str]:
     """The tags every resource of the workload carries, as the guide's stack tags its own: what
-    discovery by tag (`drharness init --tag Project=...`) finds the workload by."""
-    return {"Project": workload.spec.project, "Environment": workload.spec.environment}
+    discovery by tag (`drharness init --tag Project=...`) finds the workload by, and the resource's
+    tier (DRTier) where it has one."""
+    tags = {"Project": workload.spec.project, "Environment": workload.spec.environment}
+    return {**tags, TIER_TAG: tier} if tier else tags
 
 
 def backup_tags(workload: Workload, required: bool) -> dict[str, str]:

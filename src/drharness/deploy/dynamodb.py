@@ -78,7 +78,7 @@ def _apply_table(target: Target, workload: Workload, log: ApplyLog) -> None:
     action = "unchanged"
     if description is None:
         keys = [(spec.hash_key, "HASH")] + ([(spec.range_key, "RANGE")] if spec.range_key else [])
-        tags = {**workload_tags(workload), **backup_tags(workload, spec.backup_required)}
+        tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
         call(
             f"dynamodb.create_table {table} in {region}",
             ddb.create_table,
@@ -105,7 +105,7 @@ def _apply_table(target: Target, workload: Workload, log: ApplyLog) -> None:
         if updates:
             call(f"dynamodb.update_table {table}", ddb.update_table, TableName=table, **updates)
             action = "updated"
-        wanted_tags = {**workload_tags(workload), **backup_tags(workload, spec.backup_required)}
+        wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
         if wanted_tags:
             arn = description["TableArn"]
             current = tag_map(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags"))

@@ -53,7 +53,7 @@ def apply(target: Target, workload: Workload, network: Network, log: ApplyLog) -
     fsx = target.client("fsx", workload.primary_region)
     existing = find(target, workload)
     if existing is None:
-        tags = {"Name": workload.file_system, **workload_tags(workload), **backup_tags(workload, spec.backup_required)}
+        tags = {"Name": workload.file_system, **workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
         created = call(
             f"fsx.create_file_system {workload.file_system}",
             fsx.create_file_system,
@@ -84,7 +84,7 @@ def apply(target: Target, workload: Workload, network: Network, log: ApplyLog) -
             if not is_unsupported(exc):
                 raise DeployError(f"fsx.update_file_system {workload.file_system} failed: {exc}") from exc
             # The target cannot change a file system in place; verification names the difference.
-    wanted_tags = {**workload_tags(workload), **backup_tags(workload, spec.backup_required)}
+    wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
     if any(tag_map(existing.get("Tags")).get(k) != v for k, v in wanted_tags.items()):
         call(f"fsx.tag_resource {workload.file_system}", fsx.tag_resource,
              ResourceARN=existing["ResourceARN"], Tags=tag_list(wanted_tags))

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import iam, kms, names
-from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map, workload_tags
+from drharness.deploy.common import ApplyLog, Checker, TIER_TAG, backup_tags, call, error_code, tag_list, tag_map, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 
@@ -34,7 +34,7 @@ def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[s
     for view in workload.each_bucket():
         specs += [
             (view.data_bucket, view.primary_region, names.data_key_alias(view),
-             backup_tags(view, view.spec.bucket.backup_required)),
+             {TIER_TAG: view.spec.bucket.tier, **backup_tags(view, view.spec.bucket.backup_required)}),
             (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}),
         ]
     return specs + [

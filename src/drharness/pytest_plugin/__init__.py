@@ -10,7 +10,9 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from _pytest.mark.structures import ParameterSet
 
+from drharness.config import Workload, WorkloadFile, load_workload
 from drharness.errors import DrHarnessError
 from drharness.results.recorder import Recorder
 from drharness.results import RUN_ID_ENV, new_run_id
@@ -49,6 +51,9 @@ ALL_MARKERS = {**CADENCE_MARKERS, **TIER_MARKERS, **SCENARIO_MARKERS, **TARGET_M
 LIVE_ONLY_REASON = "live_only: needs --dr-target aws (this run is offline)"
 OFFLINE_ONLY_REASON = "offline_only: needs the offline world's fault layer (this run targets aws)"
 _SETTINGS_KEY = pytest.StashKey[RunSettings]()
+_SPEC_KEY = pytest.StashKey[WorkloadFile]()
+# Fixtures the plugin parametrizes over the workload's resources: one test per resource, its id in the test id.
+RESOURCE_FIXTURES = {"dr_bucket": "buckets", "dr_table": "tables"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -82,8 +87,25 @@ def pytest_configure(config: pytest.Config) -> None:
     if settings.target == "aws" and not settings.live_opted_in:
         raise pytest.UsageError(OPT_IN_HELP)
     config.stash[_SETTINGS_KEY] = settings
+    try:  # the resources are known at collection: each check is collected once per resource
+        config.stash[_SPEC_KEY] = load_workload(settings.config).spec
+    except DrHarnessError as exc:
+        raise pytest.UsageError(str(exc)) from exc
     if not hasattr(config, "workerinput") and not os.environ.get(RUN_ID_ENV):
         os.environ[RUN_ID_ENV] = new_run_id()  # xdist workers inherit it: one result set per run
+
+
+def resource_params(config: pytest.Config, many: str) -> list[ParameterSet]:
+    """One parameter per resource of the workload's `many` (`buckets`, `tables`), in the config's order:
+    its id as value and test id, marked with its tier (`-m critical` selects the critical ones)."""
+    return [pytest.param(resource.id, id=resource.id, marks=getattr(pytest.mark, resource.tier))
+            for resource in getattr(config.stash[_SPEC_KEY], many)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    for fixture, many in RESOURCE_FIXTURES.items():
+        if fixture in metafunc.fixturenames:
+            metafunc.parametrize(fixture, resource_params(metafunc.config, many), indirect=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -124,6 +146,20 @@ def dr_target(dr_session: DrSession):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def dr_workload(dr_session: DrSession):  # type: ignore[no-untyped-def]
     return dr_session.workload
+
+
+@pytest.fixture
+def dr_bucket(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+    """The workload seen from one of its buckets (the test runs once per bucket): `data_bucket`,
+    `backup_bucket` and `spec.bucket` are that bucket's."""
+    return dr_session.workload.focus(bucket=getattr(request, "param", dr_session.workload.spec.bucket.id))
+
+
+@pytest.fixture
+def dr_table(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+    """The workload seen from one of its tables (the test runs once per table): `metadata_table`,
+    `table_replica_regions` and `spec.table` are that table's."""
+    return dr_session.workload.focus(table=getattr(request, "param", dr_session.workload.spec.table.id))
 
 
 @pytest.fixture

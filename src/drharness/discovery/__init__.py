@@ -1,0 +1,252 @@
+"""`drharness init`: write a workload config from what an account (or an offline world) holds.
+
+The resources come from a CloudFormation stack and/or from tags (the Resource Groups Tagging API);
+each one's DR settings are read back (`drharness.discovery.read`) and written as the config's keys.
+The resources drharness drills but the tagging API does not list (compute environments, backup plans,
+topics, the monthly rule, the DR stack) are found by what ties them to the workload: their own tags,
+the selection that picks a found resource, the stack parameter that switches DR on. What could not
+be read is said in the file as a comment, and the file is validated before it is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from drharness.config import COLLECTIONS, RESOURCE_ID, TIER_NAMES, parse_workload
+from drharness.deploy.common import tag_map
+from drharness.discovery import read
+from drharness.discovery.read import Found
+from drharness.errors import ConfigError
+from drharness.target import Target
+
+DEFAULT_TIER = "critical"
+DEFAULT_BACKUP_TAG = ("BackupRequired", "true")
+WORKLOAD_TAGS = ("Project", "Environment")
+
+
+@dataclass
+class Discovery:
+    """What was found: the config's top-level keys, each section, and every note for the file."""
+
+    top: dict[str, Any]
+    sections: list[Found] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+
+
+def _arns_by_stack(target: Target, region: str, stack: str) -> dict[str, list[str]]:
+    """Physical ids of the stack's resources, by CloudFormation type."""
+    cfn = target.client("cloudformation", region)
+    found: dict[str, list[str]] = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for resource in page.get("StackResourceSummaries", []):
+            if resource.get("PhysicalResourceId"):
+                found.setdefault(str(resource.get("ResourceType")), []).append(str(resource["PhysicalResourceId"]))
+    return found
+
+
+def _tagged(target: Target, region: str, tags: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """ARN -> tags of every resource carrying all of `tags`."""
+    tagging = target.client("resourcegroupstaggingapi", region)
+    filters = [{"Key": k, "Values": [v]} for k, v in tags.items()]
+    found: dict[str, dict[str, str]] = {}
+    for page in tagging.get_paginator("get_resources").paginate(TagFilters=filters):
+        for mapping in page.get("ResourceTagMappingList", []):
+            found[str(mapping["ResourceARN"])] = tag_map(mapping.get("Tags"))
+    return found
+
+
+def discover(target: Target, region: str, *, stack: str | None = None, tags: Mapping[str, str] | None = None,
+             default_tier: str = DEFAULT_TIER, source: str = "") -> Discovery:
+    """Find the workload's resources in `region` (its primary region) and read their DR settings back."""
+    if default_tier not in TIER_NAMES:
+        raise ConfigError(f"default tier {default_tier!r} is not a tier: use one of {', '.join(TIER_NAMES)}")
+    if not stack and not tags:
+        raise ConfigError("say where the workload is: --stack NAME and/or --tag KEY=VALUE (e.g. --tag Project=my-app)")
+    tags = dict(tags or {})
+    found_tags = _tagged(target, region, tags) if tags else {}
+    buckets = {arn.rsplit(":", 1)[-1] for arn in found_tags if arn.startswith("arn:aws:s3:::")}
+    tables = {arn.rsplit("/", 1)[-1] for arn in found_tags if ":dynamodb:" in arn and ":table/" in arn}
+    file_systems = {arn.rsplit("/", 1)[-1] for arn in found_tags if ":fsx:" in arn and ":file-system/" in arn}
+    discovery = Discovery(top={"primary_region": region}, source=source)
+    if stack:
+        by_type = _arns_by_stack(target, region, stack)
+        buckets |= set(by_type.get("AWS::S3::Bucket", []))
+        tables |= set(by_type.get("AWS::DynamoDB::Table", []) + by_type.get("AWS::DynamoDB::GlobalTable", []))
+        file_systems |= set(by_type.get("AWS::FSx::FileSystem", []))
+        discovery.notes.append(f"resources of stack {stack}: {sum(len(v) for v in by_type.values())}")
+    workload_tags = _workload_tags(found_tags, tags)
+    _identity(discovery, workload_tags, stack)
+    backup_tag = DEFAULT_BACKUP_TAG
+    secondary: set[str] = set()
+    protected: set[str] = set()
+    replicated = []
+    for bucket in sorted(buckets):
+        bucket_region = read.bucket_region(target, bucket)
+        config = read.replication(target, bucket, bucket_region)
+        if not config or not config.get("Rules"):
+            continue
+        found = read.read_bucket(target, bucket, bucket_region, config, backup_tag, default_tier)
+        replicated.append(found)
+        secondary.add(found.values.pop("_replica_region") or "")
+        protected.add(f"arn:aws:s3:::{bucket}")
+    destinations = {f.values["backup_name"] for f in replicated}
+    others = sorted(buckets - destinations - {f.values["name"] for f in replicated})
+    discovery.sections += replicated
+    for table in sorted(tables):
+        found = read.read_table(target, table, region, backup_tag, default_tier)
+        discovery.sections.append(found)
+        secondary.update(found.values["replica_regions"])
+        protected.add(target.client("dynamodb", region).describe_table(TableName=table)["Table"]["TableArn"])
+    _regions(discovery, secondary)
+    _file_systems(target, discovery, region, file_systems, backup_tag, default_tier)
+    _compute(target, discovery, region, workload_tags, default_tier)
+    plan = read.read_backup_plan(target, region, protected)
+    if plan is not None:
+        discovery.sections.append(plan)
+    else:
+        discovery.notes.append("no backup plan with a selection of these resources; [backup] is left at its defaults")
+    _dr_stack(target, discovery, others, workload_tags)
+    _named_by_default(target, discovery)
+    _ids(discovery)
+    if not replicated:
+        discovery.notes.append("no bucket with a replication rule was found; the default bucket is described")
+    if not any(s.kind == "tables" for s in discovery.sections):
+        discovery.notes.append("no DynamoDB table was found; the default table is described")
+    return discovery
+
+
+def _workload_tags(found: dict[str, dict[str, str]], asked: dict[str, str]) -> dict[str, str]:
+    """Project and Environment as most found resources carry them (the asked tags win)."""
+    chosen: dict[str, str] = {}
+    for key in WORKLOAD_TAGS:
+        values = [tags[key] for tags in found.values() if key in tags]
+        if asked.get(key):
+            chosen[key] = asked[key]
+        elif values:
+            chosen[key] = max(set(values), key=values.count)
+    return chosen
+
+
+def _identity(discovery: Discovery, workload_tags: dict[str, str], stack: str | None) -> None:
+    for key, tag in (("project", "Project"), ("environment", "Environment")):
+        value = workload_tags.get(tag)
+        if value is None and stack and key == "project":
+            value = re.sub(r"[^a-z0-9-]", "-", stack.lower())
+            discovery.notes.append(f"no {tag} tag; project is taken from the stack name {stack}")
+        if value is None:
+            discovery.notes.append(f"no {tag} tag on the resources; {key} is left at its default")
+            continue
+        discovery.top[key] = value
+
+
+def _regions(discovery: Discovery, secondary: set[str]) -> None:
+    secondary.discard("")
+    secondary.discard(discovery.top["primary_region"])
+    if not secondary:
+        discovery.notes.append("no replica region read (no replicated bucket or table replica); "
+                               "secondary_region is left at its default")
+        return
+    chosen = sorted(secondary)[0]
+    discovery.top["secondary_region"] = chosen
+    if len(secondary) > 1:
+        discovery.notes.append(f"replicas in {', '.join(sorted(secondary))}; the config's DR region is {chosen}")
+
+
+def _file_systems(target: Target, discovery: Discovery, region: str, ids: set[str], backup_tag: tuple[str, str],
+                  default_tier: str) -> None:
+    if not ids:
+        discovery.notes.append("no FSx file system was found; [file_system] is left at its defaults")
+        return
+    fsx = target.client("fsx", region)
+    systems = [fs for page in fsx.get_paginator("describe_file_systems").paginate() for fs in page.get("FileSystems", [])
+               if fs["FileSystemId"] in ids]
+    if len(systems) > 1:
+        discovery.notes.append(f"{len(systems)} file systems found; the config describes one "
+                               f"({systems[0]['FileSystemId']}); the others: "
+                               f"{', '.join(fs['FileSystemId'] for fs in systems[1:])}")
+    if systems:
+        discovery.sections.append(read.read_file_system(target, systems[0], backup_tag, default_tier))
+
+
+def _compute(target: Target, discovery: Discovery, region: str, workload_tags: dict[str, str], default_tier: str) -> None:
+    batch = target.client("batch", region)
+    environments = [ce for ce in batch.describe_compute_environments().get("computeEnvironments", [])
+                    if workload_tags and all((ce.get("tags") or {}).get(k) == v for k, v in workload_tags.items())]
+    if not environments:
+        discovery.notes.append("no Batch compute environment tagged like the workload; [compute] is left at its defaults")
+        return
+    if len(environments) > 1:
+        discovery.notes.append(f"{len(environments)} compute environments found; the config describes "
+                               f"{environments[0]['computeEnvironmentName']}")
+    discovery.sections.append(read.read_compute(target, environments[0], region, default_tier))
+
+
+def _dr_stack(target: Target, discovery: Discovery, other_buckets: list[str], workload_tags: dict[str, str]) -> None:
+    region = discovery.top.get("secondary_region")
+    found = read.read_dr_stack(target, region, workload_tags) if region else None
+    if found is None:
+        discovery.notes.append("no DR stack with an Enable... parameter in the DR region; [dr_stack] is left at its defaults")
+        return
+    for key, word in (("templates_bucket", "template"), ("config_backup_bucket", "config")):
+        match = [b for b in other_buckets if word in b]
+        if match:
+            found.values[key] = match[0]
+        else:
+            found.notes.append(f"no bucket named like *{word}*; dr_stack.{key} is left at its default")
+    discovery.sections.append(found)
+
+
+def _named_by_default(target: Target, discovery: Discovery) -> None:
+    """Topics and the monthly rule carry no tags the tagging API lists: the config's default names are
+    kept where the target has them, and said where it does not."""
+    from drharness.deploy.notifications import topic_arn
+
+    base = f"{discovery.top.get('project', 'embedding-batch-workload')}-{discovery.top.get('environment', 'production')}"
+    # The DR topic lives in the DR region, the report topic in the primary (drharness.deploy.notifications).
+    for key, suffix, region in (("dr_topic", "dr-notifications", discovery.top.get("secondary_region", "us-west-2")),
+                                ("report_topic", "dr-test-reports", discovery.top["primary_region"])):
+        if topic_arn(target, region, f"{base}-{suffix}") is None:
+            discovery.notes.append(f"no SNS topic {base}-{suffix} in {region}; set notifications.{key} to the "
+                                   "workload's topic")
+    events = target.client("events", discovery.top["primary_region"])
+    names = [r["Name"] for page in events.get_paginator("list_rules").paginate(NamePrefix=base) for r in page.get("Rules", [])]
+    if f"{base}-monthly-dr-test" not in names:
+        discovery.notes.append(f"no EventBridge rule {base}-monthly-dr-test; set schedule.monthly_rule to the rule that "
+                               f"starts the monthly drill (rules found: {', '.join(names) or 'none'})")
+
+
+def _ids(discovery: Discovery) -> None:
+    """A short id per bucket and table: its name less the project/environment prefix and the account id."""
+    prefix = f"{discovery.top.get('project', '')}-{discovery.top.get('environment', '')}-"
+    for kind in COLLECTIONS.values():
+        used: set[str] = set()
+        for found in (s for s in discovery.sections if s.kind == kind):
+            name = str(found.values["name"])
+            short = name[len(prefix):] if name.startswith(prefix) else name
+            short = re.sub(r"-\d{12}$", "", short)
+            short = re.sub(r"[^a-z0-9-]+", "-", short.lower()).strip("-")[:31] or kind[:-1]
+            if not re.fullmatch(RESOURCE_ID, short):
+                short = f"{kind[0]}{short}"[:31]
+            candidate, n = short, 2
+            while candidate in used:
+                candidate, n = f"{short[:28]}-{n}", n + 1
+            used.add(candidate)
+            found.values = {"id": candidate, **found.values}
+
+
+def render(discovery: Discovery, *, allowed_account: str | None = None) -> str:
+    """The config file: validated, with every note as a comment where it belongs."""
+    from drharness.discovery.toml_file import to_toml
+
+    text = to_toml(discovery, allowed_account=allowed_account,
+                   written=dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    try:
+        parse_workload(text, "the written config")
+    except ConfigError as exc:
+        raise ConfigError(f"drharness init read a config that does not validate ({exc}); nothing was written") from exc
+    return text
