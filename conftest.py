@@ -1,4 +1,3 @@
-"""Repository-wide pytest wiring: the drharness plugin is loaded by its entry point; the DR suites'
-scenario fixtures come from `fixtures/`."""
-
-pytest_plugins = ["fixtures.scenarios"]
+"""Repository-wide pytest wiring: the drharness plugin is loaded by its entry point, and with it every
+fixture the DR suites stand on (`drharness.pytest_plugin.fixtures`); `fixtures/` holds workload configs
+the harness's tests deploy."""

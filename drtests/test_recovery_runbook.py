@@ -25,7 +25,7 @@ from drharness.results.objectives import objectives_for
 from drharness.procedures import KINDS, Runbook, SourceListing, capture_source_listing
 from drharness.results import ResultSink
 from drtests._support import restore_limit, wait_limit
-from fixtures.scenarios import SETTLE_STORES
+from drharness.pytest_plugin.fixtures import SETTLE_STORES
 
 pytestmark = [pytest.mark.quarterly, pytest.mark.critical, pytest.mark.recovery]
 

@@ -38,7 +38,7 @@ from drharness.procedures.health import DEFAULT_TIMEOUT_S
 from drharness.results import Objective, utc_now
 from drharness.waiting import wait_until
 from drtests._support import wait_limit
-from fixtures.scenarios import SETTLE_STORES
+from drharness.pytest_plugin.fixtures import SETTLE_STORES
 
 pytestmark = [pytest.mark.monthly, pytest.mark.quarterly, pytest.mark.critical, pytest.mark.region]
 

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.results import Objective
-from fixtures.scenarios import WORKLOAD_RETRIES
+from drharness.pytest_plugin.fixtures import WORKLOAD_RETRIES
 
 pytestmark = [pytest.mark.monthly, pytest.mark.service, pytest.mark.critical]
 

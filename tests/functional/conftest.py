@@ -28,7 +28,7 @@ def live_account(world, tmp_path, live_env):
     from drharness.config import load_workload
     from drharness.safety import open_live_target
     from drharness.settings import RunSettings
-    from fixtures.scenarios import fault_backend_for
+    from drharness.pytest_plugin.fixtures import fault_backend_for
 
     config = tmp_path / "live.toml"
     config.write_text(textwrap.dedent(f"""

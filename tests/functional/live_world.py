@@ -22,7 +22,7 @@ from drharness.settings import LIVE_ENV, LIVE_ENV_VALUE
 from drharness.target import OfflineTarget
 from drharness.waiting import wait_until
 from drharness.world.control import WorldClient
-from fixtures.scenarios import backup_arns, run_backups
+from drharness.pytest_plugin.fixtures import backup_arns, run_backups
 
 FIS_FINISHED = ("completed", "stopped", "failed", "cancelled")
 ROOT = Path(__file__).resolve().parents[2]

@@ -47,7 +47,7 @@ def test_stop_file_ends_the_suite_and_reverts_its_fault(tmp_path):
 
         deploy_workload(OfflineTarget(world.endpoint), load_workload(ROOT / "workload.toml"))
         run = subprocess.Popen(
-            [sys.executable, "-m", "pytest", str(suite), "-p", "fixtures.scenarios", "-q", "-s", "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", str(suite), "-q", "-s", "-p", "no:cacheprovider",
              "--rootdir", str(suite), "--dr-endpoint", world.endpoint, "--dr-config", str(ROOT / "workload.toml")],
             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )

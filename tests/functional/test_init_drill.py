@@ -20,21 +20,7 @@ from drharness.deploy import check_workload
 from drharness.results import RUN_ID_ENV, read_records
 from tests.functional.test_init import REPO, TAG, deployed, init
 
-SECOND_BUCKET = """
-[[buckets]]
-id = "data"
-
-[[buckets]]
-id = "models"
-tier = "important"
-name = "${project}-${environment}-models-${account_id}"
-backup_name = "${project}-${environment}-models-backup-${secondary_region}"
-
-[buckets.replication]
-rule_id = "ReplicateModels"
-prefix = "models/"
-rtc_minutes = 0
-"""
+SECOND_BUCKET = REPO / "fixtures" / "two-buckets.toml"
 CLEARED_ENV = (RUN_ID_ENV, "DRHARNESS_ENDPOINT", "AWS_ENDPOINT_URL", "DRHARNESS_CONFIG", "DRHARNESS_TARGET",
                "DRHARNESS_SEED", "DRHARNESS_REPORTS", "PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")
 
@@ -53,9 +39,7 @@ def test_a_fresh_world_deployed_from_the_written_config_has_the_defaults_dr_sett
 
 @pytest.mark.e2e  # runs the monthly checks in a subprocess against a world
 def test_a_second_buckets_broken_rule_fails_its_checks_and_only_them(tmp_path: Path) -> None:
-    config = tmp_path / "two.toml"
-    config.write_text(SECOND_BUCKET, encoding="utf-8")
-    for world, target in deployed(config, 23):
+    for world, target in deployed(SECOND_BUCKET, 23):
         written = tmp_path / "w.toml"
         assert init(world, written, "--tag", TAG) == 0
         workload = load_workload(written, world.account_id)

@@ -356,3 +356,20 @@ def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([0.0, 10.0], 99) == pytest.approx(9.9)
     with pytest.raises(MeasurementError):
         percentile([], 50)
+
+
+def test_a_table_without_a_sort_key_is_probed_item_by_item(lag_world: World, lag_target: OfflineTarget) -> None:
+    """One item per probe, read back by key: each probe's true lag lies inside the bracket it measured."""
+    primary, secondary = lag_target.client("dynamodb", PRIMARY), lag_target.client("dynamodb", SECONDARY)
+    primary.create_table(TableName="hash-only", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    primary.update_table(TableName="hash-only", ReplicaUpdates=[{"Create": {"RegionName": SECONDARY}}])
+    probe = LagProbe.dynamodb(primary, secondary, "hash-only", hash_key="id", range_key=None)
+    measured = probe.run(10, spacing_s=0.02, interval_s=POLL, timeout_s=10, max_uncertainty_s=0.3)
+    assert measured.ok and measured.timeouts == 0, measured.reason
+    truth = {json.loads(r.key)["id"]["S"].rsplit("#", 1)[-1]: r.replicated_at[SECONDARY] - r.accepted_at
+             for r in lag_world.truth.writes("dynamodb", "hash-only") if r.region == PRIMARY}
+    timed = [p for p in measured.probes if p.precise]
+    assert timed and all(p.lag_low_seconds - 0.005 <= truth[p.key] <= p.lag_high_seconds + 0.005 for p in timed)
+    assert all(LOW - 0.005 <= truth[p.key] for p in timed)

@@ -22,7 +22,7 @@ from drharness.safety import ScopedFaultBackend, open_live_target
 from drharness.settings import RunSettings
 from drharness.target import LIVE_CONFIG
 from drharness.world.control import WorldClient
-from fixtures.scenarios import fault_backend_for
+from drharness.pytest_plugin.fixtures import fault_backend_for
 
 ACCOUNT = "123456789012"
 TABLE = "drharness-live-faults"

@@ -71,14 +71,16 @@ def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:
     spec = workload.spec.backup
     region = workload.primary_region
     ddb = target.client("dynamodb", region)
-    table_arns = [ddb.describe_table(TableName=view.metadata_table)["Table"]["TableArn"] for view in workload.each_table()]
+    table_arns = [ddb.describe_table(TableName=view.metadata_table)["Table"]["TableArn"]
+                  for view in workload.each_table() if view.spec.table.backup_required]
     return {
         "SelectionName": workload.name(spec.selection),
         "IamRoleArn": iam.role_arn(target, names.backup_role(workload)),
         # Resources and ListOfTags are ORed: the table and bucket by ARN, and everything tagged for
         # backup (the FSx file system among them). The guide's `Conditions` would AND with the
         # ARNs and leave the file system out of every backup.
-        "Resources": [*table_arns, *(f"arn:aws:s3:::{view.data_bucket}" for view in workload.each_bucket())],
+        "Resources": [*table_arns, *(f"arn:aws:s3:::{view.data_bucket}" for view in workload.each_bucket()
+                                     if view.spec.bucket.backup_required)],
         "ListOfTags": [
             {
                 "ConditionType": "STRINGEQUALS",

@@ -353,9 +353,10 @@ class LagProbe:
     @classmethod
     def dynamodb(
         cls, source: Any, replica: Any, table: str, *, replica_table: str | None = None,
-        hash_key: str = "pk", range_key: str = "sk", series: str | None = None,
+        hash_key: str = "pk", range_key: str | None = "sk", series: str | None = None,
     ) -> "LagProbe":
-        """Probe a global table from the `source` client's region to the `replica` client's region."""
+        """Probe a global table from the `source` client's region to the `replica` client's region
+        (`range_key=None` for a table with no sort key)."""
         series = series or new_run_id()
         return cls(DynamoDBProbeStore(source, replica, table, replica_table or table, hash_key, range_key, series), series)
 

@@ -53,17 +53,26 @@ class S3ProbeStore:
         return str(self.source_client.head_object(Bucket=self.source_bucket, Key=key).get("ReplicationStatus") or "")
 
 
+BATCH_GET_MAX = 100  # keys per BatchGetItem
+
+
 class DynamoDBProbeStore:
-    """Probes as items {hash_key: "lagprobe#<series>", range_key: "<seq:08d>"}; the replica is queried."""
+    """Probes as items {hash_key: "lagprobe#<series>", range_key: "<seq:08d>"}; the replica is queried.
+
+    A table with no sort key gets one item per probe, {hash_key: "lagprobe#<series>#<seq:08d>"}, and the
+    replica is read by key (BatchGetItem) for the probes not yet seen.
+    """
 
     store = "dynamodb"
 
     def __init__(
-        self, source: Any, replica: Any, table: str, replica_table: str, hash_key: str, range_key: str, series: str
+        self, source: Any, replica: Any, table: str, replica_table: str, hash_key: str, range_key: str | None,
+        series: str,
     ) -> None:
         self.source_client, self.replica_client = source, replica
         self.table, self.replica_table = table, replica_table
         self.hash_key, self.range_key = hash_key, range_key
+        self.written: list[int] = []
         self.partition = f"lagprobe#{series}"
         self.source = f"{table}@{source.meta.region_name}"
         self.replica = f"{replica_table}@{replica.meta.region_name}"
@@ -72,12 +81,16 @@ class DynamoDBProbeStore:
         return f"{seq:08d}"
 
     def write(self, seq: int) -> None:
-        self.source_client.put_item(
-            TableName=self.table,
-            Item={self.hash_key: {"S": self.partition}, self.range_key: {"S": self.key(seq)}, "seq": {"N": str(seq)}},
-        )
+        if self.range_key is None:
+            item = {self.hash_key: {"S": f"{self.partition}#{self.key(seq)}"}, "seq": {"N": str(seq)}}
+        else:
+            item = {self.hash_key: {"S": self.partition}, self.range_key: {"S": self.key(seq)}, "seq": {"N": str(seq)}}
+        self.source_client.put_item(TableName=self.table, Item=item)
+        self.written.append(seq)
 
     def visible(self, after_seq: int) -> set[str]:
+        if self.range_key is None:
+            return self._visible_by_key(after_seq)
         seen: set[str] = set()
         for page in self.replica_client.get_paginator("query").paginate(
             TableName=self.replica_table,
@@ -87,4 +100,17 @@ class DynamoDBProbeStore:
             ProjectionExpression="#r",
         ):
             seen.update(item[self.range_key]["S"] for item in page.get("Items", []) if self.range_key in item)
+        return seen
+
+    def _visible_by_key(self, after_seq: int) -> set[str]:
+        wanted = [self.key(seq) for seq in self.written if seq > after_seq]
+        seen: set[str] = set()
+        for start in range(0, len(wanted), BATCH_GET_MAX):
+            keys = [{self.hash_key: {"S": f"{self.partition}#{k}"}} for k in wanted[start:start + BATCH_GET_MAX]]
+            request = {self.replica_table: {"Keys": keys, "ProjectionExpression": "#h", "ExpressionAttributeNames": {"#h": self.hash_key}}}
+            while request:
+                answer = self.replica_client.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self.replica_table, []):
+                    seen.add(item[self.hash_key]["S"].rsplit("#", 1)[-1])
+                request = answer.get("UnprocessedKeys") or {}
         return seen

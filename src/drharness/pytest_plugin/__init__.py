@@ -50,6 +50,8 @@ TARGET_MARKERS = {
 ALL_MARKERS = {**CADENCE_MARKERS, **TIER_MARKERS, **SCENARIO_MARKERS, **TARGET_MARKERS}
 LIVE_ONLY_REASON = "live_only: needs --dr-target aws (this run is offline)"
 OFFLINE_ONLY_REASON = "offline_only: needs the offline world's fault layer (this run targets aws)"
+# The fixtures a DR test stands on, beyond the session's own below: part of the plugin, for any project.
+pytest_plugins = ["drharness.pytest_plugin.fixtures"]
 _SETTINGS_KEY = pytest.StashKey[RunSettings]()
 _SPEC_KEY = pytest.StashKey[WorkloadFile]()
 # Fixtures the plugin parametrizes over the workload's resources: one test per resource, its id in the test id.
