@@ -105,3 +105,21 @@ def test_a_live_init_needs_the_account_named(tmp_path: Path, capsys, monkeypatch
     monkeypatch.setenv("DRHARNESS_LIVE", "I-UNDERSTAND")
     assert cli("init", "--live", "--tag", TAG, "--output", str(tmp_path / "w.toml")) != 0
     assert "--allow-account" in capsys.readouterr().err
+
+
+def test_a_live_init_reads_only_the_account_it_was_allowed(default_world, tmp_path: Path, capsys, monkeypatch) -> None:
+    """The world stands in for an account: STS at its endpoint answers which account the credentials are."""
+    world, _ = default_world
+    monkeypatch.setenv("DRHARNESS_LIVE", "I-UNDERSTAND")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    output = tmp_path / "w.toml"
+    live = ("init", "--live", "--endpoint", world.endpoint, "--tag", TAG, "--output", str(output),
+            "--allow-region", "us-east-1", "--allow-region", "us-west-2")
+    assert cli(*live, "--allow-account", "999999999999") != 0
+    assert "init reads only the account it is given" in capsys.readouterr().err
+    assert not output.exists()
+    assert cli(*live, "--allow-account", world.account_id) == 0
+    written = tomllib.loads(output.read_text(encoding="utf-8"))
+    assert written["live"]["allowed_accounts"] == [world.account_id]
+    assert {b["name"] for b in written["buckets"]} == {"embedding-batch-workload-production-data-123456789012"}

@@ -71,8 +71,9 @@ def _open(endpoint: str | None, live: bool, allow_account: str | None, allow_reg
 
         attachment = attach(endpoint, "123456789012")
         return attachment.target, endpoint, None
-    from drharness.config import WorkloadFile, Workload
-    from drharness.safety import open_live_target
+    from drharness.config import Workload, WorkloadFile
+    from drharness.errors import SafetyError
+    from drharness.safety import mask_account, open_live_target
     from drharness.settings import resolve_settings
 
     if not allow_account:
@@ -86,5 +87,11 @@ def _open(endpoint: str | None, live: bool, allow_account: str | None, allow_reg
                                         "live": {"allowed_accounts": [allow_account],
                                                  "allowed_regions": [region, *others]}})
     settings = resolve_settings(target="aws", endpoint=endpoint, live=True)
-    target = open_live_target(settings, Workload(spec, allow_account, "drharness init"), endpoint_url=endpoint)
+    try:
+        target = open_live_target(settings, Workload(spec, allow_account, "drharness init"), endpoint_url=endpoint)
+    except SafetyError as exc:
+        if "allowed_accounts" not in str(exc):
+            raise
+        raise SafetyError(f"the credentials are not for account {mask_account(allow_account)} (--allow-account): "
+                          "init reads only the account it is given; use that account's credentials or name it") from exc
     return target, f"account {allow_account}", allow_account
