@@ -22,12 +22,10 @@ pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]
 # Tier markers of the workload-wide checks follow the seed workload's tiers; each record carries the
 # tier of the loaded config. The per-resource checks are marked with their resource's own tier.
 TIER_MARKS = {
-    "compute": pytest.mark.critical,
+    "stack": pytest.mark.critical,
     "backup": pytest.mark.critical,
-    "file_system": pytest.mark.important,
 }
 READ_ERRORS = (ClientError, BotoCoreError, DrHarnessError)
-PER_RESOURCE = {"bucket": "buckets", "table": "tables"}
 
 
 def _check_params(kinds: set[str]) -> list:
@@ -39,9 +37,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """The protected resources, one parameter each: every bucket and table, and the file system."""
     if "protected" in metafunc.fixturenames:
         params = [pytest.param((kind, p.values[0]), id=f"{kind}-{p.values[0]}", marks=p.marks)
-                  for kind, many in (("table", "tables"), ("bucket", "buckets"))
+                  for kind, many in (("table", "tables"), ("bucket", "buckets"), ("file_system", "file_systems"))
                   for p in resource_params(metafunc.config, many)]
-        params.append(pytest.param(("file_system", None), id="file_system", marks=TIER_MARKS["file_system"]))
         metafunc.parametrize("protected", params)
 
 
@@ -70,7 +67,19 @@ def test_table_mechanism_is_configured(check, dr_table, config_reads, dr_record)
     _judge(check, config_reads.focused(dr_table), dr_record)
 
 
-@pytest.mark.parametrize("check", _check_params({"backup", "file_system", "compute"}))
+@pytest.mark.parametrize("check", _check_params({"file_system"}))
+def test_file_system_mechanism_is_configured(check, dr_file_system, config_reads, dr_record):
+    """Each file system's automatic backups, against its own tier."""
+    _judge(check, config_reads.focused(dr_file_system), dr_record)
+
+
+@pytest.mark.parametrize("check", _check_params({"compute"}))
+def test_compute_mechanism_is_configured(check, dr_compute, config_reads, dr_record):
+    """Each compute environment's zones, against its own tier."""
+    _judge(check, config_reads.focused(dr_compute), dr_record)
+
+
+@pytest.mark.parametrize("check", _check_params({"backup", "stack"}))
 def test_dr_mechanism_is_configured(check, config_reads, dr_record):
     """Each workload-wide mechanism's settings as the target shows them, against the workload config and the tier."""
     _judge(check, config_reads, dr_record)
@@ -78,9 +87,7 @@ def test_dr_mechanism_is_configured(check, config_reads, dr_record):
 
 def _reads_of(config_reads, dr_workload, protected):
     kind, resource_id = protected
-    if kind in PER_RESOURCE:
-        return config_reads.focused(dr_workload.focus(**{kind: resource_id}))
-    return config_reads
+    return config_reads.focused(dr_workload.focus(**{kind: resource_id}))
 
 
 def test_rpo_is_met_by_a_mechanism(protected, config_reads, dr_workload, dr_record):

@@ -45,7 +45,8 @@ def test_the_example_projects_monthly_run_passes_with_one_record_per_check_and_r
     assert all(count == 1 for count in per_check.values()), [k for k, n in per_check.items() if n > 1]
     # Records name resources with the account masked: a resource is told by its own part of the name.
     for checks, names in ((PER_BUCKET, [f"-{b.id}-" for b in workload.spec.buckets]),
-                          (PER_TABLE, [f"-{t.id}" for t in workload.spec.tables])):
+                          (PER_TABLE, [f"-{t.id}" for t in workload.spec.tables]),
+                          (("config:batch-multi-az",), [f"-{c.id}" for c in workload.spec.compute_environments])):
         for check in checks:
             resources = [resource for (name, resource) in per_check if name == check]
             assert len(resources) == len(names), (check, resources)

@@ -104,3 +104,22 @@ def test_the_default_workload_is_one_bucket_and_one_table() -> None:
     spec = WorkloadFile()
     assert [(b.id, b.tier) for b in spec.buckets] == [("data", "critical")]
     assert [(t.id, t.tier) for t in spec.tables] == [("metadata", "critical")]
+
+
+def test_file_systems_and_compute_environments_are_collections_too(tmp_path: Path) -> None:
+    text = ("[[compute_environments]]\nid = 'cpu'\n"
+            "[[compute_environments]]\nid = 'gpu'\nname = 'gpu-ce'\njob_queue = 'gpu-queue'\navailability_zones = ['a', 'b']\n"
+            "[file_system]\ntier = 'important'\n")
+    w = load_workload(_write(tmp_path, text))
+    gpu = w.focus(compute="gpu")
+    assert (gpu.compute_environment, gpu.job_queue, gpu.spec.compute.availability_zones) == ("gpu-ce", "gpu-queue", ("a", "b"))
+    assert [v.spec.compute.id for v in w.each_compute()] == ["cpu", "gpu"]
+    assert [v.spec.file_system.tier for v in w.each_file_system()] == ["important"]
+    with pytest.raises(ConfigError, match="no compute with id 'tpu'; the compute environments are cpu, gpu"):
+        w.focus(compute="tpu")
+
+
+def test_two_compute_environments_may_not_share_a_queue() -> None:
+    text = "[[compute_environments]]\nid = 'a'\n[[compute_environments]]\nid = 'b'\nname = 'other'\n"
+    with pytest.raises(ConfigError, match=r"key 'compute_environments\[1\].job_queue': .* is also compute_environments\[0\]"):
+        parse_workload(text, "bad.toml")

@@ -60,7 +60,9 @@ class Judgement:
 @dataclass(frozen=True)
 class Check:
     name: str
-    kind: str  # whose tier it is judged against: table, bucket, file_system, compute, backup
+    # What it is judged on: one table, bucket, file_system or compute environment (a check per resource),
+    # or the workload's backup plan or DR stack (one check; the stack is judged at the first compute's tier).
+    kind: str
     judge: Callable[[TargetReads], Judgement]
 
 
@@ -97,7 +99,7 @@ def _judged(check: str, resource: str, tier: TierName, findings: list[Finding], 
 def _tier_of(workload: Workload, kind: str) -> TierName:
     spec = workload.spec
     if kind == "backup":
-        resources = (*spec.tables, *spec.buckets, spec.file_system)
+        resources = (*spec.tables, *spec.buckets, *spec.file_systems)
         required = [r.tier for r in resources if r.backup_required]
         return min(required or ["standard"], key=("critical", "important", "standard").index)  # type: ignore[return-value]
     return {"table": spec.table.tier, "bucket": spec.bucket.tier, "file_system": spec.file_system.tier,
@@ -321,7 +323,8 @@ def backup_selection_coverage(reads: TargetReads) -> Judgement:
     found = _on(reads, lambda f: f.resource == resource)
     found += _matching(reads, backup.plan_resource(w.backup_plan), ["exists"])
     tagged_resources = {*(s3.bucket_resource(v.data_bucket) for v in w.each_bucket()),
-                        *(_table(v) for v in w.each_table()), fsx.file_system_resource(w.file_system)}
+                        *(_table(v) for v in w.each_table()),
+                        *(fsx.file_system_resource(v.file_system) for v in w.each_file_system())}
     found += _on(reads, lambda f: f.resource in tagged_resources and f.property.endswith(f".{spec.selection_tag_key}"))
     problems: list[Problem] = []
     tagged = reads.tagged_for_backup()
@@ -450,8 +453,8 @@ CHECKS: tuple[Check, ...] = (
     Check(BACKUP_SELECTION, "backup", backup_selection_coverage),
     Check(FSX_AUTOMATIC_BACKUPS, "file_system", fsx_automatic_backups),
     Check(BATCH_MULTI_AZ, "compute", batch_multi_az),
-    Check(DR_STACK, "compute", dr_stack),
-    Check(SNS_DR_TOPIC, "compute", sns_dr_topic),
+    Check(DR_STACK, "stack", dr_stack),
+    Check(SNS_DR_TOPIC, "stack", sns_dr_topic),
     Check(MONTHLY_RULE, "backup", monthly_rule),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}

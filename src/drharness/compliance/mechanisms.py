@@ -123,7 +123,7 @@ class TargetReads:
 
     def focused(self, view: Workload) -> "TargetReads":
         """The reads of `view` (a `Workload.focus` of this workload), each still read once."""
-        key = f"view:{view.spec.bucket.id}:{view.spec.table.id}"
+        key = f"view:{view.spec.bucket.id}:{view.spec.table.id}:{view.spec.file_system.id}:{view.spec.compute.id}"
         return self._once(key, lambda: TargetReads(self.target, view, self.now, self._shared))  # type: ignore[no-any-return]
 
     @property

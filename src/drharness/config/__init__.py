@@ -42,7 +42,7 @@ from drharness.config.models import (
 from drharness.errors import ConfigError
 
 # The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
-COLLECTIONS = {"bucket": "buckets", "table": "tables"}
+COLLECTIONS = {"bucket": "buckets", "table": "tables", "file_system": "file_systems", "compute": "compute_environments"}
 DEFAULT_CONFIG_NAME = "workload.toml"
 
 
@@ -69,9 +69,9 @@ class WorkloadFile(ConfigModel):
     # a collection of one. The first is the one the fault drills strike.
     buckets: tuple[Bucket, ...] = (Bucket(),)
     tables: tuple[Table, ...] = (Table(),)
-    file_system: FileSystem = FileSystem()
+    file_systems: tuple[FileSystem, ...] = (FileSystem(),)
     backup: BackupPlan = BackupPlan()
-    compute: ComputeEnvironment = ComputeEnvironment()
+    compute_environments: tuple[ComputeEnvironment, ...] = (ComputeEnvironment(),)
     dr_stack: DrStack = DrStack()
     notifications: Notifications = Notifications()
     schedule: Schedule = Schedule()
@@ -92,12 +92,12 @@ class WorkloadFile(ConfigModel):
                 data = {**{k: v for k, v in data.items() if k != one}, many: [data[one]]}
         return data
 
-    @field_validator("buckets", "tables")
+    @field_validator("buckets", "tables", "file_systems", "compute_environments")
     @classmethod
-    def _distinct(cls, value: tuple[Bucket | Table, ...], info: ValidationInfo) -> tuple[Bucket | Table, ...]:
+    def _distinct(cls, value: tuple[ConfigModel, ...], info: ValidationInfo) -> tuple[ConfigModel, ...]:
         if not value:
             raise ValueError(f"{info.field_name} is empty: describe at least one (or leave the key out for the default)")
-        for attribute in ("id", "name", "backup_name"):
+        for attribute in ("id", "name", "backup_name", "job_queue"):
             seen: dict[str, int] = {}
             for index, resource in enumerate(value):
                 if not hasattr(resource, attribute):
@@ -138,6 +138,16 @@ class WorkloadFile(ConfigModel):
     def table(self) -> Table:
         """The table in focus: the first, or the one a `Workload.focus` view chose."""
         return self.tables[0]
+
+    @property
+    def file_system(self) -> FileSystem:
+        """The file system in focus: the first, or the one a `Workload.focus` view chose."""
+        return self.file_systems[0]
+
+    @property
+    def compute(self) -> ComputeEnvironment:
+        """The compute environment in focus: the first, or the one a `Workload.focus` view chose."""
+        return self.compute_environments[0]
 
 
 @dataclass(frozen=True)
@@ -253,17 +263,21 @@ class Workload:
             return f"{next(o for o, m in COLLECTIONS.items() if m == many)}.{attribute}"
         return f"{many}[{index}].{attribute}"
 
-    def focus(self, *, bucket: str | None = None, table: str | None = None) -> "Workload":
-        """This workload seen from one of its buckets and/or tables (by id): `data_bucket`, `spec.bucket`,
-        `metadata_table` and `spec.table` are then that one; everything else is unchanged."""
+    def focus(self, *, bucket: str | None = None, table: str | None = None, file_system: str | None = None,
+              compute: str | None = None) -> "Workload":
+        """This workload seen from one of its buckets, tables, file systems or compute environments (by id):
+        `data_bucket` and `spec.bucket`, `metadata_table` and `spec.table`, `file_system` and
+        `spec.file_system`, `compute_environment` and `spec.compute` are then that one; the rest is unchanged."""
         update: dict[str, object] = {}
-        for many, wanted in (("buckets", bucket), ("tables", table)):
+        for many, wanted in (("buckets", bucket), ("tables", table), ("file_systems", file_system),
+                             ("compute_environments", compute)):
             if wanted is None:
                 continue
             resources = getattr(self.spec, many)
             chosen = [r for r in resources if r.id == wanted]
             if not chosen:
-                raise ConfigError(f"{self.source}: no {many[:-1]} with id {wanted!r}; the {many} are "
+                one = next(o for o, m in COLLECTIONS.items() if m == many).replace("_", " ")
+                raise ConfigError(f"{self.source}: no {one} with id {wanted!r}; the {many.replace('_', ' ')} are "
                                   f"{', '.join(r.id for r in resources)}")
             update[many] = (chosen[0], *(r for r in resources if r.id != wanted))
         return Workload(self.spec.model_copy(update=update), self.account_id, self.source) if update else self
@@ -275,6 +289,14 @@ class Workload:
     def each_table(self) -> tuple["Workload", ...]:
         """One view per table, in the config's order (see `focus`)."""
         return tuple(self.focus(table=t.id) for t in self.spec.tables)
+
+    def each_file_system(self) -> tuple["Workload", ...]:
+        """One view per file system, in the config's order (see `focus`)."""
+        return tuple(self.focus(file_system=f.id) for f in self.spec.file_systems)
+
+    def each_compute(self) -> tuple["Workload", ...]:
+        """One view per compute environment, in the config's order (see `focus`)."""
+        return tuple(self.focus(compute=c.id) for c in self.spec.compute_environments)
 
 
 def printable(text: str) -> str:
@@ -367,6 +389,9 @@ def _names_distinct(workload: Workload) -> None:
     keys = [(f"buckets[{i}].{attr}", getattr(b, attr)) for i, b in enumerate(workload.spec.buckets)
             for attr in ("name", "backup_name")]
     keys += [(f"tables[{i}].name", t.name) for i, t in enumerate(workload.spec.tables)]
+    keys += [(f"file_systems[{i}].name", fs.name) for i, fs in enumerate(workload.spec.file_systems)]
+    keys += [(f"compute_environments[{i}].{attr}", getattr(c, attr)) for i, c in enumerate(workload.spec.compute_environments)
+             for attr in ("name", "job_queue")]
     seen: dict[tuple[str, str], str] = {}
     for key, template in keys:
         kind = key.split("[", 1)[0]
@@ -381,12 +406,11 @@ def _all_templates(spec: WorkloadFile) -> list[str]:
     return [
         *(t for b in spec.buckets for t in (b.name, b.backup_name, b.replication.replica_kms_key)),
         *(t for table in spec.tables for t in (table.name, table.kms_key, *table.replica_regions)),
-        spec.file_system.name,
+        *(fs.name for fs in spec.file_systems),
         spec.backup.vault,
         spec.backup.plan,
         spec.backup.selection,
-        spec.compute.name,
-        spec.compute.job_queue,
+        *(t for c in spec.compute_environments for t in (c.name, c.job_queue)),
         spec.dr_stack.name,
         spec.dr_stack.templates_bucket,
         spec.dr_stack.config_backup_bucket,

@@ -103,6 +103,9 @@ class Table(ConfigModel):
 
 
 class FileSystem(ConfigModel):
+    """An FSx file system and its automatic backups."""
+
+    id: str = Field(default="fsx", pattern=RESOURCE_ID)
     tier: TierName = "standard"
     name: str = "${project}-${environment}-fsx"
     type: Literal["LUSTRE", "WINDOWS", "ONTAP", "OPENZFS"] = "LUSTRE"
@@ -163,6 +166,9 @@ class BackupPlan(ConfigModel):
 
 
 class ComputeEnvironment(ConfigModel):
+    """A Batch compute environment, its job queue and its zones."""
+
+    id: str = Field(default="batch", pattern=RESOURCE_ID)
     tier: TierName = "critical"
     name: str = "${project}-${environment}-compute-env"
     job_queue: str = "${project}-${environment}-job-queue"

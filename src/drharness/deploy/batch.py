@@ -26,10 +26,18 @@ JOB_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023"
 
 @dataclass(frozen=True)
 class Network:
+    """The workload's VPC in one region: one subnet per zone any compute environment uses."""
+
     region: str
     vpc_id: str
     subnet_ids: tuple[str, ...]
     security_group_id: str
+    zones: tuple[str, ...] = ()  # the zone of each subnet, in the same order
+
+    def subnets_in(self, zones: tuple[str, ...]) -> tuple[str, ...]:
+        """The subnets of `zones` (one compute environment's), in that order."""
+        by_zone = dict(zip(self.zones, self.subnet_ids))
+        return tuple(by_zone[zone] for zone in zones if zone in by_zone)
 
 
 def compute_resource(name: str) -> str:
@@ -61,7 +69,7 @@ def ensure_network(target: Target, workload: Workload, region: str, cidr: str, l
     offered = {z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]}
     blocks = list(ipaddress.ip_network(cidr).subnets(new_prefix=24))
     subnet_ids = []
-    for zone in names.zones(workload, region):
+    for zone in names.all_zones(workload, region):
         if zone not in offered:
             raise DeployError(
                 f"availability zone {zone} (from compute.availability_zones) does not exist in {region}; "
@@ -95,7 +103,7 @@ def ensure_network(target: Target, workload: Workload, region: str, cidr: str, l
         group_id = call(f"ec2.create_security_group {group_name}", ec2.create_security_group, GroupName=group_name,
                         Description="Batch compute of the DR workload", VpcId=vpc_id)["GroupId"]
         log.add("security group", group_name, region, "created", group_id)
-    return Network(region, vpc_id, tuple(subnet_ids), group_id)
+    return Network(region, vpc_id, tuple(subnet_ids), group_id, names.all_zones(workload, region))
 
 
 def find_network(target: Target, workload: Workload, region: str) -> Network | None:
@@ -106,7 +114,7 @@ def find_network(target: Target, workload: Workload, region: str) -> Network | N
         return None
     vpc_id = vpcs[0]["VpcId"]
     subnet_ids = []
-    for zone in names.zones(workload, region):
+    for zone in names.all_zones(workload, region):
         found = _by_name(ec2, "subnet", names.subnet(workload, zone), [{"Name": "vpc-id", "Values": [vpc_id]}])
         if not found:
             return None
@@ -116,14 +124,21 @@ def find_network(target: Target, workload: Workload, region: str) -> Network | N
     )["SecurityGroups"]
     if not groups:
         return None
-    return Network(region, vpc_id, tuple(subnet_ids), groups[0]["GroupId"])
+    return Network(region, vpc_id, tuple(subnet_ids), groups[0]["GroupId"], names.all_zones(workload, region))
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> Network:
-    """Deploy the primary compute; return its network (the file system sits in it)."""
-    region = workload.primary_region
-    network = ensure_network(target, workload, region, names.PRIMARY_VPC_CIDR, log)
+    """Deploy every compute environment with its queue; return the primary network (the file systems sit in it)."""
+    network = ensure_network(target, workload, workload.primary_region, names.PRIMARY_VPC_CIDR, log)
     ensure_network(target, workload, workload.secondary_region, names.SECONDARY_VPC_CIDR, log)
+    for view in workload.each_compute():
+        _apply_compute(target, view, network, log)
+    _ensure_job_definition(target.client("batch", workload.primary_region), workload, log)
+    return network
+
+
+def _apply_compute(target: Target, workload: Workload, network: Network, log: ApplyLog) -> None:
+    region = workload.primary_region
     spec = workload.spec.compute
     batch = target.client("batch", region)
     service_role = iam.role_arn(target, names.batch_service_role(workload))
@@ -159,7 +174,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> Network:
                 "maxvCpus": spec.max_vcpus,
                 "desiredvCpus": 0,
                 "instanceTypes": list(spec.instance_types),
-                "subnets": list(network.subnet_ids),
+                "subnets": list(network.subnets_in(names.zones(workload, region))),
                 "securityGroupIds": [network.security_group_id],
                 "instanceRole": profile,
                 "tags": {"AvailabilityStrategy": "MultiAZ"},
@@ -168,8 +183,6 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> Network:
         )["computeEnvironmentArn"]
         log.add("batch compute environment", name, region, "created", ce_arn)
     _ensure_queue(batch, workload, ce_arn, log)
-    _ensure_job_definition(batch, workload, log)
-    return network
 
 
 def _ensure_queue(batch: Any, workload: Workload, ce_arn: str, log: ApplyLog) -> None:
@@ -212,6 +225,15 @@ def _ensure_job_definition(batch: Any, workload: Workload, log: ApplyLog) -> Non
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_compute():
+        _verify_compute(target, view, check)
+    batch = target.client("batch", workload.primary_region)
+    job = names.job_definition(workload)
+    if not batch.describe_job_definitions(jobDefinitionName=job, status="ACTIVE")["jobDefinitions"]:
+        check.missing(f"batch job definition {job}", "status", "ACTIVE")
+
+
+def _verify_compute(target: Target, workload: Workload, check: Checker) -> None:
     spec = workload.spec.compute
     region = workload.primary_region
     batch = target.client("batch", region)
@@ -251,7 +273,4 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
         order = [o["computeEnvironment"] for o in queue.get("computeEnvironmentOrder", [])]
         if ce_arn:
             check.expect(queue_res, "computeEnvironmentOrder", ce_arn, ce_arn if ce_arn in order else order)
-    job = names.job_definition(workload)
-    if not batch.describe_job_definitions(jobDefinitionName=job, status="ACTIVE")["jobDefinitions"]:
-        check.missing(f"batch job definition {job}", "status", "ACTIVE")
 

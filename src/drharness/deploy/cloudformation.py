@@ -177,7 +177,7 @@ def dr_parameters(target: Target, workload: Workload) -> dict[str, str]:
         "Environment": names.dr_environment(workload),
         "PrimaryRegion": workload.primary_region,
         "SecondaryRegion": region,
-        "DRSubnetIds": ",".join(network.subnet_ids),
+        "DRSubnetIds": ",".join(network.subnets_in(names.zones(workload, region))),
         "DRSecurityGroupId": network.security_group_id,
         "BatchServiceRoleArn": iam.role_arn(target, names.batch_service_role(workload)) or "",
         "BatchInstanceProfileArn": iam.instance_profile_arn(target, names.batch_instance_role(workload)) or "",

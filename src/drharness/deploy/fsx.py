@@ -7,6 +7,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from drharness.config import Workload
+from drharness.deploy import names
 from drharness.deploy.batch import Network
 from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, is_unsupported, tag_list, tag_map, workload_tags
 from drharness.errors import DeployError
@@ -44,6 +45,11 @@ def _backup_settings(workload: Workload) -> dict[str, Any]:
 
 
 def apply(target: Target, workload: Workload, network: Network, log: ApplyLog) -> None:
+    for view in workload.each_file_system():
+        _apply_file_system(target, view, network, log)
+
+
+def _apply_file_system(target: Target, workload: Workload, network: Network, log: ApplyLog) -> None:
     spec = workload.spec.file_system
     if spec.type != "LUSTRE":
         raise DeployError(
@@ -60,7 +66,8 @@ def apply(target: Target, workload: Workload, network: Network, log: ApplyLog) -
             FileSystemType="LUSTRE",
             StorageCapacity=spec.storage_gib,
             StorageType="SSD",
-            SubnetIds=[network.subnet_ids[0]],  # Lustre is single-AZ: the first configured zone
+            # Lustre is single-AZ: the first zone of the first compute environment.
+            SubnetIds=[network.subnets_in(names.zones(workload, workload.primary_region))[0]],
             SecurityGroupIds=[network.security_group_id],
             LustreConfiguration={
                 "DeploymentType": DEPLOYMENT_TYPE,
@@ -106,6 +113,11 @@ def _wait_available(target: Target, workload: Workload, created: dict[str, Any])
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_file_system():
+        _verify_file_system(target, view, check)
+
+
+def _verify_file_system(target: Target, workload: Workload, check: Checker) -> None:
     spec = workload.spec.file_system
     resource = file_system_resource(workload.file_system)
     fs = find(target, workload)

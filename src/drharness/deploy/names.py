@@ -82,6 +82,11 @@ def zones(workload: Workload, region: str) -> tuple[str, ...]:
     return tuple(f"{region}{suffix}" for suffix in workload.spec.compute.availability_zones)
 
 
+def all_zones(workload: Workload, region: str) -> tuple[str, ...]:
+    """Every zone of `region` that some compute environment of the workload uses, in the config's order."""
+    return tuple(dict.fromkeys(zone for view in workload.each_compute() for zone in zones(view, region)))
+
+
 def replica_key_alias(workload: Workload) -> str:
     return workload.name(workload.spec.bucket.replication.replica_kms_key)
 

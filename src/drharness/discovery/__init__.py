@@ -160,17 +160,12 @@ def _regions(discovery: Discovery, secondary: set[str]) -> None:
 def _file_systems(target: Target, discovery: Discovery, region: str, ids: set[str], backup_tag: tuple[str, str],
                   default_tier: str) -> None:
     if not ids:
-        discovery.notes.append("no FSx file system was found; [file_system] is left at its defaults")
+        discovery.notes.append("no FSx file system was found; the default file system is described")
         return
     fsx = target.client("fsx", region)
     systems = [fs for page in fsx.get_paginator("describe_file_systems").paginate() for fs in page.get("FileSystems", [])
                if fs["FileSystemId"] in ids]
-    if len(systems) > 1:
-        discovery.notes.append(f"{len(systems)} file systems found; the config describes one "
-                               f"({systems[0]['FileSystemId']}); the others: "
-                               f"{', '.join(fs['FileSystemId'] for fs in systems[1:])}")
-    if systems:
-        discovery.sections.append(read.read_file_system(target, systems[0], backup_tag, default_tier))
+    discovery.sections += [read.read_file_system(target, fs, backup_tag, default_tier) for fs in systems]
 
 
 def _compute(target: Target, discovery: Discovery, region: str, workload_tags: dict[str, str], default_tier: str) -> None:
@@ -178,12 +173,9 @@ def _compute(target: Target, discovery: Discovery, region: str, workload_tags: d
     environments = [ce for ce in batch.describe_compute_environments().get("computeEnvironments", [])
                     if workload_tags and all((ce.get("tags") or {}).get(k) == v for k, v in workload_tags.items())]
     if not environments:
-        discovery.notes.append("no Batch compute environment tagged like the workload; [compute] is left at its defaults")
+        discovery.notes.append("no Batch compute environment tagged like the workload; the default one is described")
         return
-    if len(environments) > 1:
-        discovery.notes.append(f"{len(environments)} compute environments found; the config describes "
-                               f"{environments[0]['computeEnvironmentName']}")
-    discovery.sections.append(read.read_compute(target, environments[0], region, default_tier))
+    discovery.sections += [read.read_compute(target, ce, region, default_tier) for ce in environments]
 
 
 def _dr_stack(target: Target, discovery: Discovery, other_buckets: list[str], workload_tags: dict[str, str]) -> None:

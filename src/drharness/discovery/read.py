@@ -23,7 +23,7 @@ TIERS = ("critical", "important", "standard")
 class Found:
     """One resource as the config will describe it: its keys, and what could not be read, as notes."""
 
-    kind: str  # buckets, tables, file_system, compute, backup, dr_stack, notifications, schedule
+    kind: str  # a collection (buckets, tables, file_systems, compute_environments), or backup, dr_stack
     values: dict[str, Any]
     notes: list[str] = field(default_factory=list)
 
@@ -177,7 +177,7 @@ def read_file_system(target: Target, fs: dict[str, Any], backup_tag: tuple[str, 
     start = str(settings.get("DailyAutomaticBackupStartTime") or "")
     if re.fullmatch(r"\d\d:\d\d", start):
         values["daily_backup_start_time"] = start
-    return Found("file_system", values, notes)
+    return Found("file_systems", values, notes)
 
 
 def read_compute(target: Target, ce: dict[str, Any], region: str, default_tier: str) -> Found:
@@ -208,7 +208,7 @@ def read_compute(target: Target, ce: dict[str, Any], region: str, default_tier: 
         notes.append(f"compute environment {values['name']}: no job queue uses it; job_queue is left at its default")
     if not zones:
         notes.append(f"compute environment {values['name']}: no subnets read; availability_zones assumed ['a']")
-    return Found("compute", values, notes)
+    return Found("compute_environments", values, notes)
 
 
 def read_backup_plan(target: Target, region: str, protected_arns: set[str]) -> Found | None:

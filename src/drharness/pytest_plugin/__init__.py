@@ -55,7 +55,8 @@ pytest_plugins = ["drharness.pytest_plugin.fixtures"]
 _SETTINGS_KEY = pytest.StashKey[RunSettings]()
 _SPEC_KEY = pytest.StashKey[WorkloadFile]()
 # Fixtures the plugin parametrizes over the workload's resources: one test per resource, its id in the test id.
-RESOURCE_FIXTURES = {"dr_bucket": "buckets", "dr_table": "tables"}
+RESOURCE_FIXTURES = {"dr_bucket": "buckets", "dr_table": "tables", "dr_file_system": "file_systems",
+                     "dr_compute": "compute_environments"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -162,6 +163,18 @@ def dr_table(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
     """The workload seen from one of its tables (the test runs once per table): `metadata_table`,
     `table_replica_regions` and `spec.table` are that table's."""
     return dr_session.workload.focus(table=getattr(request, "param", dr_session.workload.spec.table.id))
+
+
+@pytest.fixture
+def dr_file_system(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+    """The workload seen from one of its file systems (the test runs once per file system)."""
+    return dr_session.workload.focus(file_system=getattr(request, "param", dr_session.workload.spec.file_system.id))
+
+
+@pytest.fixture
+def dr_compute(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+    """The workload seen from one of its compute environments (the test runs once per compute environment)."""
+    return dr_session.workload.focus(compute=getattr(request, "param", dr_session.workload.spec.compute.id))
 
 
 @pytest.fixture
