@@ -19,6 +19,7 @@ from drharness.instruments.consistency import compare_bucket_to_expected, compar
 from drharness.instruments.restore import RestoreTimer, VerifyOutcome
 from drharness.results.objectives import objectives_for
 from drharness.waiting import pause, wait_until
+from drharness.pytest_plugin import resource_params
 from drtests._support import key_names, list_objects, restore_limit, scan_items, spool
 
 pytestmark = [pytest.mark.weekly, pytest.mark.monthly, pytest.mark.backup, pytest.mark.critical]
@@ -48,13 +49,18 @@ def _write(ledger, count):
     return written
 
 
-def test_pitr_restore_to_a_recorded_time(dr_target, dr_workload, dr_keep, service_now, tmp_path):
-    """Restore the metadata table to T; it must equal the table at T, canary for canary."""
-    w = dr_workload
+def test_pitr_restore_to_a_recorded_time(dr_target, dr_table, dr_record, dr_keep, service_now, tmp_path):
+    """Restore each table to T; it must equal the table at T, canary for canary."""
+    w = dr_table
     region, table, spec = w.primary_region, w.metadata_table, w.spec.table
+    if not spec.pitr:
+        dr_record.measure(check=PITR_RESTORE, scenario=SCENARIO, resource=f"dynamodb table {table}", tier=spec.tier,
+                          metric="restore_seconds", value=None, unit="s", verdict="info",
+                          reason=f"{table}: the workload config does not ask for point-in-time recovery (pitr = false)")
+        pytest.skip(f"{table} has no point-in-time recovery in the workload config")
     ddb = dr_target.client("dynamodb", region)
     rto = objectives_for(w, spec.tier).rto
-    ledger = CanaryLedger.dynamodb(ddb, table, hash_key=spec.hash_key, range_key=spec.range_key or spec.hash_key)
+    ledger = CanaryLedger.dynamodb(ddb, table, hash_key=spec.hash_key, range_key=spec.range_key)
     _write(ledger, CANARIES)
     pause(_gap(dr_target))
     local_t = dt.datetime.now(dt.timezone.utc)
@@ -94,10 +100,25 @@ def test_pitr_restore_to_a_recorded_time(dr_target, dr_workload, dr_keep, servic
     assert record.verdict == "pass", record.reason
 
 
-@pytest.mark.parametrize("kind", ["table", "bucket"])
-def test_aws_backup_restore_matches_the_backup(kind, dr_target, dr_workload, dr_record, dr_keep, tmp_path):
+def pytest_generate_tests(metafunc):
+    """Each table and bucket of the workload, one parameter each: `table-metadata`, `bucket-data`."""
+    if "backed_up" in metafunc.fixturenames:
+        metafunc.parametrize("backed_up", [
+            pytest.param((kind, p.values[0]), id=f"{kind}-{p.values[0]}", marks=p.marks)
+            for kind, many in (("table", "tables"), ("bucket", "buckets")) for p in resource_params(metafunc.config, many)])
+
+
+def test_aws_backup_restore_matches_the_backup(backed_up, dr_target, dr_workload, dr_record, dr_keep, tmp_path):
     """Back up, write more, restore the recovery point into a new resource; it equals the source at backup time."""
-    w = dr_workload
+    kind, resource_id = backed_up
+    w = dr_workload.focus(**{kind: resource_id})
+    resource_spec = w.spec.table if kind == "table" else w.spec.bucket
+    if not resource_spec.backup_required:
+        name = w.metadata_table if kind == "table" else w.data_bucket
+        dr_record.measure(check=AWS_BACKUP_RESTORE.format(kind=kind), scenario=SCENARIO, resource=f"{kind} {name}",
+                          tier=resource_spec.tier, metric="restore_seconds", value=None, unit="s", verdict="info",
+                          reason=f"{name}: the workload config does not require backups of it (backup_required = false)")
+        pytest.skip(f"{name} does not require backups")
     region = w.primary_region
     backup = dr_target.client("backup", region)
     role = iam.role_arn(dr_target, names.backup_role(w)) or ""
@@ -106,8 +127,7 @@ def test_aws_backup_restore_matches_the_backup(kind, dr_target, dr_workload, dr_
         client = dr_target.client("dynamodb", region)
         tier, source = spec.tier, f"dynamodb table {w.metadata_table}"
         arn = client.describe_table(TableName=w.metadata_table)["Table"]["TableArn"]
-        ledger = CanaryLedger.dynamodb(client, w.metadata_table, hash_key=spec.hash_key,
-                                       range_key=spec.range_key or spec.hash_key)
+        ledger = CanaryLedger.dynamodb(client, w.metadata_table, hash_key=spec.hash_key, range_key=spec.range_key)
     else:
         client = dr_target.client("s3", region)
         tier, source = w.spec.bucket.tier, f"s3 bucket {w.data_bucket}"

@@ -72,7 +72,7 @@ def _ledgers(target, workload):
         CanaryLedger.s3(target.client("s3", region), workload.data_bucket,
                         prefix=f"{workload.spec.bucket.replication.prefix}{CANARY_FOLDER}", interval_s=CANARY_INTERVAL_S),
         CanaryLedger.dynamodb(target.client("dynamodb", region), workload.metadata_table, hash_key=spec.hash_key,
-                              range_key=spec.range_key or spec.hash_key, interval_s=CANARY_INTERVAL_S),
+                              range_key=spec.range_key, interval_s=CANARY_INTERVAL_S),
     )
 
 

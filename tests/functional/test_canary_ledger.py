@@ -259,3 +259,26 @@ def test_bad_inputs_are_refused() -> None:
     ledger = CanaryLedger.s3(object(), SRC)
     with pytest.raises(MeasurementError, match="no timezone"):
         ledger.state_at(dt.datetime(2024, 1, 1))
+
+
+def test_a_table_without_a_sort_key_gives_the_exact_lost_writes_too(world: Any, target: Any) -> None:
+    """One partition per canary, found by a filtered Scan: lost writes and window against ground truth."""
+    primary = target.client("dynamodb", PRIMARY)
+    primary.create_table(TableName="hash-only", KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+                         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    primary.update_table(TableName="hash-only", ReplicaUpdates=[{"Create": {"RegionName": SECONDARY}}])
+    secondary = target.client("dynamodb", SECONDARY)
+    ledger = CanaryLedger.dynamodb(primary, "hash-only", hash_key="id", range_key=None, interval_s=INTERVAL)
+    try:
+        outage_at = _run_into_outage(world, ledger, {"table": "hash-only"})
+        assessment = ledger.assess(secondary, outage_at)
+    finally:
+        world.faults.revert_all()
+    prefix = f"canary#{ledger.series}#"
+    records = [r for r in world.truth.writes("dynamodb", "hash-only")
+               if r.region == PRIMARY and json.loads(r.key)["id"]["S"].startswith(prefix)]
+    lost, window = _truth_loss(records, lambda key: int(json.loads(key)["id"]["S"][len(prefix):]), outage_at)
+    assert lost and list(assessment.lost_sequences) == lost
+    assert assessment.data_loss_window_seconds is not None
+    assert abs(assessment.data_loss_window_seconds - window) <= INTERVAL

@@ -208,7 +208,7 @@ def start_canary_ledger(store: str = "dynamodb", interval_s: float = 0.1, config
     else:
         spec = workload.spec.table
         ledger = CanaryLedger.dynamodb(client, workload.metadata_table, hash_key=spec.hash_key,
-                                       range_key=spec.range_key or "sk", interval_s=interval_s)
+                                       range_key=spec.range_key, interval_s=interval_s)
     run.ledgers[store] = ledger.start()
     return {"store": store, "series": ledger.series, "resource": ledger.store.resource, "interval_seconds": interval_s}
 
@@ -233,7 +233,10 @@ def write_test_data(store: str = "dynamodb", count: int = 20, configuration: dic
             spec = workload.spec.table
             key = f"testdata#{batch}#{n:05d}"
             item = {spec.hash_key: {"S": f"testdata#{batch}"}, "payload": {"S": f"value {n} of {batch}"}}
-            item[spec.range_key or "sk"] = {"S": f"{n:05d}"}
+            if spec.range_key:
+                item[spec.range_key] = {"S": f"{n:05d}"}
+            else:  # no sort key: each item its own partition
+                item[spec.hash_key] = {"S": key}
             client.put_item(TableName=workload.metadata_table, Item=item)
         keys.append(key)
     return {"store": store, "written": len(keys), "batch": batch}

@@ -86,7 +86,7 @@ def replication_lag_within_objective(
                             prefix=f"{spec.bucket.replication.prefix}_lagprobe/")
     else:
         probe = LagProbe.dynamodb(source, replica, workload.metadata_table, hash_key=spec.table.hash_key,
-                                  range_key=spec.table.range_key or "sk")
+                                  range_key=spec.table.range_key)
     distribution = probe.run(count=max(1, int(probes)), timeout_s=float(timeout_s) or objective.limit,
                              interval_s=run.target.probe_interval_s)
     record = run.record(distribution.to_record(objective, scenario=run.scenario, tier=tier, target=run.target,

@@ -169,11 +169,15 @@ class S3CanaryStore:
 
 
 class DynamoDBCanaryStore:
-    """Canaries as items {hash_key: "canary#<series>", range_key: "<seq:08d>", seq, written_at}."""
+    """Canaries as items {hash_key: "canary#<series>", range_key: "<seq:08d>", seq, written_at}.
+
+    In a table with no sort key each canary is its own partition, {hash_key: "canary#<series>#<seq:08d>"},
+    and finding them takes a Scan (filtered on the series) instead of a Query.
+    """
 
     store = "dynamodb"
 
-    def __init__(self, client: Any, table: str, hash_key: str, range_key: str, series: str) -> None:
+    def __init__(self, client: Any, table: str, hash_key: str, range_key: str | None, series: str) -> None:
         self.client, self.resource, self.series = client, table, series
         self.hash_key, self.range_key = hash_key, range_key
         self.partition = f"canary#{series}"
@@ -182,17 +186,17 @@ class DynamoDBCanaryStore:
         return f"{self.partition}/{seq:08d}"
 
     def put(self, seq: int, written_at: dt.datetime) -> None:
+        keys = ({self.hash_key: {"S": f"{self.partition}#{seq:08d}"}} if self.range_key is None
+                else {self.hash_key: {"S": self.partition}, self.range_key: {"S": f"{seq:08d}"}})
         self.client.put_item(
             TableName=self.resource,
-            Item={
-                self.hash_key: {"S": self.partition},
-                self.range_key: {"S": f"{seq:08d}"},
-                "seq": {"N": str(seq)},
-                "written_at": {"S": iso(written_at)},
-            },
+            Item={**keys, "seq": {"N": str(seq)}, "written_at": {"S": iso(written_at)}},
         )
 
     def present(self, client: Any, resource: str) -> Iterator[int]:
+        if self.range_key is None:
+            yield from self._present_by_scan(client, resource)
+            return
         pages = client.get_paginator("query").paginate(
             TableName=resource,
             KeyConditionExpression="#h = :h",
@@ -204,6 +208,21 @@ class DynamoDBCanaryStore:
         for page in pages:
             for item in page.get("Items", []):
                 tail = item.get(self.range_key, {}).get("S", "")
+                if tail.isdigit():
+                    yield int(tail)
+
+    def _present_by_scan(self, client: Any, resource: str) -> Iterator[int]:
+        pages = client.get_paginator("scan").paginate(
+            TableName=resource,
+            FilterExpression="begins_with(#h, :p)",
+            ExpressionAttributeNames={"#h": self.hash_key},
+            ExpressionAttributeValues={":p": {"S": f"{self.partition}#"}},
+            ProjectionExpression="#h",
+            ConsistentRead=True,
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                tail = item.get(self.hash_key, {}).get("S", "").rsplit("#", 1)[-1]
                 if tail.isdigit():
                     yield int(tail)
 
@@ -251,7 +270,7 @@ class CanaryLedger:
         table: str,
         *,
         hash_key: str = "pk",
-        range_key: str = "sk",
+        range_key: str | None = "sk",
         interval_s: float = 0.1,
         series: str | None = None,
     ) -> "CanaryLedger":
