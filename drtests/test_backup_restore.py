@@ -113,6 +113,7 @@ def test_aws_backup_restore_matches_the_backup(backed_up, dr_target, dr_workload
     kind, resource_id = backed_up
     w = dr_workload.focus(**{kind: resource_id})
     resource_spec = w.spec.table if kind == "table" else w.spec.bucket
+    w = w.plan_of(resource_spec)  # its backup plan's vault and role
     if not resource_spec.backup_required:
         name = w.metadata_table if kind == "table" else w.data_bucket
         dr_record.measure(check=AWS_BACKUP_RESTORE.format(kind=kind), scenario=SCENARIO, resource=f"{kind} {name}",

@@ -24,6 +24,7 @@ pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]
 TIER_MARKS = {
     "stack": pytest.mark.critical,
     "backup": pytest.mark.critical,
+    "schedule": pytest.mark.critical,
 }
 READ_ERRORS = (ClientError, BotoCoreError, DrHarnessError)
 
@@ -79,7 +80,13 @@ def test_compute_mechanism_is_configured(check, dr_compute, config_reads, dr_rec
     _judge(check, config_reads.focused(dr_compute), dr_record)
 
 
-@pytest.mark.parametrize("check", _check_params({"backup", "stack"}))
+@pytest.mark.parametrize("check", _check_params({"backup"}))
+def test_backup_plan_is_configured(check, dr_backup_plan, config_reads, dr_record):
+    """Each backup plan's schedule, lifecycle and selection, against the tiers of what it keeps."""
+    _judge(check, config_reads.focused(dr_backup_plan), dr_record)
+
+
+@pytest.mark.parametrize("check", _check_params({"stack", "schedule"}))
 def test_dr_mechanism_is_configured(check, config_reads, dr_record):
     """Each workload-wide mechanism's settings as the target shows them, against the workload config and the tier."""
     _judge(check, config_reads, dr_record)
@@ -166,7 +173,8 @@ def test_newest_recovery_point_is_fresh(protected, config_reads, fresh_recovery_
         reason = f"{resource.label}: newest recovery point {point['RecoveryPointArn']} is {hours(age)} old"
     else:
         jobs = "; ".join(f"job {r.job_id or '-'} {r.state} {r.message}".strip() for r in runs)
-        reason = (f"{resource.label}: no COMPLETED recovery point in vault {dr_workload.backup_vault}"
+        vaults = ", ".join(dict.fromkeys(view.backup_vault for view in dr_workload.each_backup_plan()))
+        reason = (f"{resource.label}: no COMPLETED recovery point in vault {vaults}"
                   + (f" (the harness's backup job: {jobs})" if jobs else "")
                   + ("" if resource.arn else "; the resource does not exist"))
     record = dr_record.measure(

@@ -104,11 +104,13 @@ def _checks_in(directory):
 def test_backup_jobs_of_the_last_day_completed(dr_target, dr_workload, fresh_recovery_points, service_now, dr_record):
     """Every backup job of the vault that finished in the last 24 h (by the target's clock) COMPLETED; at least one did."""
     w = dr_workload
-    vault, region = w.backup_vault, w.primary_region
+    region = w.primary_region
+    vault = ", ".join(dict.fromkeys(view.backup_vault for view in w.each_backup_plan()))
     now = service_now()
-    pages = dr_target.client("backup", region).get_paginator("list_backup_jobs").paginate(
-        ByBackupVaultName=vault, ByCreatedAfter=now - DAY, ByCreatedBefore=now)
-    jobs = [job for page in pages for job in page.get("BackupJobs", [])]
+    paginator = dr_target.client("backup", region).get_paginator("list_backup_jobs")
+    jobs = [job for name in dict.fromkeys(view.backup_vault for view in w.each_backup_plan())
+            for page in paginator.paginate(ByBackupVaultName=name, ByCreatedAfter=now - DAY, ByCreatedBefore=now)
+            for job in page.get("BackupJobs", [])]
     finished = [j for j in jobs if j["State"] in FINISHED_JOB_STATES]
     failed = [j for j in finished if j["State"] != SUCCESS_JOB_STATE]
     table_runs = [r for r in fresh_recovery_points if r.resource_arn == _table_arn(dr_target, w)]

@@ -37,6 +37,25 @@ def test_a_fresh_world_deployed_from_the_written_config_has_the_defaults_dr_sett
 
 
 
+def test_init_reads_a_team_workload_back_plan_by_plan(tmp_path: Path) -> None:
+    """The example's three buckets, two tables, two compute environments and two backup plans: init finds
+    them by tag, puts the most critical first, names each resource's plan, and the world reads the file back clean."""
+    example = REPO / "examples" / "multi-region-app" / "workload.toml"
+    output = tmp_path / "w.toml"
+    for world, target in deployed(example, 25):
+        assert init(world, output, "--tag", "Project=multi-region-app", "--region", "eu-west-1") == 0
+        written = load_workload(output, world.account_id)
+        assert check_workload(target, written).findings == ()
+    original = load_workload(example)
+    assert [b.id for b in written.spec.buckets][0] == "uploads"  # the critical one: the drills strike it
+    assert {b.id for b in written.spec.buckets} == {b.id for b in original.spec.buckets}
+    assert {(t.id, t.backup_required) for t in written.spec.tables} == {("orders", True), ("sessions", False)}
+    plan_of = {r.id: written.plan_of(r).spec.backup.id for r in (*written.spec.buckets, *written.spec.tables)
+               if r.backup_required}
+    assert plan_of == {"uploads": "hourly", "orders": "hourly", "models": "daily", "exports": "daily"}
+    assert sorted(c.id for c in written.spec.compute_environments) == ["training", "workers"]
+
+
 @pytest.mark.e2e  # runs the monthly checks in a subprocess against a world
 def test_a_second_buckets_broken_rule_fails_its_checks_and_only_them(tmp_path: Path) -> None:
     for world, target in deployed(SECOND_BUCKET, 23):

@@ -98,9 +98,10 @@ def _judged(check: str, resource: str, tier: TierName, findings: list[Finding], 
 
 def _tier_of(workload: Workload, kind: str) -> TierName:
     spec = workload.spec
-    if kind == "backup":
+    if kind in ("backup", "schedule"):  # the plan in focus: what it keeps; the schedule: everything kept
         resources = (*spec.tables, *spec.buckets, *spec.file_systems)
-        required = [r.tier for r in resources if r.backup_required]
+        required = [r.tier for r in resources if r.backup_required
+                    and (kind == "schedule" or workload.plan_of(r).spec.backup.id == spec.backup.id)]
         return min(required or ["standard"], key=("critical", "important", "standard").index)  # type: ignore[return-value]
     return {"table": spec.table.tier, "bucket": spec.bucket.tier, "file_system": spec.file_system.tier,
             "compute": spec.compute.tier}[kind]
@@ -433,7 +434,7 @@ def monthly_rule(reads: TargetReads) -> Judgement:
             problems.append(("a schedule firing on the 1st of each month at 02:00 UTC", schedule.reason))
         if schedule.state != "ENABLED" and not any(f.property == events.STATE for f in found):
             problems.append(("State ENABLED", f"State {schedule.state}"))
-    return _judged(MONTHLY_RULE, resource, _tier_of(w, "backup"), found, problems,
+    return _judged(MONTHLY_RULE, resource, _tier_of(w, "schedule"), found, problems,
                    f"ENABLED, {w.spec.schedule.monthly_expression}, firing on the 1st at 02:00 UTC", actual)
 
 
@@ -455,6 +456,6 @@ CHECKS: tuple[Check, ...] = (
     Check(BATCH_MULTI_AZ, "compute", batch_multi_az),
     Check(DR_STACK, "stack", dr_stack),
     Check(SNS_DR_TOPIC, "stack", sns_dr_topic),
-    Check(MONTHLY_RULE, "backup", monthly_rule),
+    Check(MONTHLY_RULE, "schedule", monthly_rule),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}

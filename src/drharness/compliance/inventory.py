@@ -176,8 +176,8 @@ class _Collector:
 
     # -- AWS Backup --------------------------------------------------------------------------------
 
-    def recovery_points(self) -> tuple[RecoveryPointFact, ...]:
-        vault, region = self.workload.backup_vault, self.workload.primary_region
+    def recovery_points(self, vault: str) -> tuple[RecoveryPointFact, ...]:
+        region = self.workload.primary_region
         start, end = _window(self.now)
         backup = self.target.client("backup", region)
         listed = _pages(backup.list_recovery_points_by_backup_vault, "RecoveryPoints",
@@ -198,8 +198,8 @@ class _Collector:
                    "recovery_points": _facts(facts), "truncated": len(facts) > EVIDENCE_LIMIT})
         return facts
 
-    def backup_jobs(self) -> tuple[BackupJobFact, ...]:
-        vault, region = self.workload.backup_vault, self.workload.primary_region
+    def backup_jobs(self, vault: str) -> tuple[BackupJobFact, ...]:
+        region = self.workload.primary_region
         start, end = _window(self.now)
         listed = _pages(self.target.client("backup", region).list_backup_jobs, "BackupJobs",
                         ByBackupVaultName=vault, ByCreatedAfter=start, ByCreatedBefore=end)
@@ -376,9 +376,11 @@ def collect_inventory(target: Target, workload: Workload, recorder: Recorder, no
         raise ValueError(f"now={moment.isoformat()} has no time zone; pass a timezone-aware UTC datetime")
     moment = moment.astimezone(dt.timezone.utc)
     c = _Collector(target, workload, recorder, moment)
-    vault = workload.backup_vault
-    points = c.guarded(CHECK_RECOVERY_POINTS, vault, c.recovery_points) or ()
-    jobs = c.guarded(CHECK_BACKUP_JOBS, vault, c.backup_jobs) or ()
+    points: tuple[RecoveryPointFact, ...] = ()
+    jobs: tuple[BackupJobFact, ...] = ()
+    for vault in dict.fromkeys(view.backup_vault for view in workload.each_backup_plan()):  # one record per vault
+        points += c.guarded(CHECK_RECOVERY_POINTS, vault, lambda v=vault: c.recovery_points(v)) or ()
+        jobs += c.guarded(CHECK_BACKUP_JOBS, vault, lambda v=vault: c.backup_jobs(v)) or ()
     rules = c.guarded(CHECK_S3_REPLICATION, workload.data_bucket, c.replication_rules) or ()
     replicas = c.guarded(CHECK_TABLE_REPLICAS, workload.metadata_table, c.table_replicas) or ()
     cost = c.guarded(CHECK_DR_COST, f"{workload.spec.project}-{workload.spec.environment}", c.cost)

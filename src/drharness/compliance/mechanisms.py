@@ -72,6 +72,7 @@ class BackupCoverage:
     rules: tuple[str, ...]
     gap_seconds: float | None
     windows_seconds: float  # the largest start + completion window among the rules
+    plan: str = ""  # the plan's name
 
     @property
     def covered(self) -> bool:
@@ -123,7 +124,8 @@ class TargetReads:
 
     def focused(self, view: Workload) -> "TargetReads":
         """The reads of `view` (a `Workload.focus` of this workload), each still read once."""
-        key = f"view:{view.spec.bucket.id}:{view.spec.table.id}:{view.spec.file_system.id}:{view.spec.compute.id}"
+        s = view.spec
+        key = f"view:{s.bucket.id}:{s.table.id}:{s.file_system.id}:{s.compute.id}:{s.backup.id}"
         return self._once(key, lambda: TargetReads(self.target, view, self.now, self._shared))  # type: ignore[no-any-return]
 
     @property
@@ -190,12 +192,13 @@ class TargetReads:
 
     @property
     def plan(self) -> dict[str, Any] | None:
-        return self._once("plan", lambda: deploy_backup.find_plan(self.target, self.workload))  # type: ignore[no-any-return]
+        return self._once(f"plan:{self.workload.spec.backup.id}",  # type: ignore[no-any-return]
+                          lambda: deploy_backup.find_plan(self.target, self.workload))
 
     @property
     def selections(self) -> tuple[dict[str, Any], ...]:
         """Every selection of the workload's plan, as GetBackupSelection returns it."""
-        return self._once("selections", self._read_selections)  # type: ignore[no-any-return]
+        return self._once(f"selections:{self.workload.spec.backup.id}", self._read_selections)  # type: ignore[no-any-return]
 
     def _read_selections(self) -> tuple[dict[str, Any], ...]:
         if self.plan is None:
@@ -226,7 +229,7 @@ class TargetReads:
                 return found
 
     def tagged_for_backup(self) -> list[str]:
-        """ARNs of the backup-capable resources that carry the selection tag."""
+        """ARNs of the backup-capable resources that carry the selection tag of the plan in focus."""
         spec = self.workload.spec.backup
         return sorted(
             arn for arn, tags in self.tags.items()
@@ -251,16 +254,29 @@ class TargetReads:
                              w.spec.file_system.backup_required)
         raise ValueError(f"unknown resource kind {kind!r}; use one of {', '.join(KINDS)}")
 
+    def plans(self) -> tuple["TargetReads", ...]:
+        """The reads of each backup plan of the workload."""
+        return tuple(self.focused(view) for view in self.workload.each_backup_plan())
+
     def coverage(self, arn: str | None) -> BackupCoverage:
+        """How the plans cover `arn`: the plan whose selection picks it most often (the plan in focus if none do)."""
+        covering = [c for c in (reads.plan_coverage(arn) for reads in self.plans()) if c.covered]
+        if not covering:
+            return self.plan_coverage(arn)
+        return min(covering, key=lambda c: c.gap_seconds if c.gap_seconds is not None else float("inf"))
+
+    def plan_coverage(self, arn: str | None) -> BackupCoverage:
+        """How the plan in focus covers `arn`."""
+        name = self.workload.backup_plan
         if self.plan is None:
-            return BackupCoverage(False, (), (), None, 0.0)
+            return BackupCoverage(False, (), (), None, 0.0, name)
         rules = list((self.plan.get("BackupPlan") or {}).get("Rules", []))
         tags = self.tags.get(arn or "", {})
         chosen = tuple(str(s.get("SelectionName")) for s in self.selections if arn and selection_selects(s, arn, tags))
         windows = max((60.0 * (int(r.get("StartWindowMinutes") or 0) + int(r.get("CompletionWindowMinutes") or 0))
                        for r in rules), default=0.0)
         return BackupCoverage(True, chosen, tuple(str(r.get("RuleName")) for r in rules),
-                              worst_gap_seconds(rules, self.now) if chosen else None, windows)
+                              worst_gap_seconds(rules, self.now) if chosen else None, windows, name)
 
     def mechanisms(self, resource: Protected) -> tuple[Mechanism, ...]:
         """Every mechanism that keeps `resource`'s data, with its worst-case data-loss window."""
@@ -282,7 +298,7 @@ class TargetReads:
                                    FSX_AUTOMATIC_WINDOW_SECONDS if retention > 0 else None,
                                    f"AutomaticBackupRetentionDays {retention}"))
         coverage = self.coverage(resource.arn)
-        plan = self.workload.backup_plan
+        plan = coverage.plan or self.workload.backup_plan
         if not coverage.plan_found:
             detail = f"backup plan {plan} not found"
         elif not coverage.selections:
@@ -322,9 +338,10 @@ class TargetReads:
         )
 
     def newest_recovery_point(self, arn: str) -> dict[str, Any] | None:
-        """The newest COMPLETED recovery point of `arn` in the workload's vault, or None."""
+        """The newest COMPLETED recovery point of `arn` in any of the workload's vaults, or None."""
         backup = self._client("backup")
+        vaults = {view.backup_vault for view in self.workload.each_backup_plan()}
         pages = backup.get_paginator("list_recovery_points_by_resource").paginate(ResourceArn=arn)
         points = [p for page in pages for p in page.get("RecoveryPoints", [])
-                  if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") == self.workload.backup_vault]
+                  if p.get("Status") == "COMPLETED" and p.get("BackupVaultName") in vaults]
         return max(points, key=lambda p: p["CreationDate"], default=None)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
 
 from drharness.config.models import (
     RESOURCE_ID,
@@ -42,7 +42,8 @@ from drharness.config.models import (
 from drharness.errors import ConfigError
 
 # The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
-COLLECTIONS = {"bucket": "buckets", "table": "tables", "file_system": "file_systems", "compute": "compute_environments"}
+COLLECTIONS = {"bucket": "buckets", "table": "tables", "file_system": "file_systems", "compute": "compute_environments",
+               "backup": "backup_plans"}
 DEFAULT_CONFIG_NAME = "workload.toml"
 
 
@@ -70,13 +71,15 @@ class WorkloadFile(ConfigModel):
     buckets: tuple[Bucket, ...] = (Bucket(),)
     tables: tuple[Table, ...] = (Table(),)
     file_systems: tuple[FileSystem, ...] = (FileSystem(),)
-    backup: BackupPlan = BackupPlan()
+    backup_plans: tuple[BackupPlan, ...] = (BackupPlan(),)
     compute_environments: tuple[ComputeEnvironment, ...] = (ComputeEnvironment(),)
     dr_stack: DrStack = DrStack()
     notifications: Notifications = Notifications()
     schedule: Schedule = Schedule()
     offline: Offline = Offline()
     live: Live = Live()
+    # Which resource of each collection a `Workload.focus` view looks from (none: the first of each).
+    _focus: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -92,12 +95,12 @@ class WorkloadFile(ConfigModel):
                 data = {**{k: v for k, v in data.items() if k != one}, many: [data[one]]}
         return data
 
-    @field_validator("buckets", "tables", "file_systems", "compute_environments")
+    @field_validator("buckets", "tables", "file_systems", "compute_environments", "backup_plans")
     @classmethod
     def _distinct(cls, value: tuple[ConfigModel, ...], info: ValidationInfo) -> tuple[ConfigModel, ...]:
         if not value:
             raise ValueError(f"{info.field_name} is empty: describe at least one (or leave the key out for the default)")
-        for attribute in ("id", "name", "backup_name", "job_queue"):
+        for attribute in ("id", "name", "backup_name", "job_queue", "plan", "selection"):
             seen: dict[str, int] = {}
             for index, resource in enumerate(value):
                 if not hasattr(resource, attribute):
@@ -118,6 +121,18 @@ class WorkloadFile(ConfigModel):
         missing = [t for t in TIER_NAMES if t not in self.tiers]
         if missing:
             raise ValueError(f"tiers must define {', '.join(missing)}")
+        plans = [p.id for p in self.backup_plans]
+        tags = [(p.selection_tag_key, p.selection_tag_value) for p in self.backup_plans]
+        if len(set(tags)) < len(tags):
+            index = next(i for i, t in enumerate(tags) if tags.index(t) != i)
+            raise KeyedValueError(f"backup_plans[{index}].selection_tag_value",
+                                  f"the tag {tags[index][0]}={tags[index][1]} is also another plan's: each plan selects "
+                                  "by its own tag, or both would keep every tagged resource")
+        for many in ("buckets", "tables", "file_systems"):
+            for index, resource in enumerate(getattr(self, many)):
+                if resource.backup_plan is not None and resource.backup_plan not in plans:
+                    raise KeyedValueError(f"{many}[{index}].backup_plan",
+                                          f"{resource.backup_plan!r} is no backup plan's id; the plans are {', '.join(plans)}")
         regions = {"primary_region": self.primary_region, "secondary_region": self.secondary_region}
         for index, table in enumerate(self.tables):
             for region in table.replica_regions:
@@ -129,25 +144,35 @@ class WorkloadFile(ConfigModel):
                         "region (e.g. \"${secondary_region}\")")
         return self
 
+    def _in_focus(self, many: str) -> ConfigModel:
+        resources = getattr(self, many)
+        wanted = self._focus.get(many)
+        return next((r for r in resources if r.id == wanted), resources[0])
+
     @property
     def bucket(self) -> Bucket:
         """The bucket in focus: the first, or the one a `Workload.focus` view chose."""
-        return self.buckets[0]
+        return self._in_focus("buckets")  # type: ignore[return-value]
 
     @property
     def table(self) -> Table:
         """The table in focus: the first, or the one a `Workload.focus` view chose."""
-        return self.tables[0]
+        return self._in_focus("tables")  # type: ignore[return-value]
+
+    @property
+    def backup(self) -> BackupPlan:
+        """The backup plan in focus: the first, or the one a `Workload.focus` view chose."""
+        return self._in_focus("backup_plans")  # type: ignore[return-value]
 
     @property
     def file_system(self) -> FileSystem:
         """The file system in focus: the first, or the one a `Workload.focus` view chose."""
-        return self.file_systems[0]
+        return self._in_focus("file_systems")  # type: ignore[return-value]
 
     @property
     def compute(self) -> ComputeEnvironment:
         """The compute environment in focus: the first, or the one a `Workload.focus` view chose."""
-        return self.compute_environments[0]
+        return self._in_focus("compute_environments")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -264,23 +289,28 @@ class Workload:
         return f"{many}[{index}].{attribute}"
 
     def focus(self, *, bucket: str | None = None, table: str | None = None, file_system: str | None = None,
-              compute: str | None = None) -> "Workload":
-        """This workload seen from one of its buckets, tables, file systems or compute environments (by id):
-        `data_bucket` and `spec.bucket`, `metadata_table` and `spec.table`, `file_system` and
-        `spec.file_system`, `compute_environment` and `spec.compute` are then that one; the rest is unchanged."""
-        update: dict[str, object] = {}
+              compute: str | None = None, backup_plan: str | None = None) -> "Workload":
+        """This workload seen from one of its buckets, tables, file systems, compute environments or
+        backup plans (by id): `data_bucket` and `spec.bucket`, `metadata_table` and `spec.table`,
+        `file_system` and `spec.file_system`, `compute_environment` and `spec.compute`, `backup_plan` and
+        `spec.backup` are then that one; the rest (the collections themselves, in the config's order) is
+        unchanged."""
+        chosen_ids: dict[str, str] = {}
         for many, wanted in (("buckets", bucket), ("tables", table), ("file_systems", file_system),
-                             ("compute_environments", compute)):
+                             ("compute_environments", compute), ("backup_plans", backup_plan)):
             if wanted is None:
                 continue
             resources = getattr(self.spec, many)
-            chosen = [r for r in resources if r.id == wanted]
-            if not chosen:
+            if not any(r.id == wanted for r in resources):
                 one = next(o for o, m in COLLECTIONS.items() if m == many).replace("_", " ")
                 raise ConfigError(f"{self.source}: no {one} with id {wanted!r}; the {many.replace('_', ' ')} are "
                                   f"{', '.join(r.id for r in resources)}")
-            update[many] = (chosen[0], *(r for r in resources if r.id != wanted))
-        return Workload(self.spec.model_copy(update=update), self.account_id, self.source) if update else self
+            chosen_ids[many] = wanted
+        if not chosen_ids:
+            return self
+        spec = self.spec.model_copy()
+        spec._focus = {**self.spec._focus, **chosen_ids}
+        return Workload(spec, self.account_id, self.source)
 
     def each_bucket(self) -> tuple["Workload", ...]:
         """One view per bucket, in the config's order (see `focus`)."""
@@ -293,6 +323,14 @@ class Workload:
     def each_file_system(self) -> tuple["Workload", ...]:
         """One view per file system, in the config's order (see `focus`)."""
         return tuple(self.focus(file_system=f.id) for f in self.spec.file_systems)
+
+    def each_backup_plan(self) -> tuple["Workload", ...]:
+        """One view per backup plan, in the config's order (see `focus`)."""
+        return tuple(self.focus(backup_plan=p.id) for p in self.spec.backup_plans)
+
+    def plan_of(self, resource: Bucket | Table | FileSystem) -> "Workload":
+        """This workload seen from the backup plan that keeps `resource` (its `backup_plan`, else the first)."""
+        return self.focus(backup_plan=resource.backup_plan or self.spec.backup_plans[0].id)
 
     def each_compute(self) -> tuple["Workload", ...]:
         """One view per compute environment, in the config's order (see `focus`)."""
@@ -407,9 +445,7 @@ def _all_templates(spec: WorkloadFile) -> list[str]:
         *(t for b in spec.buckets for t in (b.name, b.backup_name, b.replication.replica_kms_key)),
         *(t for table in spec.tables for t in (table.name, table.kms_key, *table.replica_regions)),
         *(fs.name for fs in spec.file_systems),
-        spec.backup.vault,
-        spec.backup.plan,
-        spec.backup.selection,
+        *(t for p in spec.backup_plans for t in (p.vault, p.plan, p.selection)),
         *(t for c in spec.compute_environments for t in (c.name, c.job_queue)),
         spec.dr_stack.name,
         spec.dr_stack.templates_bucket,

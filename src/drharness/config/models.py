@@ -76,6 +76,8 @@ class Bucket(ConfigModel):
     backup_name: str = "${project}-${environment}-data-backup-${secondary_region}"
     replication: ReplicationRule = ReplicationRule()
     backup_required: bool = True
+    # The id of the backup plan that keeps it (`[[backup_plans]]`); unset: the first plan.
+    backup_plan: str | None = Field(default=None, pattern=RESOURCE_ID)
 
 
 class Table(ConfigModel):
@@ -94,6 +96,8 @@ class Table(ConfigModel):
     kms_key: str = "alias/${project}-${environment}-data"
     replica_regions: tuple[str, ...] = ("${secondary_region}",)
     backup_required: bool = True
+    # The id of the backup plan that keeps it (`[[backup_plans]]`); unset: the first plan.
+    backup_plan: str | None = Field(default=None, pattern=RESOURCE_ID)
 
     @field_validator("range_key", "stream_view_type", mode="before")
     @classmethod
@@ -113,6 +117,8 @@ class FileSystem(ConfigModel):
     automatic_backup_retention_days: int = Field(default=30, ge=0, le=90)
     daily_backup_start_time: str = "02:00"
     backup_required: bool = True
+    # The id of the backup plan that keeps it (`[[backup_plans]]`); unset: the first plan.
+    backup_plan: str | None = Field(default=None, pattern=RESOURCE_ID)
 
 
 class BackupRule(ConfigModel):
@@ -157,6 +163,9 @@ def _default_backup_rules() -> tuple[BackupRule, ...]:
 
 
 class BackupPlan(ConfigModel):
+    """An AWS Backup plan: its vault, its rules, and the selection (by tag and by ARN) of what it keeps."""
+
+    id: str = Field(default="plan", pattern=RESOURCE_ID)
     vault: str = "${project}-${environment}-backup-vault"
     plan: str = "${project}-${environment}-backup-plan"
     selection: str = "${project}-${environment}-selection"

@@ -71,8 +71,13 @@ def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:
     spec = workload.spec.backup
     region = workload.primary_region
     ddb = target.client("dynamodb", region)
+    mine = workload.spec.backup.id
+
+    def kept(view: Workload, resource: Any) -> bool:  # by this plan (the one in `workload`'s focus)
+        return bool(resource.backup_required) and view.plan_of(resource).spec.backup.id == mine
+
     table_arns = [ddb.describe_table(TableName=view.metadata_table)["Table"]["TableArn"]
-                  for view in workload.each_table() if view.spec.table.backup_required]
+                  for view in workload.each_table() if kept(view, view.spec.table)]
     return {
         "SelectionName": workload.name(spec.selection),
         "IamRoleArn": iam.role_arn(target, names.backup_role(workload)),
@@ -80,7 +85,7 @@ def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:
         # backup (the FSx file system among them). The guide's `Conditions` would AND with the
         # ARNs and leave the file system out of every backup.
         "Resources": [*table_arns, *(f"arn:aws:s3:::{view.data_bucket}" for view in workload.each_bucket()
-                                     if view.spec.bucket.backup_required)],
+                                     if kept(view, view.spec.bucket))],
         "ListOfTags": [
             {
                 "ConditionType": "STRINGEQUALS",
@@ -92,6 +97,11 @@ def _selection_spec(target: Target, workload: Workload) -> dict[str, Any]:
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
+    for view in workload.each_backup_plan():
+        _apply_plan(target, view, log)
+
+
+def _apply_plan(target: Target, workload: Workload, log: ApplyLog) -> None:
     region = workload.primary_region
     backup = target.client("backup", region)
     vault = workload.backup_vault
@@ -192,6 +202,11 @@ def _check_rules(workload: Workload, plan: dict[str, Any], check: Checker) -> No
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_backup_plan():
+        _verify_plan(target, view, check)
+
+
+def _verify_plan(target: Target, workload: Workload, check: Checker) -> None:
     region = workload.primary_region
     backup = target.client("backup", region)
     vault = vault_resource(workload.backup_vault)

@@ -138,10 +138,11 @@ def workload_tags(workload: Workload, tier: str | None = None) -> dict[str, str]
     return {**tags, TIER_TAG: tier} if tier else tags
 
 
-def backup_tags(workload: Workload, required: bool) -> dict[str, str]:
-    """The tag that puts a resource in the AWS Backup selection (empty when not required)."""
-    spec = workload.spec.backup
-    return {spec.selection_tag_key: spec.selection_tag_value} if required else {}
+def backup_tags(workload: Workload, resource: Any) -> dict[str, str]:
+    """The tag that puts `resource` (a bucket, table or file system of the config) in its backup plan's
+    selection; empty when it requires no backups."""
+    spec = workload.plan_of(resource).spec.backup
+    return {spec.selection_tag_key: spec.selection_tag_value} if resource.backup_required else {}
 
 
 def call(what: str, fn: Any, /, **kwargs: Any) -> Any:

@@ -78,7 +78,7 @@ def _apply_table(target: Target, workload: Workload, log: ApplyLog) -> None:
     action = "unchanged"
     if description is None:
         keys = [(spec.hash_key, "HASH")] + ([(spec.range_key, "RANGE")] if spec.range_key else [])
-        tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
+        tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec)}
         call(
             f"dynamodb.create_table {table} in {region}",
             ddb.create_table,
@@ -105,7 +105,7 @@ def _apply_table(target: Target, workload: Workload, log: ApplyLog) -> None:
         if updates:
             call(f"dynamodb.update_table {table}", ddb.update_table, TableName=table, **updates)
             action = "updated"
-        wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
+        wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec)}
         if wanted_tags:
             arn = description["TableArn"]
             current = tag_map(ddb.list_tags_of_resource(ResourceArn=arn).get("Tags"))
@@ -190,7 +190,7 @@ def _verify_table(target: Target, workload: Workload, check: Checker) -> None:
         check.expect(resource, f"{SSE}.SSEType", "KMS", sse.get("SSEType"))
         check.expect(resource, f"{SSE}.KMSMasterKeyArn",
                      kms.key_arn(target, region, names.data_key_alias(workload)), sse.get("KMSMasterKeyArn"))
-    wanted_tags = backup_tags(workload, spec.backup_required)
+    wanted_tags = backup_tags(workload, spec)
     if wanted_tags:
         current = tag_map(ddb.list_tags_of_resource(ResourceArn=description["TableArn"]).get("Tags"))
         for key, value in wanted_tags.items():

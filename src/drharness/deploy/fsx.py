@@ -59,7 +59,7 @@ def _apply_file_system(target: Target, workload: Workload, network: Network, log
     fsx = target.client("fsx", workload.primary_region)
     existing = find(target, workload)
     if existing is None:
-        tags = {"Name": workload.file_system, **workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
+        tags = {"Name": workload.file_system, **workload_tags(workload, spec.tier), **backup_tags(workload, spec)}
         created = call(
             f"fsx.create_file_system {workload.file_system}",
             fsx.create_file_system,
@@ -91,7 +91,7 @@ def _apply_file_system(target: Target, workload: Workload, network: Network, log
             if not is_unsupported(exc):
                 raise DeployError(f"fsx.update_file_system {workload.file_system} failed: {exc}") from exc
             # The target cannot change a file system in place; verification names the difference.
-    wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec.backup_required)}
+    wanted_tags = {**workload_tags(workload, spec.tier), **backup_tags(workload, spec)}
     if any(tag_map(existing.get("Tags")).get(k) != v for k, v in wanted_tags.items()):
         call(f"fsx.tag_resource {workload.file_system}", fsx.tag_resource,
              ResourceARN=existing["ResourceARN"], Tags=tag_list(wanted_tags))
@@ -132,5 +132,5 @@ def _verify_file_system(target: Target, workload: Workload, check: Checker) -> N
     check.expect(resource, RETENTION, spec.automatic_backup_retention_days, lustre.get("AutomaticBackupRetentionDays"))
     check.expect(resource, START_TIME, spec.daily_backup_start_time, lustre.get("DailyAutomaticBackupStartTime"))
     tags = tag_map(fs.get("Tags"))
-    for key, value in backup_tags(workload, spec.backup_required).items():
+    for key, value in backup_tags(workload, spec).items():
         check.expect(resource, f"Tags.{key}", value, tags.get(key))

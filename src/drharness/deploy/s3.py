@@ -34,7 +34,7 @@ def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[s
     for view in workload.each_bucket():
         specs += [
             (view.data_bucket, view.primary_region, names.data_key_alias(view),
-             {TIER_TAG: view.spec.bucket.tier, **backup_tags(view, view.spec.bucket.backup_required)}),
+             {TIER_TAG: view.spec.bucket.tier, **backup_tags(view, view.spec.bucket)}),
             (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}),
         ]
     return specs + [

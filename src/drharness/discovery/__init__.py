@@ -83,7 +83,6 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
     _identity(discovery, workload_tags, stack)
     backup_tag = DEFAULT_BACKUP_TAG
     secondary: set[str] = set()
-    protected: set[str] = set()
     replicated = []
     for bucket in sorted(buckets):
         bucket_region = read.bucket_region(target, bucket)
@@ -93,7 +92,6 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
         found = read.read_bucket(target, bucket, bucket_region, config, backup_tag, default_tier)
         replicated.append(found)
         secondary.add(found.values.pop("_replica_region") or "")
-        protected.add(f"arn:aws:s3:::{bucket}")
     destinations = {f.values["backup_name"] for f in replicated}
     others = sorted(buckets - destinations - {f.values["name"] for f in replicated})
     discovery.sections += replicated
@@ -101,18 +99,19 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
         found = read.read_table(target, table, region, backup_tag, default_tier)
         discovery.sections.append(found)
         secondary.update(found.values["replica_regions"])
-        protected.add(target.client("dynamodb", region).describe_table(TableName=table)["Table"]["TableArn"])
     _regions(discovery, secondary)
     _file_systems(target, discovery, region, file_systems, backup_tag, default_tier)
     _compute(target, discovery, region, workload_tags, default_tier)
-    plan = read.read_backup_plan(target, region, protected)
-    if plan is not None:
-        discovery.sections.append(plan)
-    else:
-        discovery.notes.append("no backup plan with a selection of these resources; [backup] is left at its defaults")
+    kept = [s for s in discovery.sections if s.kind in ("buckets", "tables", "file_systems")]
+    plans = read.read_backup_plans(target, region, [(s.values["_arn"], s.values["_tags"]) for s in kept])
+    discovery.sections += plans
+    if not plans:
+        discovery.notes.append("no backup plan with a selection of these resources; the default plan is described")
     _dr_stack(target, discovery, others, workload_tags)
     _named_by_default(target, discovery)
+    _most_critical_first(discovery)
     _ids(discovery)
+    _assign_plans(kept, plans)
     if not replicated:
         discovery.notes.append("no bucket with a replication rule was found; the default bucket is described")
     if not any(s.kind == "tables" for s in discovery.sections):
@@ -184,6 +183,7 @@ def _dr_stack(target: Target, discovery: Discovery, other_buckets: list[str], wo
     if found is None:
         discovery.notes.append("no DR stack with an Enable... parameter in the DR region; [dr_stack] is left at its defaults")
         return
+    _mirrored_first(discovery, found.values.pop("_parameters"))
     for key, word in (("templates_bucket", "template"), ("config_backup_bucket", "config")):
         match = [b for b in other_buckets if word in b]
         if match:
@@ -212,13 +212,55 @@ def _named_by_default(target: Target, discovery: Discovery) -> None:
                                f"starts the monthly drill (rules found: {', '.join(names) or 'none'})")
 
 
+def _most_critical_first(discovery: Discovery) -> None:
+    """Within each collection, the most critical resource first (the fault drills strike the first), then by name."""
+    def rank(found: Found) -> tuple[int, int, str]:
+        tier = str(found.values.get("tier", DEFAULT_TIER))
+        return (list(COLLECTIONS.values()).index(found.kind) if found.kind in COLLECTIONS.values() else 99,
+                TIER_NAMES.index(tier) if tier in TIER_NAMES else 9, str(found.values.get("name", "")))
+
+    # Compute environments keep their order: the first is the one the DR stack mirrors (see _dr_stack).
+    collections = sorted((s for s in discovery.sections if s.kind in ("buckets", "tables", "file_systems")), key=rank)
+    others = [s for s in discovery.sections if s not in collections]
+    discovery.sections = collections + others
+
+
+def _assign_plans(resources: list[Found], plans: list[Found]) -> None:
+    """Each resource is kept by the first plan whose selection picks it; `backup_plan` names it where that
+    is not the config's first plan, and a resource no plan picks requires no backups."""
+    for resource in resources:
+        arn, tags = resource.values.pop("_arn"), resource.values.pop("_tags")
+        picking = [p for p in plans if read.selection_selects(p.values["_selection"], arn, tags)]
+        resource.values["backup_required"] = bool(picking)
+        if picking and picking[0] is not plans[0]:
+            resource.values["backup_plan"] = picking[0].values["id"]
+    for plan in plans:
+        plan.values.pop("_selection")
+
+
+def _mirrored_first(discovery: Discovery, parameters: dict[str, Any]) -> None:
+    """Put first the compute environment the DR stack mirrors (its instance types and vCPUs): the drills
+    and the DR stack's checks take the first one as the primary compute."""
+    environments = [s for s in discovery.sections if s.kind == "compute_environments"]
+    types, vcpus = str(parameters.get("InstanceTypes", "")), str(parameters.get("MaxvCpus", ""))
+    mirrored = [s for s in environments
+                if ",".join(s.values.get("instance_types", [])) == types and str(s.values.get("max_vcpus")) == vcpus]
+    if len(environments) > 1 and mirrored:
+        if mirrored[0] is not environments[0]:
+            discovery.sections.remove(mirrored[0])
+            discovery.sections.insert(discovery.sections.index(environments[0]), mirrored[0])
+    elif len(environments) > 1:
+        discovery.notes.append("no compute environment matches the DR stack's InstanceTypes and MaxvCpus; the first "
+                               "listed is taken as the primary compute (put the one the DR stack mirrors first)")
+
+
 def _ids(discovery: Discovery) -> None:
     """A short id per bucket and table: its name less the project/environment prefix and the account id."""
     prefix = f"{discovery.top.get('project', '')}-{discovery.top.get('environment', '')}-"
     for kind in COLLECTIONS.values():
         used: set[str] = set()
         for found in (s for s in discovery.sections if s.kind == kind):
-            name = str(found.values["name"])
+            name = str(found.values["plan" if kind == "backup_plans" else "name"])
             short = name[len(prefix):] if name.startswith(prefix) else name
             short = re.sub(r"-\d{12}$", "", short)
             short = re.sub(r"[^a-z0-9-]+", "-", short.lower()).strip("-")[:31] or kind[:-1]

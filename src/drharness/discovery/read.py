@@ -13,6 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from drharness.compliance.selection import selection_selects
 from drharness.deploy.common import TIER_TAG, error_code, tag_map
 from drharness.target import Target
 
@@ -122,6 +123,8 @@ def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any]
         "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
         "replication": replication_values,
         "_replica_region": replica_region,
+        "_arn": f"arn:aws:s3:::{bucket}",
+        "_tags": tags,
     }
     return Found("buckets", values, notes)
 
@@ -148,6 +151,8 @@ def read_table(target: Target, name: str, region: str, backup_tag: tuple[str, st
         "sse_kms": kms_key is not None,
         "replica_regions": sorted(str(r["RegionName"]) for r in table.get("Replicas", []) if r.get("RegionName") != region),
         "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
+        "_arn": table["TableArn"],
+        "_tags": tags,
     }
     if kms_key:
         values["kms_key"] = kms_key
@@ -173,6 +178,8 @@ def read_file_system(target: Target, fs: dict[str, Any], backup_tag: tuple[str, 
         "storage_gib": int(fs.get("StorageCapacity") or 1200),
         "automatic_backup_retention_days": int(settings.get("AutomaticBackupRetentionDays") or 0),
         "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
+        "_arn": str(fs.get("ResourceARN", "")),
+        "_tags": tags,
     }
     start = str(settings.get("DailyAutomaticBackupStartTime") or "")
     if re.fullmatch(r"\d\d:\d\d", start):
@@ -211,20 +218,20 @@ def read_compute(target: Target, ce: dict[str, Any], region: str, default_tier: 
     return Found("compute_environments", values, notes)
 
 
-def read_backup_plan(target: Target, region: str, protected_arns: set[str]) -> Found | None:
-    """The backup plan with a selection that picks one of the workload's resources (by ARN or by tag)."""
+def read_backup_plans(target: Target, region: str, resources: list[tuple[str, dict[str, str]]]) -> list[Found]:
+    """Each backup plan with a selection that picks one of the workload's resources (ARN, tags), by ARN or by tag."""
     backup = target.client("backup", region)
+    found: list[Found] = []
     for page in backup.get_paginator("list_backup_plans").paginate():
         for item in page.get("BackupPlansList", []):
             plan_id = item["BackupPlanId"]
             selections = backup.list_backup_selections(BackupPlanId=plan_id).get("BackupSelectionsList", [])
             for listed in selections:
                 body = backup.get_backup_selection(BackupPlanId=plan_id, SelectionId=listed["SelectionId"])["BackupSelection"]
-                if not (set(body.get("Resources", [])) & protected_arns or body.get("ListOfTags")):
-                    continue
-                plan = backup.get_backup_plan(BackupPlanId=plan_id)["BackupPlan"]
-                return _plan_found(plan, body)
-    return None
+                if any(selection_selects(body, arn, tags) for arn, tags in resources):
+                    found.append(_plan_found(backup.get_backup_plan(BackupPlanId=plan_id)["BackupPlan"], body))
+                    break
+    return found
 
 
 def _plan_found(plan: dict[str, Any], selection: dict[str, Any]) -> Found:
@@ -249,13 +256,13 @@ def _plan_found(plan: dict[str, Any], selection: dict[str, Any]) -> Found:
         notes.append(f"backup plan {plan['BackupPlanName']}: rules target vaults {', '.join(sorted(vaults))}; the config names one")
     conditions = selection.get("ListOfTags") or []
     values: dict[str, Any] = {"vault": sorted(vaults)[0] if vaults else "", "plan": plan["BackupPlanName"],
-                              "selection": selection["SelectionName"], "rules": rules}
+                              "selection": selection["SelectionName"], "rules": rules, "_selection": selection}
     if conditions:
         values["selection_tag_key"] = conditions[0]["ConditionKey"]
         values["selection_tag_value"] = conditions[0]["ConditionValue"]
     else:
         notes.append(f"backup selection {selection['SelectionName']}: no tag condition; selection_tag_key is left at its default")
-    return Found("backup", values, notes)
+    return Found("backup_plans", values, notes)
 
 
 def read_dr_stack(target: Target, region: str, project_tags: dict[str, str]) -> Found | None:
@@ -275,5 +282,5 @@ def read_dr_stack(target: Target, region: str, project_tags: dict[str, str]) -> 
         ours = (not project_tags or all(tags.get(k) == v for k, v in project_tags.items())
                 or values.get("ProjectName") == project_tags.get("Project"))
         if enable and ours:
-            return Found("dr_stack", {"name": stack["StackName"], "enable_parameter": enable}, [])
+            return Found("dr_stack", {"name": stack["StackName"], "enable_parameter": enable, "_parameters": values}, [])
     return None

@@ -17,7 +17,7 @@ SECTION_HELP = {
     "tables": "A DynamoDB table with its PITR, stream, encryption and global-table replicas.",
     "file_systems": "An FSx file system and its automatic backups.",
     "compute_environments": "A Batch compute environment, its job queue and zones.",
-    "backup": "The AWS Backup vault, plan, selection and rules.",
+    "backup_plans": "An AWS Backup plan: its vault, rules and selection (what names it in backup_plan, else the first).",
     "dr_stack": "The pilot-light DR stack in the DR region.",
 }
 
@@ -58,7 +58,7 @@ def to_toml(discovery: Any, *, allowed_account: str | None, written: str) -> str
         if key in discovery.top:
             doc.add(key, discovery.top[key])
     sections: list[Found] = discovery.sections
-    for kind in ("buckets", "tables", "file_systems", "compute_environments"):
+    for kind in ("buckets", "tables", "file_systems", "compute_environments", "backup_plans"):
         members = [s for s in sections if s.kind == kind]
         if not members:
             continue
@@ -68,7 +68,7 @@ def to_toml(discovery: Any, *, allowed_account: str | None, written: str) -> str
         for found in members:
             array.append(_table(found.values, found.notes))
         doc.add(kind, array)
-    for kind in ("backup", "dr_stack"):
+    for kind in ("dr_stack",):
         found = next((s for s in sections if s.kind == kind), None)
         if found is None:
             continue

@@ -56,7 +56,7 @@ _SETTINGS_KEY = pytest.StashKey[RunSettings]()
 _SPEC_KEY = pytest.StashKey[WorkloadFile]()
 # Fixtures the plugin parametrizes over the workload's resources: one test per resource, its id in the test id.
 RESOURCE_FIXTURES = {"dr_bucket": "buckets", "dr_table": "tables", "dr_file_system": "file_systems",
-                     "dr_compute": "compute_environments"}
+                     "dr_compute": "compute_environments", "dr_backup_plan": "backup_plans"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,9 +99,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def resource_params(config: pytest.Config, many: str) -> list[ParameterSet]:
-    """One parameter per resource of the workload's `many` (`buckets`, `tables`), in the config's order:
-    its id as value and test id, marked with its tier (`-m critical` selects the critical ones)."""
-    return [pytest.param(resource.id, id=resource.id, marks=getattr(pytest.mark, resource.tier))
+    """One parameter per resource of the workload's `many` (`buckets`, `tables`, ...), in the config's order:
+    its id as value and test id, marked with its tier where it has one (`-m critical` selects the critical ones)."""
+    return [pytest.param(resource.id, id=resource.id,
+                         marks=getattr(pytest.mark, resource.tier) if hasattr(resource, "tier") else ())
             for resource in getattr(config.stash[_SPEC_KEY], many)]
 
 
@@ -175,6 +176,13 @@ def dr_file_system(dr_session: DrSession, request: pytest.FixtureRequest) -> Wor
 def dr_compute(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
     """The workload seen from one of its compute environments (the test runs once per compute environment)."""
     return dr_session.workload.focus(compute=getattr(request, "param", dr_session.workload.spec.compute.id))
+
+
+@pytest.fixture
+def dr_backup_plan(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+    """The workload seen from one of its backup plans (the test runs once per plan): `backup_plan`,
+    `backup_vault` and `spec.backup` are that plan's."""
+    return dr_session.workload.focus(backup_plan=getattr(request, "param", dr_session.workload.spec.backup.id))
 
 
 @pytest.fixture
