@@ -84,6 +84,10 @@ def test_a_view_of_an_unknown_resource_names_the_known_ones(tmp_path: Path) -> N
         ("[[buckets]]\nid = 'Data Bucket'\n", "buckets[0].id", "should match pattern"),
         ("[bucket]\n[[buckets]]\n", "(top level)", "keep one"),
         ("buckets = []\n", "buckets", "describe at least one"),
+        ("[[buckets]]\nbackup_plan = 'hourly'\n", "buckets[0].backup_plan", "'hourly' is no backup plan's id; the plans are plan"),
+        ("[[backup_plans]]\n[[backup_plans]]\nid = 'b'\nplan = 'p2'\nselection = 's2'\n",
+         "backup_plans[1].selection_tag_value", "is also another plan's"),
+        ("[[backup_plans]]\n[[backup_plans]]\nid = 'b'\n", "backup_plans[1].plan", "is also backup_plans[0].plan"),
     ],
 )
 def test_a_bad_collection_names_the_file_the_key_and_what_is_expected(text: str, key: str, says: str) -> None:
