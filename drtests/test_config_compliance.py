@@ -34,8 +34,19 @@ def _check_params(kinds: set[str]) -> list:
             for c in CHECKS if c.kind in kinds]
 
 
+# Per-resource checks by kind: the `Workload.focus` key and the collection of the resources they judge.
+PER_RESOURCE = {"bucket": ("bucket", "buckets"), "table": ("table", "tables"), "file_system": ("file_system", "file_systems"),
+                "compute": ("compute", "compute_environments"), "backup": ("backup_plan", "backup_plans")}
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """The protected resources, one parameter each: every bucket and table, and the file system."""
+    """One parameter per (check, resource) of the per-resource checks, and per protected resource."""
+    if "resource_check" in metafunc.fixturenames:
+        metafunc.parametrize("resource_check", [
+            pytest.param((c.name, focus, p.values[0]), id=f"{p.values[0]}-{c.name.split(':', 1)[1]}",
+                         marks=p.marks or TIER_MARKS.get(c.kind, ()))
+            for c in CHECKS if c.kind in PER_RESOURCE
+            for focus, many in [PER_RESOURCE[c.kind]] for p in resource_params(metafunc.config, many)])
     if "protected" in metafunc.fixturenames:
         params = [pytest.param((kind, p.values[0]), id=f"{kind}-{p.values[0]}", marks=p.marks)
                   for kind, many in (("table", "tables"), ("bucket", "buckets"), ("file_system", "file_systems"))
@@ -56,34 +67,11 @@ def _judge(check: str, reads, dr_record) -> None:
     assert record.verdict == "pass", record.reason
 
 
-@pytest.mark.parametrize("check", _check_params({"bucket"}))
-def test_bucket_mechanism_is_configured(check, dr_bucket, config_reads, dr_record):
-    """Each replicated bucket's replication, RTC, encryption and destination, against its own tier."""
-    _judge(check, config_reads.focused(dr_bucket), dr_record)
-
-
-@pytest.mark.parametrize("check", _check_params({"table"}))
-def test_table_mechanism_is_configured(check, dr_table, config_reads, dr_record):
-    """Each table's PITR, stream, global replicas and encryption, against its own tier."""
-    _judge(check, config_reads.focused(dr_table), dr_record)
-
-
-@pytest.mark.parametrize("check", _check_params({"file_system"}))
-def test_file_system_mechanism_is_configured(check, dr_file_system, config_reads, dr_record):
-    """Each file system's automatic backups, against its own tier."""
-    _judge(check, config_reads.focused(dr_file_system), dr_record)
-
-
-@pytest.mark.parametrize("check", _check_params({"compute"}))
-def test_compute_mechanism_is_configured(check, dr_compute, config_reads, dr_record):
-    """Each compute environment's zones, against its own tier."""
-    _judge(check, config_reads.focused(dr_compute), dr_record)
-
-
-@pytest.mark.parametrize("check", _check_params({"backup"}))
-def test_backup_plan_is_configured(check, dr_backup_plan, config_reads, dr_record):
-    """Each backup plan's schedule, lifecycle and selection, against the tiers of what it keeps."""
-    _judge(check, config_reads.focused(dr_backup_plan), dr_record)
+def test_resource_mechanism_is_configured(resource_check, config_reads, dr_workload, dr_record):
+    """Each resource's mechanisms (a bucket's replication and encryption, a table's PITR and replicas, a file
+    system's backups, a compute environment's zones, a backup plan's schedule and selection) at its own tier."""
+    check, focus, resource_id = resource_check
+    _judge(check, config_reads.focused(dr_workload.focus(**{focus: resource_id})), dr_record)
 
 
 @pytest.mark.parametrize("check", _check_params({"stack", "schedule"}))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from _pytest.mark.structures import ParameterSet
@@ -56,7 +57,7 @@ _SETTINGS_KEY = pytest.StashKey[RunSettings]()
 _SPEC_KEY = pytest.StashKey[WorkloadFile]()
 # Fixtures the plugin parametrizes over the workload's resources: one test per resource, its id in the test id.
 RESOURCE_FIXTURES = {"dr_bucket": "buckets", "dr_table": "tables", "dr_file_system": "file_systems",
-                     "dr_compute": "compute_environments", "dr_backup_plan": "backup_plans"}
+                     "dr_compute": "compute_environments", "dr_backup_plan": "backup_plans"}  # made by _resource_view
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -152,37 +153,28 @@ def dr_workload(dr_session: DrSession):  # type: ignore[no-untyped-def]
     return dr_session.workload
 
 
-@pytest.fixture
-def dr_bucket(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
-    """The workload seen from one of its buckets (the test runs once per bucket): `data_bucket`,
-    `backup_bucket` and `spec.bucket` are that bucket's."""
-    return dr_session.workload.focus(bucket=getattr(request, "param", dr_session.workload.spec.bucket.id))
+def _resource_view(name: str, focus: str, many: str, doc: str) -> Any:
+    """A fixture giving the workload seen from one resource of `many`; parametrized by `pytest_generate_tests`."""
+
+    def view(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
+        first = getattr(dr_session.workload.spec, many)[0].id
+        return dr_session.workload.focus(**{focus: getattr(request, "param", first)})
+
+    view.__doc__ = doc
+    view.__name__ = name
+    return pytest.fixture(name=name)(view)
 
 
-@pytest.fixture
-def dr_table(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
-    """The workload seen from one of its tables (the test runs once per table): `metadata_table`,
-    `table_replica_regions` and `spec.table` are that table's."""
-    return dr_session.workload.focus(table=getattr(request, "param", dr_session.workload.spec.table.id))
-
-
-@pytest.fixture
-def dr_file_system(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
-    """The workload seen from one of its file systems (the test runs once per file system)."""
-    return dr_session.workload.focus(file_system=getattr(request, "param", dr_session.workload.spec.file_system.id))
-
-
-@pytest.fixture
-def dr_compute(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
-    """The workload seen from one of its compute environments (the test runs once per compute environment)."""
-    return dr_session.workload.focus(compute=getattr(request, "param", dr_session.workload.spec.compute.id))
-
-
-@pytest.fixture
-def dr_backup_plan(dr_session: DrSession, request: pytest.FixtureRequest) -> Workload:
-    """The workload seen from one of its backup plans (the test runs once per plan): `backup_plan`,
-    `backup_vault` and `spec.backup` are that plan's."""
-    return dr_session.workload.focus(backup_plan=getattr(request, "param", dr_session.workload.spec.backup.id))
+dr_bucket = _resource_view("dr_bucket", "bucket", "buckets", """The workload seen from one of its buckets (the test
+    runs once per bucket): `data_bucket`, `backup_bucket` and `spec.bucket` are that bucket's.""")
+dr_table = _resource_view("dr_table", "table", "tables", """The workload seen from one of its tables (the test runs
+    once per table): `metadata_table`, `table_replica_regions` and `spec.table` are that table's.""")
+dr_file_system = _resource_view("dr_file_system", "file_system", "file_systems", """The workload seen from one of its
+    file systems (the test runs once per file system): `file_system` and `spec.file_system` are that one's.""")
+dr_compute = _resource_view("dr_compute", "compute", "compute_environments", """The workload seen from one of its
+    compute environments (once per environment): `compute_environment`, `job_queue` and `spec.compute` are its.""")
+dr_backup_plan = _resource_view("dr_backup_plan", "backup_plan", "backup_plans", """The workload seen from one of its
+    backup plans (the test runs once per plan): `backup_plan`, `backup_vault` and `spec.backup` are that plan's.""")
 
 
 @pytest.fixture
