@@ -60,8 +60,8 @@ class Judgement:
 @dataclass(frozen=True)
 class Check:
     name: str
-    # What it is judged on: one table, bucket, file_system or compute environment (a check per resource),
-    # or the workload's backup plan or DR stack (one check; the stack is judged at the first compute's tier).
+    # What it is judged on: one table, bucket, file_system, compute environment or backup plan (one check per
+    # resource), or the workload's DR stack or schedule (one check each; the stack at the first compute's tier).
     kind: str
     judge: Callable[[TargetReads], Judgement]
 

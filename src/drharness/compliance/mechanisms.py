@@ -102,8 +102,8 @@ def worst_gap_seconds(rules: Iterable[Mapping[str, Any]], now: dt.datetime) -> f
 class TargetReads:
     """The DR settings of one workload on one target, each read once (a test module's view).
 
-    The bucket and table it reads are those in the workload's focus; `focused` gives the view from
-    another bucket or table, sharing what is the workload's as a whole (the read-back, the plan, tags).
+    The bucket, table, file system and plan it reads are those in the workload's focus; `focused` gives the
+    view from another, sharing what is the workload's as a whole (the read-back, each plan once, tags).
     """
 
     def __init__(self, target: Target, workload: Workload, now: dt.datetime,

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import iam, kms, names
-from drharness.deploy.common import ApplyLog, Checker, TIER_TAG, backup_tags, call, error_code, tag_list, tag_map, workload_tags
+from drharness.deploy.common import ApplyLog, Checker, backup_tags, call, error_code, tag_list, tag_map, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 
@@ -28,20 +28,21 @@ def replication_property(workload: Workload, field: str) -> str:
     return f"{REPLICATION}.Rules[{workload.spec.bucket.replication.rule_id}].{field}"
 
 
-def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[str, str]]]:
-    """(bucket, region, key alias for default encryption, tags) of every bucket the workload uses."""
-    specs = []
+def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[str, str], str | None]]:
+    """(bucket, region, key alias for default encryption, tags that are DR settings, tier) of every bucket
+    the workload uses. The tier is tagged (DRTier, for discovery) but, like Project, not a DR setting."""
+    specs: list[tuple[str, str, str | None, dict[str, str], str | None]] = []
     for view in workload.each_bucket():
         specs += [
-            (view.data_bucket, view.primary_region, names.data_key_alias(view),
-             {TIER_TAG: view.spec.bucket.tier, **backup_tags(view, view.spec.bucket)}),
-            (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}),
+            (view.data_bucket, view.primary_region, names.data_key_alias(view), backup_tags(view, view.spec.bucket),
+             view.spec.bucket.tier),
+            (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}, None),
         ]
     return specs + [
         # Templates and config backups live in the secondary region: they are what recovery reads
         # when the primary region is gone.
-        (workload.templates_bucket, workload.secondary_region, None, {}),
-        (workload.config_backup_bucket, workload.secondary_region, None, {}),
+        (workload.templates_bucket, workload.secondary_region, None, {}, None),
+        (workload.config_backup_bucket, workload.secondary_region, None, {}, None),
     ]
 
 
@@ -93,7 +94,7 @@ def _ensure_bucket(target: Target, bucket: str, region: str) -> str:
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
-    for bucket, region, alias, tags in _bucket_specs(workload):
+    for bucket, region, alias, tags, tier in _bucket_specs(workload):
         s3 = target.client("s3", region)
         action = _ensure_bucket(target, bucket, region)
         changed = False
@@ -109,7 +110,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
                      ServerSideEncryptionConfiguration={
                          "Rules": [{"ApplyServerSideEncryptionByDefault": wanted, "BucketKeyEnabled": True}]})
                 changed = True
-        wanted_tags = {**workload_tags(workload), **tags}
+        wanted_tags = {**workload_tags(workload, tier), **tags}
         current = _tags(s3, bucket)
         if any(current.get(k) != v for k, v in wanted_tags.items()):
             call(f"s3.put_bucket_tagging {bucket}", s3.put_bucket_tagging,
@@ -181,7 +182,7 @@ def _exists(s3: Any, bucket: str) -> bool:
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
-    for bucket, region, alias, tags in _bucket_specs(workload):
+    for bucket, region, alias, tags, _tier in _bucket_specs(workload):
         resource = bucket_resource(bucket)
         s3 = target.client("s3", region)
         if not _exists(s3, bucket):
