@@ -223,8 +223,9 @@ class _Collector:
 
     # -- replication ---------------------------------------------------------------------------------
 
-    def replication_rules(self) -> tuple[ReplicationRuleFact, ...]:
-        bucket, region = self.workload.data_bucket, self.workload.primary_region
+    def replication_rules(self, view: Workload) -> tuple[ReplicationRuleFact, ...]:
+        """The replication rules of the bucket in `view`'s focus."""
+        bucket, region = view.data_bucket, view.primary_region
         try:
             config = self.target.client("s3", region).get_bucket_replication(Bucket=bucket)["ReplicationConfiguration"]
         except ClientError as exc:
@@ -237,22 +238,23 @@ class _Collector:
                   else f"{bucket} has no replication configuration")
         self.info(CHECK_S3_REPLICATION, bucket, "replication_rules_enabled", float(len(enabled)), "rules", reason,
                   {"bucket": bucket, "region": region, "configured": bool(config), "rules": _facts(facts)},
-                  tier=self.workload.spec.bucket.tier)
+                  tier=view.spec.bucket.tier)
         return facts
 
-    def table_replicas(self) -> tuple[TableReplicaFact, ...]:
-        table, region = self.workload.metadata_table, self.workload.primary_region
+    def table_replicas(self, view: Workload) -> tuple[TableReplicaFact, ...]:
+        """The replicas of the table in `view`'s focus."""
+        table, region = view.metadata_table, view.primary_region
         description = self.target.client("dynamodb", region).describe_table(TableName=table)["Table"]
         facts = tuple(TableReplicaFact(str(r.get("RegionName", "")), str(r.get("ReplicaStatus", "")))
                       for r in description.get("Replicas", []))
-        wanted = sorted(self.workload.table_replica_regions)
+        wanted = sorted(view.table_replica_regions)
         active = sorted(f.region for f in facts if f.status == "ACTIVE")
         self.info(CHECK_TABLE_REPLICAS, table, "replicas_active", float(len(active)), "replicas",
                   f"{table}: {len(active)} active replica(s) ({', '.join(active) or 'none'}); "
                   f"expected {', '.join(wanted) or 'none'}",
                   {"table": table, "region": region, "expected_regions": wanted, "active_regions": active,
                    "replicas": _facts(facts), "table_status": str(description.get("TableStatus", ""))},
-                  tier=self.workload.spec.table.tier)
+                  tier=view.spec.table.tier)
         return facts
 
     # -- cost ------------------------------------------------------------------------------------------
@@ -381,8 +383,12 @@ def collect_inventory(target: Target, workload: Workload, recorder: Recorder, no
     for vault in dict.fromkeys(view.backup_vault for view in workload.each_backup_plan()):  # one record per vault
         points += c.guarded(CHECK_RECOVERY_POINTS, vault, lambda v=vault: c.recovery_points(v)) or ()
         jobs += c.guarded(CHECK_BACKUP_JOBS, vault, lambda v=vault: c.backup_jobs(v)) or ()
-    rules = c.guarded(CHECK_S3_REPLICATION, workload.data_bucket, c.replication_rules) or ()
-    replicas = c.guarded(CHECK_TABLE_REPLICAS, workload.metadata_table, c.table_replicas) or ()
+    rules: tuple[ReplicationRuleFact, ...] = ()
+    for view in workload.each_bucket():  # one record per bucket and per table
+        rules += c.guarded(CHECK_S3_REPLICATION, view.data_bucket, lambda v=view: c.replication_rules(v)) or ()
+    replicas: tuple[TableReplicaFact, ...] = ()
+    for view in workload.each_table():
+        replicas += c.guarded(CHECK_TABLE_REPLICAS, view.metadata_table, lambda v=view: c.table_replicas(v)) or ()
     cost = c.guarded(CHECK_DR_COST, f"{workload.spec.project}-{workload.spec.environment}", c.cost)
     schedule = c.guarded(CHECK_MONTHLY_RULE, f"events rule {workload.monthly_rule}", c.schedule)
     return Inventory(iso(moment), tuple(c.records), points, jobs, rules, replicas, cost, schedule)
