@@ -47,3 +47,11 @@ def test_bad_config_path_is_a_usage_error(pytester):
     result = pytester.runpytest("--dr-config", "nope.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*config file 'nope.toml' does not exist*"])
+
+
+def test_workers_sharing_one_target_are_refused(pytester):
+    """-n 2 against one found world: each worker's faults would strike the other's checks."""
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest("-n", "2", "--dr-endpoint", "http://127.0.0.1:9")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*-n 2 with one shared target*drop --dr-endpoint*"])

@@ -90,6 +90,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from exc
     if settings.target == "aws" and not settings.live_opted_in:
         raise pytest.UsageError(OPT_IN_HELP)
+    workers = config.getoption("numprocesses", None) if config.pluginmanager.has_plugin("xdist") else None
+    if workers and (settings.endpoint or settings.target == "aws") and not hasattr(config, "workerinput"):
+        shared = "the account" if settings.target == "aws" else f"the world at {settings.endpoint}"
+        raise pytest.UsageError(
+            f"-n {workers} with one shared target: every worker would drill {shared}, and one worker's fault "
+            "(a region outage, a paused replication) would strike the other's checks. Run it without -n; or, "
+            "offline, drop --dr-endpoint so that each worker starts and deploys its own world")
     config.stash[_SETTINGS_KEY] = settings
     try:  # the resources are known at collection: each check is collected once per resource
         config.stash[_SPEC_KEY] = load_workload(settings.config).spec
