@@ -1,4 +1,4 @@
-"""Monthly and quarterly: one availability zone of the compute environment's region goes down.
+"""Monthly and quarterly: one availability zone of a compute environment's region goes down (once per environment).
 
 The multi-AZ Batch compute environment must keep capacity in the zones that stay up, and an embedding
 job submitted during the outage must still run to SUCCEEDED. The zone is drawn from the run's seed;
@@ -91,10 +91,10 @@ def _job_through_the_outage(dr_target, dr_record, w, tier, rto, zone):
     )
 
 
-def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_workload, dr_fault, fault_took, fault_backend,
+def test_compute_keeps_capacity_through_an_az_outage(dr_target, dr_compute, dr_fault, fault_took, fault_backend,
                                                      dr_rng, dr_world_client, dr_record):
-    """Lose one zone: the compute environment stays ENABLED/VALID in the others and a submitted job succeeds."""
-    w = dr_workload
+    """Lose one of its zones: each compute environment stays ENABLED/VALID in the others and a job on its queue succeeds."""
+    w = dr_compute  # once per compute environment of the workload
     region, tier = w.primary_region, w.spec.compute.tier
     batch, ec2 = dr_target.client("batch", region), dr_target.client("ec2", region)
     resource = f"batch compute environment {w.compute_environment}"

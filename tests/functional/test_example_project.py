@@ -46,7 +46,8 @@ def test_the_example_projects_monthly_run_passes_with_one_record_per_check_and_r
     # Records name resources with the account masked: a resource is told by its own part of the name.
     for checks, names in ((PER_BUCKET, [f"-{b.id}-" for b in workload.spec.buckets]),
                           (PER_TABLE, [f"-{t.id}" for t in workload.spec.tables]),
-                          (("config:batch-multi-az",), [f"-{c.id}" for c in workload.spec.compute_environments])):
+                          (("config:batch-multi-az", "az:compute-capacity"),
+                           [f"-{c.id}" for c in workload.spec.compute_environments])):
         for check in checks:
             resources = [resource for (name, resource) in per_check if name == check]
             assert len(resources) == len(names), (check, resources)
