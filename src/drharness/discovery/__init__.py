@@ -94,6 +94,9 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
         secondary.add(found.values.pop("_replica_region") or "")
     destinations = {f.values["backup_name"] for f in replicated}
     others = sorted(buckets - destinations - {f.values["name"] for f in replicated})
+    if others:
+        discovery.notes.append(f"buckets with no replication rule, not described as data buckets (the DR stack's "
+                               f"templates and config buckets are chosen among them): {', '.join(others)}")
     discovery.sections += replicated
     for table in sorted(tables):
         found = read.read_table(target, table, region, backup_tag, default_tier)
