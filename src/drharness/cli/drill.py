@@ -14,13 +14,28 @@ from drharness.results import RUN_ID_ENV, new_run_id, read_records
 from drharness.settings import resolve_settings
 
 CADENCES = ("daily", "weekly", "monthly", "quarterly")
+SUITE_HELP = ("the DR suites: a directory, or an installed package such as drtests (drharness's own, the default); "
+              "repeat to add your own, e.g. --suite drtests --suite dr_checks")
+
+
+def _suite_path(suite: str) -> Path:
+    """A suite given as a directory, or as the name of an installed package (drharness's `drtests`)."""
+    if Path(suite).is_dir():
+        return Path(suite)
+    import importlib.util
+
+    spec = importlib.util.find_spec(suite) if suite.isidentifier() else None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    raise ConfigError(f"suite {suite!r} is neither a directory nor an installed package; pass a directory of DR "
+                      "tests, or drtests for drharness's own suites")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def drill(
         cadence: str = typer.Option("monthly", help=f"which checklist to run: {', '.join(CADENCES)}"),
-        suite: Path = typer.Option(Path("drtests"), help="the DR suites directory"),
+        suite: list[str] = typer.Option(["drtests"], help=SUITE_HELP),  # noqa: B008
         target: str = typer.Option(None, help="offline (default) or aws"),
         config: Path = typer.Option(None, help="workload config (default ./workload.toml)"),
         endpoint: str = typer.Option(None, help="use an already-running world (deploys nothing)"),
@@ -32,8 +47,7 @@ def register(app: typer.Typer) -> None:
         """Run the DR suites of one cadence (the monthly drill by default) and summarize the verdicts."""
         if cadence not in CADENCES:
             raise ConfigError(f"cadence {cadence!r} is not one of {', '.join(CADENCES)}")
-        if not suite.is_dir():
-            raise ConfigError(f"suite directory {str(suite)!r} not found; run from the repository root or pass --suite")
+        suites = [str(_suite_path(s)) for s in suite]
         settings = resolve_settings(target=target, config=config, endpoint=endpoint, reports=reports, seed=seed, live=live)
         if settings.target == "aws":
             # Refuse up front (opt-in, STS account, allowlists), even for a suite that never opens a session.
@@ -42,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
             open_live_target(settings, load_workload(settings.config))
         run = new_run_id()
-        args = [sys.executable, "-m", "pytest", str(suite), "-m", cadence, "-q", "-rfEs", "-p", "no:cacheprovider",
+        args = [sys.executable, "-m", "pytest", *suites, "-m", cadence, "-q", "-rfEs", "-p", "no:cacheprovider",
                 "--dr-target", settings.target, "--dr-reports", str(settings.reports),
                 "--alluredir", str(settings.reports / "allure-results")]
         for option, value in (("--dr-config", settings.config), ("--dr-endpoint", settings.endpoint), ("--dr-seed", settings.seed)):
