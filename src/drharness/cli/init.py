@@ -21,7 +21,7 @@ def _tags(values: list[str]) -> dict[str, str]:
     for value in values:
         key, sep, tag_value = value.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--tag {value!r} must be KEY=VALUE, e.g. --tag Project=embedding-batch-workload")
+            raise ConfigError(f"--tag {value!r} must be KEY=VALUE, e.g. --tag Project=my-app")
         tags[key.strip()] = tag_value.strip()
     return tags
 

@@ -44,7 +44,9 @@ from drharness.errors import ConfigError
 # The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
 COLLECTIONS = {"bucket": "buckets", "table": "tables", "file_system": "file_systems", "compute": "compute_environments",
                "backup": "backup_plans"}
+ONE_OF = {many: one for one, many in COLLECTIONS.items()}
 DEFAULT_CONFIG_NAME = "workload.toml"
+CONFIG_ENV = "DRHARNESS_CONFIG"
 
 
 class KeyedValueError(ValueError):
@@ -53,8 +55,6 @@ class KeyedValueError(ValueError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(message)
         self.key = key
-
-CONFIG_ENV = "DRHARNESS_CONFIG"
 
 
 class WorkloadFile(ConfigModel):
@@ -66,8 +66,8 @@ class WorkloadFile(ConfigModel):
     secondary_region: str = Field(default="us-west-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
     tiers: dict[TierName, Tier] = Field(default_factory=default_tiers)
     priorities: dict[Literal["P1", "P2", "P3", "P4"], float] = Field(default_factory=default_priorities)
-    # Any number of each: `[[buckets]]`, `[[tables]]`; `[bucket]` / `[table]` (the one-resource form) is
-    # a collection of one. The first is the one the fault drills strike.
+    # Any number of each (`[[buckets]]`, ...); the one-resource form (`[bucket]`, ...) is a collection of
+    # one (COLLECTIONS). The first bucket and table are what the fault drills strike.
     buckets: tuple[Bucket, ...] = (Bucket(),)
     tables: tuple[Table, ...] = (Table(),)
     file_systems: tuple[FileSystem, ...] = (FileSystem(),)
@@ -115,7 +115,8 @@ class WorkloadFile(ConfigModel):
         return value
 
     @model_validator(mode="after")
-    def _regions_differ(self) -> "WorkloadFile":
+    def _consistent(self) -> "WorkloadFile":
+        """What no one key can say alone: two regions, every tier, plans that exist, replicas elsewhere."""
         if self.primary_region == self.secondary_region:
             raise ValueError("primary_region and secondary_region must differ for cross-region DR")
         missing = [t for t in TIER_NAMES if t not in self.tiers]
@@ -285,7 +286,7 @@ class Workload:
     def config_key(self, many: str, index: int, attribute: str) -> str:
         """How the file names one resource's key: `bucket.name` for the only one, `buckets[1].name` for one of several."""
         if len(getattr(self.spec, many)) == 1:
-            return f"{next(o for o, m in COLLECTIONS.items() if m == many)}.{attribute}"
+            return f"{ONE_OF[many]}.{attribute}"
         return f"{many}[{index}].{attribute}"
 
     def focus(self, *, bucket: str | None = None, table: str | None = None, file_system: str | None = None,
@@ -302,7 +303,7 @@ class Workload:
                 continue
             resources = getattr(self.spec, many)
             if not any(r.id == wanted for r in resources):
-                one = next(o for o, m in COLLECTIONS.items() if m == many).replace("_", " ")
+                one = ONE_OF[many].replace("_", " ")
                 raise ConfigError(f"{self.source}: no {one} with id {wanted!r}; the {many.replace('_', ' ')} are "
                                   f"{', '.join(r.id for r in resources)}")
             chosen_ids[many] = wanted
@@ -458,7 +459,7 @@ def _all_templates(spec: WorkloadFile) -> list[str]:
 
 
 __all__ = [
-    "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "RESOURCE_ID", "TIER_NAMES", "BackupPlan", "BackupRule", "Bucket",
+    "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "ONE_OF", "RESOURCE_ID", "TIER_NAMES", "BackupPlan", "BackupRule", "Bucket",
     "ComputeEnvironment", "DrStack", "FileSystem", "LagModel", "Live", "Notifications", "Offline", "ReplicationRule",
     "Schedule", "Table", "Tier", "TierName", "Workload", "WorkloadFile", "load_workload", "parse_workload", "printable",
     "resolve_config_path",

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from drharness.config import COLLECTIONS, RESOURCE_ID, TIER_NAMES, parse_workload
+from drharness.config import COLLECTIONS, RESOURCE_ID, TIER_NAMES, Workload, WorkloadFile, parse_workload
 from drharness.deploy.common import tag_map
 from drharness.discovery import read
 from drharness.discovery.read import Found
@@ -24,7 +24,6 @@ from drharness.errors import ConfigError
 from drharness.target import Target
 
 DEFAULT_TIER = "critical"
-DEFAULT_BACKUP_TAG = ("BackupRequired", "true")
 WORKLOAD_TAGS = ("Project", "Environment")
 
 
@@ -81,7 +80,6 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
         discovery.notes.append(f"resources of stack {stack}: {sum(len(v) for v in by_type.values())}")
     workload_tags = _workload_tags(found_tags, tags)
     _identity(discovery, workload_tags, stack)
-    backup_tag = DEFAULT_BACKUP_TAG
     secondary: set[str] = set()
     replicated = []
     for bucket in sorted(buckets):
@@ -89,7 +87,7 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
         config = read.replication(target, bucket, bucket_region)
         if not config or not config.get("Rules"):
             continue
-        found = read.read_bucket(target, bucket, bucket_region, config, backup_tag, default_tier)
+        found = read.read_bucket(target, bucket, bucket_region, config, default_tier)
         replicated.append(found)
         secondary.add(found.values.pop("_replica_region") or "")
     destinations = {f.values["backup_name"] for f in replicated}
@@ -99,11 +97,11 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
                                f"templates and config buckets are chosen among them): {', '.join(others)}")
     discovery.sections += replicated
     for table in sorted(tables):
-        found = read.read_table(target, table, region, backup_tag, default_tier)
+        found = read.read_table(target, table, region, default_tier)
         discovery.sections.append(found)
         secondary.update(found.values["replica_regions"])
     _regions(discovery, secondary)
-    _file_systems(target, discovery, region, file_systems, backup_tag, default_tier)
+    _file_systems(target, discovery, region, file_systems, default_tier)
     _compute(target, discovery, region, workload_tags, default_tier)
     kept = [s for s in discovery.sections if s.kind in ("buckets", "tables", "file_systems")]
     plans = read.read_backup_plans(target, region, [(s.values["_arn"], s.values["_tags"]) for s in kept])
@@ -159,15 +157,14 @@ def _regions(discovery: Discovery, secondary: set[str]) -> None:
         discovery.notes.append(f"replicas in {', '.join(sorted(secondary))}; the config's DR region is {chosen}")
 
 
-def _file_systems(target: Target, discovery: Discovery, region: str, ids: set[str], backup_tag: tuple[str, str],
-                  default_tier: str) -> None:
+def _file_systems(target: Target, discovery: Discovery, region: str, ids: set[str], default_tier: str) -> None:
     if not ids:
         discovery.notes.append("no FSx file system was found; the default file system is described")
         return
     fsx = target.client("fsx", region)
     systems = [fs for page in fsx.get_paginator("describe_file_systems").paginate() for fs in page.get("FileSystems", [])
                if fs["FileSystemId"] in ids]
-    discovery.sections += [read.read_file_system(target, fs, backup_tag, default_tier) for fs in systems]
+    discovery.sections += [read.read_file_system(target, fs, default_tier) for fs in systems]
 
 
 def _compute(target: Target, discovery: Discovery, region: str, workload_tags: dict[str, str], default_tier: str) -> None:
@@ -201,26 +198,24 @@ def _named_by_default(target: Target, discovery: Discovery) -> None:
     kept where the target has them, and said where it does not."""
     from drharness.deploy.notifications import topic_arn
 
-    base = f"{discovery.top.get('project', 'embedding-batch-workload')}-{discovery.top.get('environment', 'production')}"
+    # The names the written file will resolve to: its top-level keys and the config's default templates.
+    w = Workload(WorkloadFile.model_validate(discovery.top), str(getattr(target, "account_id", "")), "drharness init")
     # The DR topic lives in the DR region, the report topic in the primary (drharness.deploy.notifications).
-    for key, suffix, region in (("dr_topic", "dr-notifications", discovery.top.get("secondary_region", "us-west-2")),
-                                ("report_topic", "dr-test-reports", discovery.top["primary_region"])):
-        if topic_arn(target, region, f"{base}-{suffix}") is None:
-            discovery.notes.append(f"no SNS topic {base}-{suffix} in {region}; set notifications.{key} to the "
-                                   "workload's topic")
-    events = target.client("events", discovery.top["primary_region"])
+    for key, topic, region in (("dr_topic", w.dr_topic, w.secondary_region), ("report_topic", w.report_topic, w.primary_region)):
+        if topic_arn(target, region, topic) is None:
+            discovery.notes.append(f"no SNS topic {topic} in {region}; set notifications.{key} to the workload's topic")
+    events = target.client("events", w.primary_region)
+    base = f"{w.spec.project}-{w.spec.environment}"
     names = [r["Name"] for page in events.get_paginator("list_rules").paginate(NamePrefix=base) for r in page.get("Rules", [])]
-    if f"{base}-monthly-dr-test" not in names:
-        discovery.notes.append(f"no EventBridge rule {base}-monthly-dr-test; set schedule.monthly_rule to the rule that "
+    if w.monthly_rule not in names:
+        discovery.notes.append(f"no EventBridge rule {w.monthly_rule}; set schedule.monthly_rule to the rule that "
                                f"starts the monthly drill (rules found: {', '.join(names) or 'none'})")
 
 
 def _most_critical_first(discovery: Discovery) -> None:
     """Within each collection, the most critical resource first (the fault drills strike the first), then by name."""
-    def rank(found: Found) -> tuple[int, int, str]:
-        tier = str(found.values.get("tier", DEFAULT_TIER))
-        return (list(COLLECTIONS.values()).index(found.kind) if found.kind in COLLECTIONS.values() else 99,
-                TIER_NAMES.index(tier) if tier in TIER_NAMES else 9, str(found.values.get("name", "")))
+    def rank(found: Found) -> tuple[int, str]:  # the file groups them by kind; within one, this order holds
+        return TIER_NAMES.index(found.values["tier"]), str(found.values["name"])
 
     # Compute environments keep their order: the first is the one the DR stack mirrors (see _dr_stack).
     collections = sorted((s for s in discovery.sections if s.kind in ("buckets", "tables", "file_systems")), key=rank)

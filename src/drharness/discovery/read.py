@@ -83,8 +83,7 @@ def replication(target: Target, bucket: str, region: str) -> dict[str, Any] | No
     return dict(answer["ReplicationConfiguration"]) if answer else None
 
 
-def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any], backup_tag: tuple[str, str],
-                default_tier: str) -> Found:
+def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any], default_tier: str) -> Found:
     """A replicated bucket: its first enabled rule (by priority) as `[buckets.replication]`."""
     notes: list[str] = []
     tags = bucket_tags(target, bucket, region)
@@ -120,7 +119,6 @@ def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any]
         "tier": tier_of(tags, default_tier, notes, f"bucket {bucket}"),
         "name": bucket,
         "backup_name": backup_bucket,
-        "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
         "replication": replication_values,
         "_replica_region": replica_region,
         "_arn": f"arn:aws:s3:::{bucket}",
@@ -129,7 +127,7 @@ def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any]
     return Found("buckets", values, notes)
 
 
-def read_table(target: Target, name: str, region: str, backup_tag: tuple[str, str], default_tier: str) -> Found:
+def read_table(target: Target, name: str, region: str, default_tier: str) -> Found:
     """A table's keys, PITR, stream, SSE-KMS key and replica regions."""
     notes: list[str] = []
     ddb = target.client("dynamodb", region)
@@ -150,7 +148,6 @@ def read_table(target: Target, name: str, region: str, backup_tag: tuple[str, st
         "stream_view_type": stream.get("StreamViewType") if stream.get("StreamEnabled") else None,
         "sse_kms": kms_key is not None,
         "replica_regions": sorted(str(r["RegionName"]) for r in table.get("Replicas", []) if r.get("RegionName") != region),
-        "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
         "_arn": table["TableArn"],
         "_tags": tags,
     }
@@ -163,7 +160,7 @@ def read_table(target: Target, name: str, region: str, backup_tag: tuple[str, st
     return Found("tables", values, notes)
 
 
-def read_file_system(target: Target, fs: dict[str, Any], backup_tag: tuple[str, str], default_tier: str) -> Found:
+def read_file_system(target: Target, fs: dict[str, Any], default_tier: str) -> Found:
     notes: list[str] = []
     tags = tag_map(fs.get("Tags"))
     name = tags.get("Name") or fs["FileSystemId"]
@@ -177,7 +174,6 @@ def read_file_system(target: Target, fs: dict[str, Any], backup_tag: tuple[str, 
         "type": kind,
         "storage_gib": int(fs.get("StorageCapacity") or 1200),
         "automatic_backup_retention_days": int(settings.get("AutomaticBackupRetentionDays") or 0),
-        "backup_required": tags.get(backup_tag[0]) == backup_tag[1],
         "_arn": str(fs.get("ResourceARN", "")),
         "_tags": tags,
     }
