@@ -2,7 +2,8 @@
 
 One check per mechanism (replication, PITR, global tables, SSE-KMS, backup plan and selection, FSx
 backups, multi-AZ compute, DR stack, notices, the monthly DR rule); then, per protected resource, which
-mechanism meets its tier's RPO and whether its newest recovery point is fresh.
+mechanism meets its tier's RPO and whether its newest recovery point is fresh; and, per bucket and its
+replica, whether it has the S3 Inventory its config asks for and a report its schedule allows.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from drharness.errors import DrHarnessError
 from drharness.results.objectives import objectives_for
 from drharness.results import Objective
-from drharness.compliance.checks import CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE, RPO_MECHANISM, SCENARIO
+from drharness.compliance.checks import (BUCKET_INVENTORY_CHECKS, CHECKS, CHECKS_BY_NAME, RECOVERY_POINT_AGE,
+                                         RPO_MECHANISM, SCENARIO)
+from drharness.compliance.s3_inventory import record as record_inventory
 from drtests._support import hours
 from drharness.pytest_plugin import resource_params
 
@@ -72,6 +75,21 @@ def test_resource_mechanism_is_configured(resource_check, config_reads, dr_workl
     system's backups, a compute environment's zones, a backup plan's schedule and selection) at its own tier."""
     check, focus, resource_id = resource_check
     _judge(check, config_reads.focused(dr_workload.focus(**{focus: resource_id})), dr_record)
+
+
+@pytest.mark.parametrize("check", [pytest.param(name, id=name.split(":", 1)[1]) for name in BUCKET_INVENTORY_CHECKS])
+def test_bucket_inventory(check, dr_bucket, dr_target, service_now, dr_record):
+    """Each bucket and its replica: the S3 Inventory its config asks for, and a complete report no older than its
+    schedule allows (read on the target's clock); a critical bucket that opts out is said, as information."""
+    try:
+        judgements = BUCKET_INVENTORY_CHECKS[check](dr_target, dr_bucket, service_now())
+    except READ_ERRORS as exc:
+        record = dr_record.error(check=check, resource=f"s3 bucket {dr_bucket.data_bucket}",
+                                 reason=f"reading the inventory failed: {type(exc).__name__}: {exc}")
+        pytest.fail(record.reason)
+    records = [record_inventory(dr_record, judgement, SCENARIO) for judgement in judgements]
+    failed = [r.reason for r in records if r.verdict not in ("pass", "info")]
+    assert not failed, "; ".join(failed)
 
 
 @pytest.mark.parametrize("check", _check_params({"stack", "schedule"}))

@@ -2,97 +2,36 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.cli import start_up
-from drharness.errors import ConfigError, MeasurementError
+from drharness.cli.compare_at_rest import (
+    AthenaOptions,
+    ExportOptions,
+    compare_by_export,
+    compare_by_inventory,
+)
+from drharness.cli.locations import (  # noqa: F401 - the messages are read from here too
+    BAD_LOCATION,
+    LOCATION_HELP,
+    MIXED_STORES,
+    NO_SUCH_BUCKET,
+    REGION,
+    Clients,
+    S3Location,
+    TableLocation,
+    bucket_region,
+    parse_location,
+)
+from drharness.errors import ConfigError
 
 if TYPE_CHECKING:
     from drharness.instruments.consistency import ConsistencyReport
 
-LOCATION_HELP = "s3://BUCKET, s3://BUCKET/PREFIX or dynamodb://REGION/TABLE"
-BAD_LOCATION = "{role} {text!r} is not a location: use " + LOCATION_HELP
-MIXED_STORES = "cannot compare {source} with {replica}: both sides must be S3 or both DynamoDB"
-REGION_UNKNOWN = "cannot find the region of bucket {bucket!r}: {error}; give it with {option}"
-NO_SUCH_BUCKET = "bucket {bucket!r} does not exist ({role} {text}); check the name, the account and the endpoint"
-
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-_]{1,254}$")
-_TABLE = re.compile(r"^[A-Za-z0-9_.\-]{3,255}$")
-
-
-@dataclass(frozen=True)
-class S3Location:
-    text: str
-    bucket: str
-    prefix: str
-
-
-@dataclass(frozen=True)
-class TableLocation:
-    text: str
-    region: str
-    table: str
-
-
-def parse_location(text: str, role: str) -> S3Location | TableLocation:
-    """Read `s3://BUCKET/PREFIX` (prefix optional) or `dynamodb://REGION/TABLE`; `role` names the argument."""
-    scheme, sep, rest = text.partition("://")
-    if sep and scheme == "s3":
-        bucket, _, prefix = rest.partition("/")
-        if _BUCKET.match(bucket):
-            return S3Location(text, bucket, prefix)
-    elif sep and scheme == "dynamodb":
-        region, _, table = rest.partition("/")
-        if _REGION.match(region) and _TABLE.match(table):
-            return TableLocation(text, region, table)
-    raise ConfigError(BAD_LOCATION.format(role=role, text=text))
-
-
-class _Clients:
-    """Clients for the offline world at `endpoint`, or for AWS through the default boto3 session."""
-
-    def __init__(self, endpoint: str | None) -> None:
-        self.endpoint = endpoint
-        self.target_name = "offline" if endpoint else "aws"
-        if endpoint:
-            from drharness.target import OfflineTarget
-
-            self._offline: Any = OfflineTarget(endpoint)
-        else:
-            import boto3
-
-            self._session = boto3.session.Session()
-
-    def client(self, service: str, region: str) -> Any:
-        if self.endpoint:
-            return self._offline.client(service, region)
-        from drharness.target import LIVE_CONFIG
-
-        return self._session.client(service, region_name=region, config=LIVE_CONFIG)
-
-
-def bucket_region(clients: _Clients, location: S3Location, role: str, option: str) -> str:
-    """The bucket's region from GetBucketLocation (None means us-east-1, "EU" eu-west-1)."""
-    try:
-        answer = clients.client("s3", "us-east-1").get_bucket_location(Bucket=location.bucket)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") == "NoSuchBucket":
-            message = NO_SUCH_BUCKET.format(bucket=location.bucket, role=role, text=location.text)
-            raise MeasurementError(message) from exc
-        raise MeasurementError(REGION_UNKNOWN.format(bucket=location.bucket, error=error.get("Message", exc),
-                                                     option=option)) from exc
-    except BotoCoreError as exc:
-        raise MeasurementError(REGION_UNKNOWN.format(bucket=location.bucket, error=exc, option=option)) from exc
-    constraint = answer.get("LocationConstraint") or "us-east-1"
-    return "eu-west-1" if constraint == "EU" else constraint
-
+METHODS = ("listing", "inventory", "export")
+ENGINES = ("duckdb", "athena")
 
 def compare(
     source: str = typer.Argument(..., help=f"The source: {LOCATION_HELP}."),
@@ -110,24 +49,39 @@ def compare(
                                          "Limit (default 1000 for both)."),
     segments: int = typer.Option(4, "--segments", min=1, help="DynamoDB: parallel Scan segments per table."),
     record: bool = typer.Option(False, "--record", help="Also write the result record under reports/."),
+    method: str = typer.Option("listing", "--method", help="listing: list (S3) or Scan (DynamoDB) both sides; "
+                               "inventory: S3 only, from each bucket's newest S3 Inventory report; export: "
+                               "DynamoDB only, from table exports to S3."),
+    engine: str = typer.Option("duckdb", "--engine", help="inventory/export: duckdb (in this process) or athena "
+                               "(the query runs in Athena; needs --athena-output)."),
+    inventory_id: str | None = typer.Option(None, "--inventory-id", help="inventory: the inventory configuration "
+                                            "of both buckets (default: each bucket's only one)."),
+    athena_output: str | None = typer.Option(None, "--athena-output", help="athena: s3://BUCKET/PREFIX/ for "
+                                             "query results, in the source's region."),
+    athena_workgroup: str | None = typer.Option(None, "--athena-workgroup", help="athena: the work group."),
+    athena_database: str = typer.Option("drharness", "--athena-database", help="athena: the database the "
+                                        "compare's temporary tables go in (created if missing)."),
+    source_export: str | None = typer.Option(None, "--source-export", help="export: the source's completed "
+                                             "export (its ARN); without it, one is made with --export-to."),
+    replica_export: str | None = typer.Option(None, "--replica-export", help="export: the replica's completed "
+                                              "export (its ARN); without it, one is made with --export-to."),
+    export_to: str | None = typer.Option(None, "--export-to", help="export: s3://BUCKET/PREFIX where new exports "
+                                         "of both tables (as at one instant, now) are written."),
 ) -> None:
     """Compare two S3 prefixes or two DynamoDB tables, each in its own region (exit 0 equal, 1 differ)."""
     src = parse_location(source, "SOURCE")
     rep = parse_location(replica, "REPLICA")
     if type(src) is not type(rep):
         raise ConfigError(MIXED_STORES.format(source=source, replica=replica))
-    for option, value in (("--source-region", source_region), ("--replica-region", replica_region)):
-        if value is not None and not _REGION.match(value):
-            raise ConfigError(f"{option} {value!r} is not a region name (e.g. us-west-2)")
+    _check_options(method, engine, src, regions=(source_region, replica_region), athena_output=athena_output,
+                   exports=(source_export, replica_export, export_to))
     with start_up():
-        clients = _Clients(endpoint)
-    if isinstance(src, S3Location) and isinstance(rep, S3Location):
-        report, regions = _compare_s3(clients, src, rep, source_region, replica_region, max_listed=max_listed,
-                                      workers=workers, page_size=page_size)
-    else:
-        assert isinstance(src, TableLocation) and isinstance(rep, TableLocation)
-        report, regions = _compare_tables(clients, src, rep, max_listed=max_listed, workers=workers,
-                                          segments=segments, page_size=page_size)
+        clients = Clients(endpoint)
+    athena = AthenaOptions(athena_output, athena_workgroup, athena_database) if engine == "athena" else None
+    report, regions = _measure(clients, src, rep, method, (source_region, replica_region), athena=athena,
+                               exports=ExportOptions(source_export, replica_export, export_to),
+                               inventory_id=inventory_id, max_listed=max_listed, workers=workers,
+                               page_size=page_size, segments=segments)
     render(report, regions=regions, target=clients.target_name)
     if record:
         from drharness.results import ResultSink
@@ -137,12 +91,58 @@ def compare(
     raise typer.Exit(code=0 if report.equal else 1)
 
 
+def _measure(
+    clients: Clients, src: S3Location | TableLocation, rep: S3Location | TableLocation, method: str,
+    regions: tuple[str | None, str | None], *, athena: AthenaOptions | None, exports: ExportOptions,
+    inventory_id: str | None, max_listed: int, workers: int, page_size: int | None, segments: int,
+) -> tuple[ConsistencyReport, tuple[str, str]]:
+    """Run the compare `method` names on the two (already checked) locations."""
+    if isinstance(src, S3Location) and isinstance(rep, S3Location):
+        if method == "inventory":
+            return compare_by_inventory(clients, src, rep, *regions, athena=athena, inventory_id=inventory_id,
+                                        max_listed=max_listed, workers=workers)
+        return _compare_s3(clients, src, rep, *regions, max_listed=max_listed, workers=workers, page_size=page_size)
+    assert isinstance(src, TableLocation) and isinstance(rep, TableLocation)
+    if method == "export":
+        return compare_by_export(clients, src, rep, exports, max_listed=max_listed, workers=workers)
+    return _compare_tables(clients, src, rep, max_listed=max_listed, workers=workers, segments=segments,
+                           page_size=page_size)
+
+
+def _check_options(method: str, engine: str, src: S3Location | TableLocation, *,
+                   regions: tuple[str | None, str | None], athena_output: str | None,
+                   exports: tuple[str | None, str | None, str | None]) -> None:
+    for option, value in zip(("--source-region", "--replica-region"), regions):
+        if value is not None and not REGION.match(value):
+            raise ConfigError(f"{option} {value!r} is not a region name (e.g. us-west-2)")
+    if method not in METHODS:
+        raise ConfigError(f"--method {method!r} is not one of {', '.join(METHODS)}")
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine {engine!r} is not one of {', '.join(ENGINES)}")
+    if method == "inventory" and not isinstance(src, S3Location):
+        raise ConfigError("--method inventory compares S3 buckets; for DynamoDB tables use --method export")
+    if method == "export" and not isinstance(src, TableLocation):
+        raise ConfigError("--method export compares DynamoDB tables; for S3 buckets use --method inventory")
+    if engine == "athena" and method == "inventory" and not (athena_output or "").startswith("s3://"):
+        raise ConfigError("--engine athena needs --athena-output s3://BUCKET/PREFIX/ (where Athena writes results)")
+    source_export, replica_export, export_to = exports
+    if method == "export" and not export_to and not (source_export and replica_export):
+        raise ConfigError("--method export needs --source-export and --replica-export (completed exports' ARNs), "
+                          "or --export-to s3://BUCKET/PREFIX to export both tables now")
+    if method == "export" and engine != "duckdb":
+        raise ConfigError("--method export runs in this process; --engine athena is for --method inventory")
+
+
 def _compare_s3(
-    clients: _Clients, src: S3Location, rep: S3Location, source_region: str | None, replica_region: str | None,
+    clients: Clients, src: S3Location, rep: S3Location, source_region: str | None, replica_region: str | None,
     *, max_listed: int, workers: int, page_size: int | None,
-) -> tuple["ConsistencyReport", tuple[str, str]]:
+) -> tuple[ConsistencyReport, tuple[str, str]]:
     with start_up():
-        from drharness.instruments.consistency.s3 import PAGE_SIZE, BucketSide, compare_buckets
+        from drharness.instruments.consistency.s3 import (
+            PAGE_SIZE,
+            BucketSide,
+            compare_buckets,
+        )
 
         src_region = source_region or bucket_region(clients, src, "SOURCE", "--source-region")
         rep_region = replica_region or bucket_region(clients, rep, "REPLICA", "--replica-region")
@@ -154,11 +154,15 @@ def _compare_s3(
 
 
 def _compare_tables(
-    clients: _Clients, src: TableLocation, rep: TableLocation,
+    clients: Clients, src: TableLocation, rep: TableLocation,
     *, max_listed: int, workers: int, segments: int, page_size: int | None,
-) -> tuple["ConsistencyReport", tuple[str, str]]:
+) -> tuple[ConsistencyReport, tuple[str, str]]:
     with start_up():
-        from drharness.instruments.consistency.dynamodb import DEFAULT_PAGE_LIMIT, TableSide, compare_tables
+        from drharness.instruments.consistency.dynamodb import (
+            DEFAULT_PAGE_LIMIT,
+            TableSide,
+            compare_tables,
+        )
 
         tables = (TableSide(clients.client("dynamodb", src.region), src.table, src.region),
                   TableSide(clients.client("dynamodb", rep.region), rep.table, rep.region))
@@ -172,7 +176,7 @@ def _shown(key: str) -> str:
     return key if key.isprintable() else repr(key)
 
 
-def render(report: "ConsistencyReport", *, regions: tuple[str, str], target: str) -> None:
+def render(report: ConsistencyReport, *, regions: tuple[str, str], target: str) -> None:
     """Print the counts and the first differences of each kind (colour only on a terminal)."""
     def bold(text: str) -> str:
         return typer.style(text, bold=True)

@@ -1,4 +1,11 @@
-"""`drharness world serve`: run the offline AWS world on loopback until stopped."""
+"""`drharness world serve`: run the offline AWS world on loopback until stopped; `drharness world clock advance`:
+move a running world's clock on from outside.
+
+    drharness world serve --deploy
+    drharness world clock advance 86400 --endpoint http://127.0.0.1:4566   # a day: due backups, inventory reports
+
+The endpoint of `clock` comes from --endpoint, else DRHARNESS_ENDPOINT, else AWS_ENDPOINT_URL.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ import typer
 
 from drharness.cli.deploy import CONFIG_HELP
 from drharness.config import load_workload
+from drharness.errors import ConfigError
+from drharness.settings import resolve_settings
+from drharness.timefmt import human_seconds, iso
+from drharness.world.control import WorldClient
 
 ENDPOINT_LINE = "endpoint: {endpoint}"
 SEED_LINE = "seed: {seed}"
@@ -21,7 +32,13 @@ DEPLOYED_LINE = "deployed: {kind} {name} ({region})"
 READY_LINE = "ready: Ctrl-C or SIGTERM stops the world"
 STOPPED_LINE = "stopped"
 
+CLOCK_LINE = "world clock: {now} (moved on {moved})"
+NO_ENDPOINT = ("no offline world endpoint: pass --endpoint URL or set DRHARNESS_ENDPOINT or AWS_ENDPOINT_URL (the URL "
+               "`drharness world serve` printed)")
+
 world_app = typer.Typer(help="Run the offline AWS world (moto plus drharness's data plane).", no_args_is_help=True)
+clock_app = typer.Typer(help="Move a running offline world's clock.", no_args_is_help=True)
+world_app.add_typer(clock_app, name="clock")
 
 
 def _say(line: str) -> None:
@@ -87,6 +104,21 @@ def serve(
     stop = threading.Event()
     with _stop_on_signals(stop):
         serve_world(port=port, deploy=deploy, config=config, seed=seed, stop=stop)
+
+
+@clock_app.command("advance")
+def clock_advance(
+    seconds: float = typer.Argument(..., min=0, help="How far to move the world clock on (it never goes back)."),
+    endpoint: Optional[str] = typer.Option(  # noqa: UP007 - typer needs Optional
+        None, "--endpoint", help="World endpoint (default: DRHARNESS_ENDPOINT, AWS_ENDPOINT_URL)."
+    ),
+) -> None:
+    """Move the world clock on by SECONDS; what came due happens (backup plan runs, lifecycle, inventory reports)."""
+    chosen = resolve_settings(endpoint=endpoint).endpoint
+    if not chosen:
+        raise ConfigError(NO_ENDPOINT)
+    now = WorldClient(chosen).advance_clock(seconds)
+    _say(CLOCK_LINE.format(now=iso(now), moved=human_seconds(seconds, exact=True)))
 
 
 def register(app: typer.Typer) -> None:

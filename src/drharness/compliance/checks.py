@@ -15,6 +15,7 @@ from drharness.config import TierName, Workload
 from drharness.cron import parse_aws_cron
 from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, names, notifications, s3
 from drharness.deploy.common import MISSING, Finding
+from drharness.compliance import s3_inventory
 from drharness.compliance.inventory_records import check_monthly_schedule
 from drharness.compliance.mechanisms import TargetReads, selection_selects, worst_gap_seconds
 from drharness.timefmt import human_seconds
@@ -41,6 +42,10 @@ SNS_DR_TOPIC = "config:sns-dr-topic"
 MONTHLY_RULE = "config:monthly-dr-rule"
 RPO_MECHANISM = "config:rpo-mechanism:{kind}"
 RECOVERY_POINT_AGE = "config:recovery-point-age:{kind}"
+# Judged on each bucket and on its replica, with information besides pass and fail: `s3_inventory`, not a Check.
+INVENTORY_CONFIGURED = s3_inventory.INVENTORY_CONFIGURED
+INVENTORY_FRESH = s3_inventory.INVENTORY_FRESH
+BUCKET_INVENTORY_CHECKS = s3_inventory.CHECKS
 
 GUIDE_STREAM_VIEW = "NEW_AND_OLD_IMAGES"
 

@@ -3,7 +3,8 @@
 Precedence for where the file comes from: command line (`--config` / `--dr-config`) >
 environment (`DRHARNESS_CONFIG`) > `workload.toml` in the current directory > the packaged default
 (the seed workload, the models' defaults). Names may use `${project}`, `${environment}`, `${account_id}`,
-`${primary_region}` and `${secondary_region}`; they are resolved once the account is known.
+`${primary_region}` and `${secondary_region}`; they are resolved once the account is known. A name that
+is one resource per region (a bucket's inventory destination) also uses `${region}`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from drharness.config.models import (
     BackupPlan,
     BackupRule,
     Bucket,
+    BucketInventory,
     ComputeEnvironment,
     ConfigModel,
     DrStack,
@@ -184,14 +186,15 @@ class Workload:
     account_id: str
     source: str
 
-    def name(self, template: str) -> str:
-        """Resolve `${...}` placeholders against this workload."""
+    def name(self, template: str, *, region: str | None = None) -> str:
+        """Resolve `${...}` placeholders against this workload; `region` is what a per-region name's `${region}` is."""
         values = {
             "project": self.spec.project,
             "environment": self.spec.environment,
             "account_id": self.account_id,
             "primary_region": self.spec.primary_region,
             "secondary_region": self.spec.secondary_region,
+            **({"region": region} if region else {}),
         }
         try:
             return string.Template(template).substitute(values)
@@ -223,6 +226,10 @@ class Workload:
     @property
     def backup_bucket(self) -> str:
         return self.name(self.spec.bucket.backup_name)
+
+    def inventory_bucket(self, region: str) -> str:
+        """The bucket in `region` that the S3 Inventory of the bucket in focus (or of its replica) is delivered to."""
+        return self.name(self.spec.bucket.inventory.destination_bucket, region=region)
 
     @property
     def metadata_table(self) -> str:
@@ -419,6 +426,8 @@ def load_workload(path: str | os.PathLike[str] | None = None, account_id: str | 
     # Resolve every name once so a bad placeholder fails at load time, not mid-drill.
     for template in _all_templates(spec):
         workload.name(template)
+    for bucket in spec.buckets:
+        workload.name(bucket.inventory.destination_bucket, region=spec.primary_region)
     _names_distinct(workload)
     return workload
 
@@ -460,7 +469,7 @@ def _all_templates(spec: WorkloadFile) -> list[str]:
 
 __all__ = [
     "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "ONE_OF", "RESOURCE_ID", "TIER_NAMES", "BackupPlan", "BackupRule", "Bucket",
-    "ComputeEnvironment", "DrStack", "FileSystem", "LagModel", "Live", "Notifications", "Offline", "ReplicationRule",
+    "BucketInventory", "ComputeEnvironment", "DrStack", "FileSystem", "LagModel", "Live", "Notifications", "Offline", "ReplicationRule",
     "Schedule", "Table", "Tier", "TierName", "Workload", "WorkloadFile", "load_workload", "parse_workload", "printable",
     "resolve_config_path",
 ]

@@ -65,6 +65,65 @@ class ReplicationRule(ConfigModel):
 
 RESOURCE_ID = r"^[a-z0-9][a-z0-9-]{0,30}$"
 
+# The metadata S3 Inventory can add to each row (InventoryOptionalField in the S3 API reference).
+INVENTORY_FIELDS = (
+    "Size", "LastModifiedDate", "StorageClass", "ETag", "IsMultipartUploaded", "ReplicationStatus", "EncryptionStatus",
+    "ObjectLockRetainUntilDate", "ObjectLockMode", "ObjectLockLegalHoldStatus", "ObjectLockEventHoldStatus",
+    "ObjectLockEventHoldDuration", "IntelligentTieringAccessTier", "BucketKeyStatus", "ChecksumAlgorithm",
+    "ObjectAccessControlList", "ObjectOwner", "LifecycleExpirationDate", "IntelligentTieringReferenceDate",
+)
+DEFAULT_INVENTORY_FIELDS = ("Size", "LastModifiedDate", "ETag", "StorageClass", "ReplicationStatus", "EncryptionStatus",
+                            "ChecksumAlgorithm")
+# The tiers whose buckets have an inventory unless their config says otherwise (`inventory.enabled` unset).
+INVENTORY_TIERS: tuple[TierName, ...] = ("critical",)
+REGION_PLACEHOLDER = "${region}"
+
+
+class BucketInventory(ConfigModel):
+    """The S3 Inventory report of a bucket and of its replica, each delivered in its own region.
+
+    S3 delivers an inventory only to a bucket in the source bucket's region, so `destination_bucket` names
+    one bucket per region (`${region}`): the replica's report goes to the destination of the replica's region.
+    """
+
+    # Unset: by the bucket's tier (on for INVENTORY_TIERS); true or false: as said, whatever the tier.
+    enabled: bool | None = None
+    config_id: str = Field(default="drharness-daily", pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    frequency: Literal["Daily", "Weekly"] = "Daily"
+    format: Literal["Parquet", "CSV"] = "Parquet"
+    destination_bucket: str = "${project}-${environment}-inventory-${region}"
+    prefix: str = "inventory"
+    include_versions: Literal["Current", "All"] = "Current"
+    optional_fields: tuple[str, ...] = DEFAULT_INVENTORY_FIELDS
+
+    @field_validator("destination_bucket")
+    @classmethod
+    def _per_region(cls, value: str) -> str:
+        if REGION_PLACEHOLDER not in value:
+            raise ValueError(f"{value!r} has no {REGION_PLACEHOLDER}: S3 Inventory delivers only to a bucket in the "
+                             "source bucket's own region, and the replica is in another region, so name one bucket "
+                             "per region (e.g. \"${project}-${environment}-inventory-${region}\")")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _no_slash_at_the_ends(cls, value: str) -> str:
+        if value.startswith("/") or value.endswith("/"):
+            raise ValueError(f"{value!r} must not start or end with '/': S3 adds the '/' after the prefix itself "
+                             "(a trailing one gives keys with '//' that the manifest does not name); e.g. \"inventory\"")
+        return value
+
+    @field_validator("optional_fields")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for field in value:
+            if field not in INVENTORY_FIELDS:
+                raise ValueError(f"{field!r} is not a field S3 Inventory reports; use any of {', '.join(INVENTORY_FIELDS)}")
+        repeated = sorted({f for f in value if value.count(f) > 1})
+        if repeated:
+            raise ValueError(f"{', '.join(repeated)} given more than once: name each field once")
+        return value
+
 
 class Bucket(ConfigModel):
     """A replicated data bucket: its copy in the secondary region and its rule."""
@@ -78,6 +137,13 @@ class Bucket(ConfigModel):
     backup_required: bool = True
     # The id of the backup plan that keeps it (`[[backup_plans]]`); unset: the first plan.
     backup_plan: str | None = Field(default=None, pattern=RESOURCE_ID)
+    inventory: BucketInventory = BucketInventory()
+
+    @property
+    def inventory_enabled(self) -> bool:
+        """Whether the bucket and its replica have an S3 Inventory: as `inventory.enabled` says, else by tier."""
+        enabled = self.inventory.enabled
+        return self.tier in INVENTORY_TIERS if enabled is None else enabled
 
 
 class Table(ConfigModel):

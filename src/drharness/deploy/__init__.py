@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.config import Workload
-from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, iam, kms, names, notifications, s3
+from drharness.deploy import backup, batch, cloudformation, dynamodb, events, fsx, iam, inventory, kms, names, notifications, s3
 from drharness.deploy.common import ApplyLog, Checker, Deployed, Finding, Unverified
 from drharness.errors import DeployError
 from drharness.target import Target
@@ -60,7 +60,7 @@ class VerificationError(DeployError):
 def check_workload(target: Target, workload: Workload) -> Verification:
     """Read every DR property of `workload` back from `target`."""
     check = Checker()
-    for module in (kms, s3, dynamodb, batch, fsx, backup, notifications, events, cloudformation):
+    for module in (kms, s3, inventory, dynamodb, batch, fsx, backup, notifications, events, cloudformation):
         with _step(f"reading back the {module.__name__.rsplit('.', 1)[-1]} settings", target):
             module.verify(target, workload, check)
     return Verification(tuple(check.findings), tuple(check.unverified), check.checked)
@@ -78,8 +78,9 @@ def deploy_workload(target: Target, workload: Workload) -> DeployReport:
     """
     started = time.monotonic()
     names.check_names(workload)
+    inventory.check_names(workload)
     log = ApplyLog()
-    for module in (kms, iam, s3, dynamodb):
+    for module in (kms, iam, s3, inventory, dynamodb):
         with _step(f"deploying {module.__name__.rsplit('.', 1)[-1]}", target):
             module.apply(target, workload, log)
     with _step("deploying batch", target):

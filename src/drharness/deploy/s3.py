@@ -1,4 +1,7 @@
-"""S3: the data bucket and its cross-region replication, the backup bucket, and the config buckets."""
+"""S3: the data bucket and its cross-region replication, the backup bucket, and the config buckets.
+
+The inventory's destination buckets are made with the same `ensure_bucket` (deploy/inventory.py).
+"""
 
 from __future__ import annotations
 
@@ -73,7 +76,7 @@ def wanted_replication(workload: Workload, role_arn: str, replica_key_arn: str) 
 # -- apply -------------------------------------------------------------------------------------------
 
 
-def _ensure_bucket(target: Target, bucket: str, region: str) -> str:
+def ensure_bucket(target: Target, bucket: str, region: str) -> str:
     s3 = target.client("s3", region)
     try:
         s3.head_bucket(Bucket=bucket)
@@ -96,7 +99,7 @@ def _ensure_bucket(target: Target, bucket: str, region: str) -> str:
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
     for bucket, region, alias, tags, tier in _bucket_specs(workload):
         s3 = target.client("s3", region)
-        action = _ensure_bucket(target, bucket, region)
+        action = ensure_bucket(target, bucket, region)
         changed = False
         if s3.get_bucket_versioning(Bucket=bucket).get("Status") != "Enabled":
             call(f"s3.put_bucket_versioning {bucket}", s3.put_bucket_versioning,
@@ -111,7 +114,7 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
                          "Rules": [{"ApplyServerSideEncryptionByDefault": wanted, "BucketKeyEnabled": True}]})
                 changed = True
         wanted_tags = {**workload_tags(workload, tier), **tags}
-        current = _tags(s3, bucket)
+        current = bucket_tags(s3, bucket)
         if any(current.get(k) != v for k, v in wanted_tags.items()):
             call(f"s3.put_bucket_tagging {bucket}", s3.put_bucket_tagging,
                  Bucket=bucket, Tagging={"TagSet": tag_list({**current, **wanted_tags})})
@@ -153,7 +156,7 @@ def _default_encryption(s3: Any, bucket: str) -> dict[str, Any] | None:
     return dict(rules[0].get("ApplyServerSideEncryptionByDefault") or {}) if rules else None
 
 
-def _tags(s3: Any, bucket: str) -> dict[str, str]:
+def bucket_tags(s3: Any, bucket: str) -> dict[str, str]:
     try:
         return tag_map(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
     except ClientError as exc:
@@ -171,7 +174,7 @@ def _replication(s3: Any, bucket: str) -> dict[str, Any] | None:
         raise
 
 
-def _exists(s3: Any, bucket: str) -> bool:
+def bucket_exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
         return True
@@ -185,7 +188,7 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
     for bucket, region, alias, tags, _tier in _bucket_specs(workload):
         resource = bucket_resource(bucket)
         s3 = target.client("s3", region)
-        if not _exists(s3, bucket):
+        if not bucket_exists(s3, bucket):
             check.missing(resource)
             continue
         location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
@@ -199,12 +202,12 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
             actual_arn = kms.key_arn(target, region, actual_key) if actual_key else None
             check.expect(resource, f"{ENCRYPTION}.KMSMasterKeyID", expected_key, actual_arn or actual_key)
         if tags:
-            current = _tags(s3, bucket)
+            current = bucket_tags(s3, bucket)
             for key, value in tags.items():
                 check.expect(resource, f"{TAGS}.{key}", value, current.get(key))
     primary = target.client("s3", workload.primary_region)
     for view in workload.each_bucket():
-        if _exists(primary, view.data_bucket):
+        if bucket_exists(primary, view.data_bucket):
             _check_replication(
                 target,
                 view,

@@ -1,6 +1,6 @@
 """Read one resource's DR settings back from the target, in the workload config's terms.
 
-Each reader takes what the account shows (a bucket's replication rule, a table's PITR and replicas,
+Each reader takes what the account shows (a bucket's replication rule and S3 Inventory, a table's PITR and replicas,
 a file system's backup settings, a compute environment's zones, a backup plan's rules) and returns the
 config's keys for it, plus a note for each setting it could not read. Nothing here writes.
 """
@@ -8,12 +8,15 @@ config's keys for it, plus a note for each setting it could not read. Nothing he
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drharness.compliance.selection import selection_selects
+from drharness.config.models import INVENTORY_FIELDS, INVENTORY_TIERS, BucketInventory
+from drharness.deploy import inventory
 from drharness.deploy.common import TIER_TAG, error_code, tag_map
 from drharness.target import Target
 
@@ -124,7 +127,62 @@ def read_bucket(target: Target, bucket: str, region: str, config: dict[str, Any]
         "_arn": f"arn:aws:s3:::{bucket}",
         "_tags": tags,
     }
+    described = read_inventory(target, bucket, region, values["tier"], tags, notes)
+    if described:
+        values["inventory"] = described
     return Found("buckets", values, notes)
+
+
+def read_inventory(target: Target, bucket: str, region: str, tier: str, tags: dict[str, str],
+                   notes: list[str]) -> dict[str, Any]:
+    """The bucket's S3 Inventory as `[buckets.inventory]`: the configuration with the default id, else the first
+    enabled one; `enabled` is written where the target differs from what the tier gives, the destination where it
+    is not the default's."""
+    by_tier = tier in INVENTORY_TIERS
+    listed = _safe(lambda: target.client("s3", region).list_bucket_inventory_configurations(Bucket=bucket), "NoSuchBucket")
+    entries = list((listed or {}).get("InventoryConfigurationList", []))
+    default = BucketInventory()
+    entry = next((e for e in entries if e.get("Id") == default.config_id), None) or next(
+        (e for e in entries if e.get("IsEnabled")), entries[0] if entries else None)
+    config = inventory.configuration(target, bucket, region, str(entry["Id"])) if entry else None
+    if config is None:
+        return {"enabled": False} if by_tier else {}
+    if len(entries) > 1:
+        notes.append(f"bucket {bucket}: {len(entries)} inventory configurations; the config describes {config['Id']}")
+    dest = (config.get("Destination") or {}).get("S3BucketDestination") or {}
+    enabled = bool(config.get("IsEnabled"))
+    values: dict[str, Any] = {**({"enabled": enabled} if enabled != by_tier else {}), "config_id": str(config["Id"]),
+                              "frequency": (config.get("Schedule") or {}).get("Frequency", default.frequency)}
+    if dest.get("Format") in ("Parquet", "CSV"):
+        values["format"] = dest["Format"]
+    else:
+        notes.append(f"bucket {bucket}: inventory format {dest.get('Format')} is not one drharness reads (Parquet, "
+                     f"CSV); format is left at its default")
+    values["prefix"] = str(dest.get("Prefix") or "").strip("/")
+    if config.get("IncludedObjectVersions") in ("Current", "All"):
+        values["include_versions"] = config["IncludedObjectVersions"]
+    fields = [str(f) for f in config.get("OptionalFields") or []]
+    values["optional_fields"] = [f for f in fields if f in INVENTORY_FIELDS]
+    if len(values["optional_fields"]) < len(fields):
+        notes.append(f"bucket {bucket}: inventory fields {', '.join(f for f in fields if f not in INVENTORY_FIELDS)} "
+                     "are not ones drharness knows; they are left out")
+    destination = _destination_template(str(dest.get("Bucket", "")).rsplit(":", 1)[-1], region, tags)
+    if destination:
+        values["destination_bucket"] = destination
+    elif destination is None:
+        notes.append(f"bucket {bucket}: its inventory goes to {dest.get('Bucket')}, a name without its region "
+                     f"{region}; the replica's must go to a bucket in its own region, so destination_bucket is left at "
+                     "its default (set it to a name with ${region})")
+    return values
+
+
+def _destination_template(name: str, region: str, tags: dict[str, str]) -> str | None:
+    """The destination as a per-region template: "" when it is the default's, None when its name has no region."""
+    default = BucketInventory().destination_bucket
+    known = {"project": tags.get("Project", ""), "environment": tags.get("Environment", ""), "region": region}
+    if all(known.values()) and string.Template(default).safe_substitute(known) == name:
+        return ""
+    return name.replace(region, "${region}") if region in name else None
 
 
 def read_table(target: Target, name: str, region: str, default_tier: str) -> Found:

@@ -27,13 +27,16 @@ from drharness.world.moto.app import QuietHandler, moto_app
 from drharness.world.moto.core import reset_all
 from drharness.world.plane import Plane, SchedulerSlot, WorldClock
 from drharness.world.scheduler import Scheduler
+from drharness.world.services.athena.engine import AthenaEngine
 from drharness.world.services.backup.models import BackupBackend
 from drharness.world.services.backup.responses import BackupResponses
 from drharness.world.services.batch.engine import BatchEngine
 from drharness.world.services.dynamodb.engine import DynamoDBEngine
+from drharness.world.services.dynamodb.export import DynamoDBExports
 from drharness.world.services.cloudwatch.alarms import AlarmEvaluator
 from drharness.world.services.fis.engine import FisEngine
 from drharness.world.services.fsx.engine import FsxEngine
+from drharness.world.services.s3.inventory import S3InventoryEngine
 from drharness.world.services.s3.replication import S3ReplicationEngine
 from drharness.world.truth import GroundTruth
 from drharness.world.wire import INTERNAL_HEADER
@@ -69,16 +72,20 @@ class World:
         self.access_keys = AccessKeys()
         self.faults = FaultTable(self.rng, self._tasks.faults_changed, self.zones, Corruption(self.client), Credentials(self.client))
         self.s3 = S3ReplicationEngine(plane, self.faults, self.settings.s3_lag)
+        self.inventory = S3InventoryEngine(plane, self.s3)  # ReplicationStatus as the replication engine keeps it
         self.dynamodb = DynamoDBEngine(plane, self.faults, self.settings.dynamodb_lag, restore_seconds,
                                        self.settings.pitr_latest_lag_seconds)
+        # Table exports read each table's PITR history as the DynamoDB engine keeps it, and run as long as a restore.
+        self.exports = DynamoDBExports(plane, self.dynamodb.pitr_history, self.dynamodb.latest_restorable, restore_seconds)
         self.batch = BatchEngine(plane, self.faults, self.zones)
         self.fsx = FsxEngine(plane, self.faults, restore_seconds)
         self.backup = BackupBackend(plane, self.faults, self.fsx, restore_seconds)
         self.fis = FisEngine(plane, self.faults, self.zones)
         self.alarms = AlarmEvaluator(plane)
+        self.athena = AthenaEngine(plane)
         # The order engines see a request in (the access keys first: a key deleted by IAM is refused next time).
-        self.engines: list[Engine] = [self.access_keys, self.s3, self.dynamodb, self.batch, self.fsx, BackupResponses(self.backup),
-                                      self.fis, self.alarms]
+        self.engines: list[Engine] = [self.access_keys, self.s3, self.inventory, self.dynamodb, self.exports, self.batch,
+                                      self.fsx, BackupResponses(self.backup), self.fis, self.alarms, self.athena]
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import bisect
 import heapq
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Literal, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 from drharness.results import Objective, ResultRecord, TargetName, iso, judge, utc_now
 from drharness.results.evidence import ConsistencyEvidence, DifferingEntry
 from drharness.results.objectives import DIVERGENCE_METRIC, ZERO_DIVERGENCE
 
 Store = Literal["s3", "dynamodb"]
-Method = Literal["merge-join", "bucket-digest"]
+Method = Literal["merge-join", "bucket-digest", "inventory", "export"]
 
 DEFAULT_MAX_LISTED = 20
 
@@ -49,6 +49,8 @@ class ConsistencyReport:
     max_listed: int
     duration_seconds: float
     started_at: str
+    # What the method adds (an inventory compare: the engine, the reports read, source replication statuses).
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def divergent_count(self) -> int:
@@ -112,6 +114,7 @@ class ConsistencyReport:
                 first_extra=tuple(self.first_extra),
                 first_differing=self.first_differing,
                 max_listed=self.max_listed,
+                extra=dict(self.details),
             ),
             test_id=test_id,
         )

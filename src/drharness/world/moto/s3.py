@@ -1,11 +1,15 @@
-"""moto's S3 backend: bucket regions, object captures and restores, what a listing index reads."""
+"""moto's S3 backend: bucket regions, object captures and restores, what a listing index reads, and the
+inventory configurations and object versions an S3 Inventory report is made from."""
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from moto.s3.models import FakeDeleteMarker
+from moto.s3.models import FakeDeleteMarker, S3Backend
 from moto.s3.models import s3_backends
 
 from drharness.world.moto.core import DEFAULT_ACCOUNT_ID, settled
@@ -151,3 +155,107 @@ def s3_continuation_key(token: str, account_id: str = DEFAULT_ACCOUNT_ID) -> str
 def s3_remember_continuation(token: str, key: str, account_id: str = DEFAULT_ACCOUNT_ID) -> None:
     """Register a continuation token where moto keeps its own, so either path can resume the listing."""
     s3_backend(account_id)._pagination_tokens[token] = key
+
+
+# -- S3 Inventory -----------------------------------------------------------------------------------
+
+_AS_PUT = "_drharness_as_put"
+_INVENTORY_KEPT = "_drharness_inventory_kept"
+
+
+def keep_inventory_configurations_as_put() -> None:
+    """Make moto keep each inventory configuration whole, as it was put (once per process).
+
+    moto stores a configuration without its IncludedObjectVersions (and answers "All" for every one);
+    the world needs it to list current versions only, and to answer GetBucketInventoryConfiguration.
+    """
+    if getattr(S3Backend, _INVENTORY_KEPT, False):
+        return
+    original = S3Backend.put_bucket_inventory_configuration
+
+    @functools.wraps(original)
+    def put(self: Any, bucket_name: str, inventory_configuration: dict[str, Any]) -> None:
+        original(self, bucket_name, inventory_configuration)
+        stored = self.get_bucket(bucket_name).inventory_configs[inventory_configuration["Id"]]
+        setattr(stored, _AS_PUT, copy.deepcopy(inventory_configuration))
+
+    S3Backend.put_bucket_inventory_configuration = put  # type: ignore[method-assign]
+    setattr(S3Backend, _INVENTORY_KEPT, True)
+
+
+def delete_inventory_configuration(bucket: str, config_id: str, account_id: str = DEFAULT_ACCOUNT_ID) -> bool:
+    """Remove one inventory configuration of `bucket`; False when it has none with that id.
+
+    moto routes DeleteBucketInventoryConfiguration to DeleteBucket (and deletes an empty bucket), so the
+    world answers it itself with this.
+    """
+    stored_bucket = s3_backend(account_id).buckets.get(bucket)
+    if stored_bucket is None:
+        return False
+    return stored_bucket.inventory_configs.pop(config_id, None) is not None
+
+
+def s3_inventory_configurations(bucket: str | None = None, account_id: str = DEFAULT_ACCOUNT_ID) -> list[tuple[str, dict[str, Any]]]:
+    """(source bucket, configuration as put, in xmltodict's shape) of every inventory configuration, by bucket
+    and id; of `bucket` only when given (none when it does not exist)."""
+    buckets = s3_backend(account_id).buckets
+    names = sorted(settled(lambda: list(buckets))) if bucket is None else [bucket]
+    found = []
+    for name in names:
+        stored_bucket = buckets.get(name)
+        if stored_bucket is None:
+            continue
+        for config_id, stored in sorted(settled(lambda b=stored_bucket: list(b.inventory_configs.items()))):
+            as_put = getattr(stored, _AS_PUT, None) or {  # put before the world kept them: moto's fields
+                "Id": stored.id, "IsEnabled": stored.is_enabled, "Destination": stored.destination,
+                "Schedule": stored.schedule, "Filter": stored.filters, "OptionalFields": stored.optional_fields}
+            found.append((name, copy.deepcopy(as_put)))
+    return found
+
+
+class S3VersionFacts(NamedTuple):
+    """One version of a key, or a delete marker, with what an inventory report lists of it."""
+
+    key: str
+    version_id: str  # moto's: "null" for a version written while versioning was off
+    is_latest: bool
+    is_delete_marker: bool
+    last_modified: dt.datetime  # aware UTC, whole seconds, as listings show it
+    size: int | None
+    etag: str | None  # without its quotes
+    storage_class: str | None
+    multipart: bool
+    encryption: str | None  # x-amz-server-side-encryption as stored (AES256, aws:kms, aws:kms:dsse), or None
+    bucket_key_enabled: bool
+    checksum_algorithm: str | None
+    lock_mode: str | None
+    lock_until: str | None  # the retain-until date as the request gave it
+    legal_hold: str | None
+
+
+def s3_versions(bucket: str, prefix: str = "", account_id: str = DEFAULT_ACCOUNT_ID) -> list[S3VersionFacts] | None:
+    """Every version and delete marker of the keys under `prefix`, by key, the newest version of a key first
+    (as ListObjectVersions orders them); None when the bucket does not exist."""
+    found = s3_backend(account_id).buckets.get(bucket)
+    if found is None:
+        return None
+    keys = found.keys  # the store maps a key to its versions, the latest last
+    entries = settled(lambda: [(str(k), list(v)) for k, v in dict.items(keys) if str(k).startswith(prefix)])
+    entries.sort(key=lambda entry: entry[0])
+    facts = []
+    for key, versions in entries:
+        for index in range(len(versions) - 1, -1, -1):
+            facts.append(_version_facts(key, versions[index], index == len(versions) - 1))
+    return facts
+
+
+def _version_facts(key: str, version: Any, latest: bool) -> S3VersionFacts:
+    modified = version.last_modified.replace(microsecond=0, tzinfo=dt.timezone.utc)
+    if isinstance(version, FakeDeleteMarker):
+        return S3VersionFacts(key, str(version.version_id), latest, True, modified, None, None, None, False, None,
+                              False, None, None, None, None)
+    return S3VersionFacts(
+        key, str(version.version_id), latest, False, modified, int(version.size), str(version.etag).strip('"'),
+        version.storage_class, version.multipart is not None, version.encryption,
+        str(version.bucket_key_enabled).lower() == "true",
+        version.checksum_algorithm, version.lock_mode, version.lock_until, version.lock_legal_status)

@@ -110,6 +110,13 @@ class PitrMixin:
         """The latest time a restore may ask for: the world clock less the PITR lag (never before the earliest)."""
         return max(history.earliest_at, math.floor((self._plane.now() - self._pitr_lag_s) * 1000) / 1000)
 
+    # What a table export reads (services/dynamodb/export.py): the history and its latest restorable time.
+    def pitr_history(self, region: str, table: str) -> TableHistory | None:
+        return self._history(region, table)
+
+    def latest_restorable(self, history: TableHistory) -> float:
+        return self._latest_restorable(history)
+
     def _describe_pitr(self, region: str, table: str, doc: dict[str, Any]) -> None:
         description = (doc.get("ContinuousBackupsDescription") or {}).get("PointInTimeRecoveryDescription") or {}
         history = self._history(region, table)

@@ -51,8 +51,12 @@ def iso(epoch: float) -> str:
 
 
 def restore_time_of(body: Mapping[str, Any]) -> float | None:
-    value = body.get("RestoreDateTime")
-    if isinstance(value, (int, float)):
+    return epoch_of(body.get("RestoreDateTime"))
+
+
+def epoch_of(value: Any) -> float | None:
+    """A time as a request sends it: epoch seconds (botocore's JSON protocol), or an ISO 8601 string."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if isinstance(value, str):
         with contextlib.suppress(ValueError):
