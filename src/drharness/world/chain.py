@@ -22,6 +22,7 @@ from drharness.world.engine import Engine
 from drharness.world.faults.credentials import AccessKeys
 from drharness.world.faults.policies import InlineDenies
 from drharness.world.faults.table import FaultTable
+from drharness.world.http import SOCKET_KEY
 from drharness.world.plane import Plane
 from drharness.world.requests import classify
 from drharness.world.routes import ControlledWorld, answer_control
@@ -274,7 +275,7 @@ class WorldApp:
 
 def _drop_connection(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
     """Close the socket with no response: to the client the region is unreachable."""
-    sock = environ.get("werkzeug.socket")
+    sock = environ.get(SOCKET_KEY)
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)

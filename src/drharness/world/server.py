@@ -12,18 +12,18 @@ from collections.abc import Callable
 from typing import Any
 
 from botocore.config import Config
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from drharness.config import Offline
 from drharness.errors import WorldError
 from drharness.target import OFFLINE_CREDENTIALS, boto3_session
 from drharness.world.chain import WorldApp, build_chain
 from drharness.world.engine import Engine
+from drharness.world.http import HttpServer
 from drharness.world.faults.az_outage import Zones
 from drharness.world.faults.corruption import Corruption
 from drharness.world.faults.credentials import AccessKeys, Credentials
 from drharness.world.faults.table import FaultTable
-from drharness.world.moto.app import QuietHandler, moto_app
+from drharness.world.moto.app import moto_app
 from drharness.world.moto.core import reset_all
 from drharness.world.plane import Plane, SchedulerSlot, WorldClock
 from drharness.world.scheduler import Scheduler
@@ -54,8 +54,7 @@ class World:
         self.rng = random.Random(self.seed)
         self.account_id = self.settings.account_id
         self._port = port
-        self._server: BaseWSGIServer | None = None
-        self._thread: threading.Thread | None = None
+        self._server: HttpServer | None = None
         self.truth = GroundTruth()
         self.errors: list[str] = []
         self.clock = WorldClock()
@@ -102,21 +101,18 @@ class World:
             reset_all()
             moto = moto_app()
             app = WorldApp(build_chain(self, self.plane, self.faults, self.access_keys, self.engines, moto))
-            self._server = make_server("127.0.0.1", self._port, app, threaded=True, request_handler=QuietHandler)
+            self._server = HttpServer(app, self._port)
         except OSError as exc:
             with _world_lock:
                 _running_world = None
             raise WorldError(f"cannot listen on 127.0.0.1:{self._port}: {exc}; choose another --port or 0 for a free one") from exc
         self._tasks.scheduler = Scheduler(on_error=self._engine_error)
-        self._thread = threading.Thread(target=lambda: self._server.serve_forever(poll_interval=0.05), name="drharness-world", daemon=True)
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         global _running_world
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
         scheduler, self._tasks.scheduler = self._tasks.scheduler, None
         if scheduler is not None:
@@ -135,7 +131,7 @@ class World:
     def port(self) -> int:
         if self._server is None:
             raise WorldError("the world is not running; call start() first")
-        return self._server.server_address[1]
+        return self._server.port
 
     @property
     def endpoint(self) -> str:

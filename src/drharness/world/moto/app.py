@@ -6,18 +6,16 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from moto import backends
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    create_backend_app,
+)
 
 from drharness.world.moto import cloudformation
 
 # moto's dispatcher lists its own package directory (os.listdir and an isdir per service) on every
 # request to tell a service name from a host; the list cannot change while the process runs.
 _MOTO_MODULES = frozenset(backends.list_of_moto_modules())
-
-
-class QuietHandler(MotoRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per call drowns the output
-        return None
 
 
 class _Dispatcher(DomainDispatcherApplication):
