@@ -15,6 +15,9 @@ from drharness.instruments.consistency.export import compare_exports, read_expor
 from drharness.target import OfflineTarget
 from drharness.world.server import World
 
+# One worker fills the pair once (a module-scoped world), not one per worker.
+pytestmark = pytest.mark.xdist_group("compare-export")
+
 EAST, WEST = "us-east-1", "us-west-2"
 ITEMS = 10_000
 BUCKET = "export-bucket"

@@ -27,6 +27,9 @@ from drharness.instruments.consistency.s3 import BucketSide, compare_buckets
 from drharness.target import OfflineTarget
 from drharness.world.server import World
 
+# One worker fills the pair once (a module-scoped world), not one per worker.
+pytestmark = pytest.mark.xdist_group("compare-inventory")
+
 EAST, WEST = "us-east-1", "us-west-2"
 FORMATS = ("Parquet", "CSV")
 OBJECTS = 3000
