@@ -203,3 +203,53 @@ def test_rclone_check_finds_the_same_differences(pair, tmp_path: Path) -> None:
     inventory = compare_inventories(*_sides(target, config_id), DuckDBEngine(), max_listed=1000)
     assert (found["+"], found["-"], found["*"]) == _findings(inventory)
     assert not found.get("!"), found.get("!")
+
+
+def _athena_queries(target: OfflineTarget) -> int:
+    return len(target.client("athena", EAST).list_query_executions().get("QueryExecutionIds", []))
+
+
+ATHENA_ARGS = ["compare", f"s3://{SOURCE}/{PREFIX}", f"s3://{REPLICA}/{PREFIX}", "--method", "inventory",
+               "--engine", "athena", "--athena-output", f"s3://{DESTINATION[EAST]}/athena/", "--inventory-id", "parquet"]
+
+
+def test_an_athena_compare_against_aws_needs_the_live_opt_in(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with pytest.raises(SystemExit) as info:
+        main(ATHENA_ARGS)  # no endpoint: AWS, and the compare would write tables there
+    assert info.value.code == 2
+    assert "is a live run: pass --live" in capsys.readouterr().err
+
+
+REFUSALS = {"no-opt-in": "explicit opt-in", "other-account": "the credentials are not for account",
+            "region-not-allowed": "is in us-west-2, which --allow-region does not allow"}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_a_live_athena_compare_is_refused_before_anything_is_written(filled, case: str, live_env, monkeypatch,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    world, target = filled
+    before = _athena_queries(target)
+    account = "210987654321" if case == "other-account" else world.account_id
+    regions = [EAST, "eu-west-1"] if case == "region-not-allowed" else [EAST, WEST]
+    if case == "no-opt-in":
+        monkeypatch.delenv("DRHARNESS_LIVE")
+    with pytest.raises(SystemExit) as info:
+        main([*ATHENA_ARGS, "--endpoint", world.endpoint, "--live", "--allow-account", account,
+              *[a for r in regions for a in ("--allow-region", r)]])
+    assert info.value.code == 2
+    assert REFUSALS[case] in capsys.readouterr().err
+    assert _athena_queries(target) == before  # nothing ran in the account
+
+
+def test_a_live_athena_compare_in_an_allowed_account_runs(filled, live_env,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    world, target = filled
+    before = _athena_queries(target)
+    with pytest.raises(SystemExit) as info:
+        main([*ATHENA_ARGS, "--endpoint", world.endpoint, "--live", "--allow-account", world.account_id,
+              "--allow-region", EAST, "--allow-region", WEST])
+    out, err = capsys.readouterr()
+    assert info.value.code == 1, err
+    assert "target aws" in out and "DIFFERENT" in out
+    assert _athena_queries(target) > before

@@ -8,10 +8,12 @@ import typer
 
 from drharness.cli import start_up
 from drharness.cli.compare_at_rest import (
+    WRITES,
     AthenaOptions,
     ExportOptions,
     compare_by_export,
     compare_by_inventory,
+    live_clients,
 )
 from drharness.cli.locations import (  # noqa: F401 - the messages are read from here too
     BAD_LOCATION,
@@ -31,6 +33,12 @@ if TYPE_CHECKING:
     from drharness.instruments.consistency import ConsistencyReport
 
 METHODS = ("listing", "inventory", "export")
+METHOD_HELP = ("listing: list (S3) or Scan (DynamoDB) both sides; inventory: S3 only, from each bucket's newest S3 "
+               "Inventory report; export: DynamoDB only, from table exports to S3.")
+ENGINE_HELP = "inventory: duckdb (in this process) or athena (the query runs in Athena; needs --athena-output)."
+LIVE_HELP = ("A compare that writes to an account (Athena tables, new exports) is a live run: also needs "
+             "DRHARNESS_LIVE=I-UNDERSTAND, --allow-account and --allow-region; with --endpoint, the world there "
+             "stands in for the account.")
 ENGINES = ("duckdb", "athena")
 
 def compare(
@@ -49,11 +57,8 @@ def compare(
                                          "Limit (default 1000 for both)."),
     segments: int = typer.Option(4, "--segments", min=1, help="DynamoDB: parallel Scan segments per table."),
     record: bool = typer.Option(False, "--record", help="Also write the result record under reports/."),
-    method: str = typer.Option("listing", "--method", help="listing: list (S3) or Scan (DynamoDB) both sides; "
-                               "inventory: S3 only, from each bucket's newest S3 Inventory report; export: "
-                               "DynamoDB only, from table exports to S3."),
-    engine: str = typer.Option("duckdb", "--engine", help="inventory/export: duckdb (in this process) or athena "
-                               "(the query runs in Athena; needs --athena-output)."),
+    method: str = typer.Option("listing", "--method", help=METHOD_HELP),
+    engine: str = typer.Option("duckdb", "--engine", help=ENGINE_HELP),
     inventory_id: str | None = typer.Option(None, "--inventory-id", help="inventory: the inventory configuration "
                                             "of both buckets (default: each bucket's only one)."),
     athena_output: str | None = typer.Option(None, "--athena-output", help="athena: s3://BUCKET/PREFIX/ for "
@@ -67,6 +72,9 @@ def compare(
                                               "export (its ARN); without it, one is made with --export-to."),
     export_to: str | None = typer.Option(None, "--export-to", help="export: s3://BUCKET/PREFIX where new exports "
                                          "of both tables (as at one instant, now) are written."),
+    live: bool = typer.Option(False, "--live", help=LIVE_HELP),
+    allow_account: str | None = typer.Option(None, "--allow-account", help="live: the one account it may write to."),
+    allow_region: list[str] = typer.Option([], "--allow-region", help="live: a region it may act in (repeat)."),  # noqa: B008
 ) -> None:
     """Compare two S3 prefixes or two DynamoDB tables, each in its own region (exit 0 equal, 1 differ)."""
     src = parse_location(source, "SOURCE")
@@ -75,8 +83,10 @@ def compare(
         raise ConfigError(MIXED_STORES.format(source=source, replica=replica))
     _check_options(method, engine, src, regions=(source_region, replica_region), athena_output=athena_output,
                    exports=(source_export, replica_export, export_to))
+    regions = [r for r in (getattr(src, "region", source_region), getattr(rep, "region", replica_region)) if r]
     with start_up():
-        clients = Clients(endpoint)
+        clients = _open_clients(endpoint, _writes(method, engine, source_export, replica_export), live=live,
+                                allow=(allow_account, allow_region), regions=regions)
     athena = AthenaOptions(athena_output, athena_workgroup, athena_database) if engine == "athena" else None
     report, regions = _measure(clients, src, rep, method, (source_region, replica_region), athena=athena,
                                exports=ExportOptions(source_export, replica_export, export_to),
@@ -89,6 +99,25 @@ def compare(
         path = ResultSink(source="cli").write(report.to_record(target=clients.target_name))  # type: ignore[arg-type]
         typer.echo(f"record: {path}")
     raise typer.Exit(code=0 if report.equal else 1)
+
+
+def _open_clients(endpoint: str | None, writes: str, *, live: bool, allow: tuple[str | None, list[str]],
+                  regions: list[str]) -> Clients:
+    """The compare's clients: through the live gate with --live; refused when it would write to AWS without it."""
+    if live:
+        return live_clients(endpoint, allow[0], allow[1], regions, writes or "reads only")
+    if writes and not endpoint:
+        raise ConfigError(WRITES.format(what=writes))
+    return Clients(endpoint)
+
+
+def _writes(method: str, engine: str, source_export: str | None, replica_export: str | None) -> str:
+    """What the compare would write to the account it reads, if anything ("" when it only reads)."""
+    if method == "inventory" and engine == "athena":
+        return "Athena tables and query results"
+    if method == "export" and not (source_export and replica_export):
+        return "new table exports"
+    return ""
 
 
 def _measure(

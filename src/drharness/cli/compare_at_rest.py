@@ -20,13 +20,50 @@ class AthenaOptions:
     database: str
 
 
+WRITES = ("an at-rest compare that writes to the account ({what}) is a live run: pass --live with "
+          "--allow-account ID and --allow-region for each region it touches (two at least: the source's and the "
+          "replica's), and set DRHARNESS_LIVE=I-UNDERSTAND")
+
+
+def live_clients(endpoint: str | None, allow_account: str | None, allow_regions: list[str], regions: list[str],
+                 what: str) -> Clients:
+    """Clients from a target that passed the live gate: opt-in, STS first, account and regions allowlisted."""
+    from drharness.config import Workload, WorkloadFile
+    from drharness.errors import ConfigError, SafetyError
+    from drharness.safety import mask_account, open_live_target
+    from drharness.settings import resolve_settings
+
+    allowed = list(dict.fromkeys(allow_regions))
+    if not allow_account or len(allowed) < 2:
+        raise ConfigError(WRITES.format(what=what))
+    outside = sorted(set(regions) - set(allowed))
+    if outside:
+        raise SafetyError(f"the compare touches {', '.join(outside)}, which --allow-region does not allow; allow it "
+                          "or compare other locations")
+    primary = regions[0] if regions else allowed[0]
+    secondary = next(r for r in allowed if r != primary)
+    spec = WorkloadFile.model_validate({"primary_region": primary, "secondary_region": secondary,
+                                        "tables": [{"replica_regions": []}],
+                                        "live": {"allowed_accounts": [allow_account],
+                                                 "allowed_regions": allowed}})
+    settings = resolve_settings(target="aws", endpoint=endpoint, live=True)
+    try:
+        target = open_live_target(settings, Workload(spec, allow_account, "drharness compare"), endpoint_url=endpoint)
+    except SafetyError as exc:
+        if "is not in [live].allowed_accounts" not in str(exc):  # the account; opt-in and regions say their own
+            raise
+        raise SafetyError(f"the credentials are not for account {mask_account(allow_account)} (--allow-account): "
+                          "the compare writes only to the account it is given") from exc
+    return Clients(endpoint, target=target, allowed_regions=tuple(allowed))
+
+
 def _engine(clients: Clients, region: str, athena: AthenaOptions | None, workers: int) -> QueryEngine:
     from drharness.instruments.consistency.inventory import AthenaEngine, DuckDBEngine
 
     if athena is None:
         return DuckDBEngine(workers=workers)
     assert athena.output_location is not None
-    poll = 0.05 if clients.endpoint else 1.0
+    poll = 0.05 if clients.polls_fast else 1.0
     return AthenaEngine(clients.client("athena", region), athena.output_location, database=athena.database,
                         workgroup=athena.workgroup, poll_interval_s=poll)
 
@@ -44,6 +81,8 @@ def compare_by_inventory(
 
         src_region = source_region or bucket_region(clients, src, "SOURCE", "--source-region")
         rep_region = replica_region or bucket_region(clients, rep, "REPLICA", "--replica-region")
+        for region, what in ((src_region, src.text), (rep_region, rep.text)):
+            clients.check_region(region, what)
         sides = (InventorySide(clients.client("s3", src_region), src.bucket, src.prefix, inventory_id),
                  InventorySide(clients.client("s3", rep_region), rep.bucket, rep.prefix, inventory_id))
         engine = _engine(clients, src_region, athena, workers)
@@ -63,14 +102,23 @@ def compare_by_export(
 ) -> tuple[ConsistencyReport, tuple[str, str]]:
     """Both tables' exports (given, or made now to --export-to), compared item by item."""
     with start_up():
-        from drharness.instruments.consistency.dynamodb import TableSide, table_key_names
-        from drharness.instruments.consistency.export import compare_exports, read_export, start_export, wait_export
+        from drharness.instruments.consistency.dynamodb import (
+            TableSide,
+            table_key_names,
+        )
+        from drharness.instruments.consistency.export import (
+            compare_exports,
+            read_export,
+            start_export,
+            wait_export,
+        )
 
-        poll = 0.05 if clients.endpoint else 10.0
+        poll = 0.05 if clients.polls_fast else 10.0
         key_names = table_key_names(TableSide(clients.client("dynamodb", src.region), src.table, src.region))
         pending = []
         for location, arn in ((src, exports.source_arn), (rep, exports.replica_arn)):
             dynamodb = clients.client("dynamodb", location.region)
+            clients.check_region(location.region, location.text)
             if arn is None:
                 assert exports.export_to is not None
                 bucket, _, prefix = exports.export_to.removeprefix("s3://").partition("/")
@@ -80,7 +128,9 @@ def compare_by_export(
         read = []
         for dynamodb, arn, location in pending:
             description = wait_export(dynamodb, arn, label=location.text, poll_interval_s=poll)
-            s3 = clients.client("s3", _bucket_region(clients, description["S3Bucket"]))
+            export_region = _bucket_region(clients, description["S3Bucket"])
+            clients.check_region(export_region, f"export bucket {description['S3Bucket']}")
+            s3 = clients.client("s3", export_region)
             read.append((s3, read_export(s3, description)))
     report = compare_exports(read[0], read[1], key_names, max_listed=max_listed, workers=workers,
                              labels=(src.text, rep.text))

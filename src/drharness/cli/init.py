@@ -90,7 +90,7 @@ def _open(endpoint: str | None, live: bool, allow_account: str | None, allow_reg
     try:
         target = open_live_target(settings, Workload(spec, allow_account, "drharness init"), endpoint_url=endpoint)
     except SafetyError as exc:
-        if "allowed_accounts" not in str(exc):
+        if "is not in [live].allowed_accounts" not in str(exc):  # the account; opt-in and regions say their own
             raise
         raise SafetyError(f"the credentials are not for account {mask_account(allow_account)} (--allow-account): "
                           "init reads only the account it is given; use that account's credentials or name it") from exc

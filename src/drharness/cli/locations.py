@@ -50,11 +50,16 @@ def parse_location(text: str, role: str) -> S3Location | TableLocation:
 
 
 class Clients:
-    """Clients for the offline world at `endpoint`, or for AWS through the default boto3 session."""
+    """Clients for the offline world at `endpoint`, for AWS through the default boto3 session, or for a
+    target that passed the live-safety gate (`target`: every client then comes from it)."""
 
-    def __init__(self, endpoint: str | None) -> None:
+    def __init__(self, endpoint: str | None, target: Any = None, allowed_regions: tuple[str, ...] = ()) -> None:
         self.endpoint = endpoint
-        self.target_name = "offline" if endpoint else "aws"
+        self._target = target
+        self.allowed_regions = allowed_regions
+        self.target_name = "aws" if target is not None or not endpoint else "offline"
+        if target is not None:
+            return
         if endpoint:
             from drharness.target import OfflineTarget
 
@@ -64,7 +69,22 @@ class Clients:
 
             self._session = boto3.session.Session()
 
+    @property
+    def polls_fast(self) -> bool:
+        """An offline world answers in milliseconds; AWS is polled every few seconds."""
+        return self.target_name == "offline"
+
+    def check_region(self, region: str, what: str) -> None:
+        """A gated (live) target only acts in the regions --allow-region names."""
+        if self._target is not None and region not in self.allowed_regions:
+            from drharness.errors import SafetyError
+
+            raise SafetyError(f"{what} is in {region}, which --allow-region does not allow; allow it or compare "
+                              "other locations (nothing was written)")
+
     def client(self, service: str, region: str) -> Any:
+        if self._target is not None:
+            return self._target.client(service, region)
         if self.endpoint:
             return self._offline.client(service, region)
         from drharness.target import LIVE_CONFIG
