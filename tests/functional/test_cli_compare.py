@@ -104,3 +104,17 @@ def test_unreachable_endpoint_exits_2(capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = run(["s3://a-bucket", "s3://b-bucket", "--endpoint", f"http://127.0.0.1:{port}",
                         "--source-region", EAST, "--replica-region", WEST], capsys)
     assert code == 2 and err.count("\n") == 1 and "cannot reach S3" in err
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--method", "inventory", "dynamodb://us-east-1/tab1", "dynamodb://us-west-2/tab1"], "--method inventory compares S3"),
+    (["--method", "export", "s3://bkt-a", "s3://bkt-b"], "--method export compares DynamoDB"),
+    (["--method", "export", "dynamodb://us-east-1/tab1", "dynamodb://us-west-2/tab1"], "--export-to"),
+    (["--method", "listing", "--engine", "athena", "s3://bkt-a", "s3://bkt-b"], "--engine athena runs the inventory"),
+    (["--method", "inventory", "--engine", "athena", "s3://bkt-a", "s3://bkt-b"], "needs --athena-output"),
+    (["--method", "sample", "s3://bkt-a", "s3://bkt-b"], "is not one of listing, inventory, export"),
+])
+def test_an_at_rest_compare_with_contradictory_options_is_refused(args, said, world: World,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run([*args, "--endpoint", world.endpoint], capsys)
+    assert code == 2 and said in err

@@ -152,14 +152,14 @@ def _check_options(method: str, engine: str, src: S3Location | TableLocation, *,
         raise ConfigError("--method inventory compares S3 buckets; for DynamoDB tables use --method export")
     if method == "export" and not isinstance(src, TableLocation):
         raise ConfigError("--method export compares DynamoDB tables; for S3 buckets use --method inventory")
-    if engine == "athena" and method == "inventory" and not (athena_output or "").startswith("s3://"):
+    if engine == "athena" and method != "inventory":
+        raise ConfigError(f"--engine athena runs the inventory compare's query; --method {method} runs here")
+    if engine == "athena" and not (athena_output or "").startswith("s3://"):
         raise ConfigError("--engine athena needs --athena-output s3://BUCKET/PREFIX/ (where Athena writes results)")
     source_export, replica_export, export_to = exports
     if method == "export" and not export_to and not (source_export and replica_export):
         raise ConfigError("--method export needs --source-export and --replica-export (completed exports' ARNs), "
                           "or --export-to s3://BUCKET/PREFIX to export both tables now")
-    if method == "export" and engine != "duckdb":
-        raise ConfigError("--method export runs in this process; --engine athena is for --method inventory")
 
 
 def _compare_s3(
