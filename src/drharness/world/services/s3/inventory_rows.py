@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from drharness.timefmt import parse_iso
 from drharness.world.moto.s3 import S3VersionFacts
 from drharness.world.services.s3.inventory_config import InventorySpec
@@ -185,9 +187,6 @@ def _millis(value: Value) -> Value:
 
 def parquet_file(fields: Sequence[Field], rows: Sequence[Row]) -> bytes:
     """A Parquet data file (Snappy) with AWS's column names and types, written by DuckDB's COPY."""
-    # DuckDB loads only when a Parquet report is written: most worlds never write one.
-    import duckdb
-
     columns = [list(column) for column in zip(*rows)] if rows else [[] for _ in fields]
     for index, field in enumerate(fields):
         if field.kind == _TIMESTAMP:
