@@ -2,8 +2,9 @@
 
 Neither table is held in memory. Each side is read by a parallel Scan (Segment/TotalSegments); every
 item is hashed in a canonical form (DynamoDB JSON with map keys sorted, sets sorted, numbers normalized
-so "1.0" equals "1") into buckets chosen by the hash of its key. Only the buckets whose digests differ
-are read again, keeping just their items, to name the missing, extra and differing keys.
+so "1.0" equals "1") into buckets chosen by the hash of its key. Each table is scanned once: the entries
+are spooled to a temporary file as they pass, and only the buckets whose digests differ are read again,
+from the spool, keeping just their items, to name the missing, extra and differing keys.
 """
 
 from __future__ import annotations
@@ -248,14 +249,15 @@ def scan_segment(
 def _table_streams(
     side: TableSide, hasher: _Hasher, segments: int, page_limit: int | None, consistent_read: bool
 ) -> list[Stream]:
-    def stream(segment: int) -> Stream:
-        def run(detailed: bool) -> Iterator[DigestEntry]:
-            for item in scan_segment(side, segment, segments, page_limit=page_limit, consistent_read=consistent_read):
-                yield hasher.entry(item, detailed)
+    """One stream per Scan segment. The table is scanned once: the first pass spools each entry (with its
+    canonical body) to a temporary file and the second pass, over the buckets whose digests differ, replays
+    it, so both passes see the same items and the table's read capacity is spent once."""
 
-        return run
+    def entries(segment: int) -> Iterator[DigestEntry]:
+        for item in scan_segment(side, segment, segments, page_limit=page_limit, consistent_read=consistent_read):
+            yield hasher.entry(item, True)
 
-    return [stream(s) for s in range(segments)]
+    return [SpooledStream(entries(s)) for s in range(segments)]
 
 
 def compare_tables(
