@@ -86,4 +86,6 @@ def test_a_second_buckets_broken_rule_fails_its_checks_and_only_them(tmp_path: P
         assert bad and all("-models-" in resource for _, resource in bad), bad
         assert {"config:s3-replication-rule", "config:rpo-mechanism:bucket", "consistency:s3-replica"} <= {c for c, _ in bad}
         passed = {r.check for r in records if r.verdict == "pass" and "-production-data-" in r.resource}
-        assert {"config:s3-replication-rule", "config:rpo-mechanism:bucket", "consistency:s3-replica"} <= passed
+        # The critical data bucket is also compared at rest, from its inventory reports (models, important, has none).
+        assert {"config:s3-replication-rule", "config:rpo-mechanism:bucket", "consistency:s3-replica",
+                "consistency:s3-replica-at-rest"} <= passed

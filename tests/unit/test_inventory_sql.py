@@ -115,3 +115,37 @@ def test_a_report_without_size_or_etag_is_refused_naming_the_field() -> None:
 def test_csv_schema_names_become_the_parquet_names() -> None:
     assert [snake(f) for f in ("ETag", "IsLatest", "VersionId", "IsMultipartUploaded", "ChecksumAlgorithm")] == [
         "e_tag", "is_latest", "version_id", "is_multipart_uploaded", "checksum_algorithm"]
+
+
+def _modified_report(tmp: Path, name: str, rows: list[tuple]) -> tuple[InventoryReport, list[Path]]:
+    path = tmp / f"{name}.parquet"
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (bucket VARCHAR, key VARCHAR, size BIGINT, last_modified_date TIMESTAMP, "
+                "e_tag VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", rows)
+    con.execute(f"COPY t TO '{path}' (FORMAT PARQUET)")
+    columns = ("bucket", "key", "size", "last_modified_date", "e_tag")
+    report = InventoryReport(name, "dest", f"{name}/manifest.json", "2026-12-04T20-00Z", 0, "Parquet", columns,
+                             (DataFile(path.name, path.stat().st_size, ""),), f"{name}/hive/dt=x/symlink.txt")
+    return report, [path]
+
+
+def test_writes_after_the_cutoff_are_set_aside_and_counted_not_judged(tmp_path: Path) -> None:
+    import datetime as dt
+
+    old, new = dt.datetime(2026, 12, 4, 10, 0, 0), dt.datetime(2026, 12, 4, 12, 0, 0)
+    src = _modified_report(tmp_path, "src", [("s", "a", 1, old, "e1"), ("s", "b", 1, new, "e2"),
+                                             ("s", "c", 1, old, "e3"), ("s", "d", 1, new, "e4")])
+    rep = _modified_report(tmp_path, "rep", [("r", "a", 1, old, "e1"), ("r", "b", 1, old, "stale"),
+                                             ("r", "e", 1, new, "e5")])
+    cutoff = dt.datetime(2026, 12, 4, 11, 0, 0, tzinfo=dt.timezone.utc)
+    engine = _LocalEngine()
+    try:
+        report = compare_reports(InventorySide(None, "s"), InventorySide(None, "r"), src, rep, engine,
+                                 max_listed=5, modified_before=cutoff)
+    finally:
+        engine.close()
+    # b (rewritten at 12:00), d (new at 12:00) and e (replica-only, 12:00) are too recent to judge; c is missing.
+    assert (report.missing_count, report.extra_count, report.differing_count) == (1, 0, 0)
+    assert report.first_missing == ("c",)
+    assert report.details["recent_count"] == 3 and report.details["modified_before"].startswith("2026-12-04T11:00")

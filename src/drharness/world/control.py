@@ -97,6 +97,10 @@ class WorldClient:
             raise WorldError(f"cannot advance the world clock by {seconds} s: give 0 or more seconds (it never goes back)")
         return float(self._call("POST", "clock/advance", {"seconds": seconds})["now"])
 
+    def publish_inventory(self, bucket: str | None = None) -> list[str]:
+        """Publish an S3 Inventory report of every enabled configuration (of `bucket`) now; the manifests' keys."""
+        return list(self._call("POST", "s3/inventory/publish", {"bucket": bucket})["manifests"])
+
     def set_backup_timing(self, *, backup_seconds: float = _KEEP, restore_seconds: float | None = _KEEP) -> None:
         """How long AWS Backup jobs run and restores take (restore_seconds None: restores never finish)."""
         self._call("POST", "backup/timing", _timing(backup_seconds, restore_seconds))

@@ -44,6 +44,10 @@ class Restoring(Protocol):
     restore_seconds: float
 
 
+class Publishing(Protocol):
+    def publish(self, bucket: str | None = None) -> list[str]: ...
+
+
 class ControlledWorld(Protocol):
     """What the control path may ask of the world it serves."""
 
@@ -55,6 +59,7 @@ class ControlledWorld(Protocol):
     dynamodb: Restoring
     backup: Timed
     fsx: Timed
+    inventory: Publishing
 
     def pending(self) -> tuple[int, int]: ...
 
@@ -133,6 +138,11 @@ def _advance(world: ControlledWorld, query: Query, body: dict[str, Any]) -> Answ
     return 200, {"now": world.advance_clock(seconds), "clock_offset_seconds": world.clock_offset_seconds}
 
 
+def _publish_inventory(world: ControlledWorld, query: Query, body: dict[str, Any]) -> Answer:
+    bucket = body.get("bucket")
+    return 200, {"manifests": world.inventory.publish(str(bucket) if bucket else None)}
+
+
 def _timing(engine: Timed, body: dict[str, Any]) -> Answer:
     if "backup_seconds" in body:
         engine.backup_seconds = max(0.0, float(body["backup_seconds"]))
@@ -154,6 +164,7 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("POST", "settle"): _settle,
     ("POST", "dynamodb/restore-seconds"): _restore_seconds,
     ("POST", "clock/advance"): _advance,
+    ("POST", "s3/inventory/publish"): _publish_inventory,
     ("POST", "backup/timing"): lambda world, query, body: _timing(world.backup, body),
     ("POST", "fsx/timing"): lambda world, query, body: _timing(world.fsx, body),
 }

@@ -16,6 +16,7 @@ with method "inventory"; the source's replication status counts and the reports 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 import time
@@ -47,6 +48,7 @@ from drharness.instruments.consistency.report import (
     Divergence,
     started_now,
 )
+from drharness.timefmt import iso
 from drharness.waiting import wait_until
 
 DATABASE = "drharness"
@@ -243,9 +245,13 @@ def _words(operation: str) -> list[str]:
 
 
 def compare_inventories(
-    source: InventorySide, replica: InventorySide, engine: QueryEngine, *, max_listed: int = DEFAULT_MAX_LISTED
+    source: InventorySide, replica: InventorySide, engine: QueryEngine, *, max_listed: int = DEFAULT_MAX_LISTED,
+    settle_seconds: float | None = None,
 ) -> ConsistencyReport:
-    """Compare the newest complete inventory reports of two buckets (or prefixes) with `engine`."""
+    """Compare the newest complete inventory reports of two buckets (or prefixes) with `engine`.
+
+    With `settle_seconds`, keys modified less than that before the earlier report are set aside (a write
+    that recent may not have replicated when the reports were made)."""
     started, start = started_now(), time.monotonic()
     reports = []
     for side in (source, replica):
@@ -253,8 +259,12 @@ def compare_inventories(
         destination_client = side.client  # S3 Inventory publishes to a bucket in the source's own region
         reports.append((newest_report(destination_client, config), destination_client))
     try:
+        cutoff = None
+        if settle_seconds is not None:
+            earliest = min(report.creation_timestamp_ms for report, _ in reports) / 1000
+            cutoff = dt.datetime.fromtimestamp(earliest - settle_seconds, dt.timezone.utc)
         return compare_reports(source, replica, reports[0], reports[1], engine, max_listed=max_listed,
-                               started=(started, start))
+                               started=(started, start), modified_before=cutoff)
     finally:
         engine.close()
 
@@ -262,20 +272,29 @@ def compare_inventories(
 def compare_reports(
     source: InventorySide, replica: InventorySide, src: tuple[InventoryReport, Any], rep: tuple[InventoryReport, Any],
     engine: QueryEngine, *, max_listed: int = DEFAULT_MAX_LISTED, started: tuple[str, float] | None = None,
+    modified_before: dt.datetime | None = None,
 ) -> ConsistencyReport:
-    """Run the compare query over two verified reports (the engine is left open for the caller to close)."""
+    """Run the compare query over two verified reports (the engine is left open for the caller to close).
+
+    `modified_before` sets aside the keys written at or after it on either side (counted as recent):
+    reports are made at different times, and a write after the earlier one cannot be in both."""
     started_at, start = started or (started_now(), time.monotonic())
     src_table = engine.attach(src[0], src[1], "source")
     rep_table = engine.attach(rep[0], rep[1], "replica")
     labels = f"{src[0].label} and {rep[0].label}"
     sql = compare_query(SideSql(src_table, src[0].columns, src[0].format, source.prefix, src[0].label),
                         SideSql(rep_table, rep[0].columns, rep[0].format, replica.prefix, rep[0].label),
-                        max_listed=max_listed)
+                        max_listed=max_listed, modified_before=_sql_time(modified_before))
     rows = engine.query(sql, labels)
     return answer_report(rows, source=source.label, replica=replica.label, max_listed=max_listed,
                          details={"engine": engine.name, "source_report": src[0].label,
-                                  "replica_report": rep[0].label},
+                                  "replica_report": rep[0].label,
+                                  **({"modified_before": iso(modified_before)} if modified_before else {})},
                          duration_seconds=time.monotonic() - start, started_at=started_at)
+
+
+def _sql_time(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _int(value: Any) -> int | None:
@@ -292,7 +311,7 @@ def answer_report(
     duration_seconds: float, started_at: str,
 ) -> ConsistencyReport:
     """Turn the query's answer rows (`ANSWER_COLUMNS`, typed or Athena's strings) into the compare's report."""
-    counts = {"missing": 0, "extra": 0, "differing": 0, "same": 0}
+    counts = {"missing": 0, "extra": 0, "differing": 0, "same": 0, "recent": 0}
     statuses: dict[str, int] = {}
     firsts: dict[str, list[tuple[str, Any]]] = {"missing": [], "extra": [], "differing": []}
     for row in rows:
@@ -300,7 +319,7 @@ def answer_report(
         kind, n = str(values["kind"]), _int(values["n"]) or 0
         if values["part"] == "count":
             counts[kind] = counts.get(kind, 0) + n
-            if kind != "extra" and values["k"] is not None:
+            if kind not in ("extra", "recent") and values["k"] is not None:
                 statuses[str(values["k"]) or "(none)"] = statuses.get(str(values["k"]) or "(none)", 0) + n
         elif values["part"] == "first":
             firsts[kind].append((str(values["k"]), values))
@@ -318,5 +337,6 @@ def answer_report(
         missing_count=counts["missing"], extra_count=counts["extra"], differing_count=counts["differing"],
         first_missing=tuple(k for k, _ in firsts["missing"]), first_extra=tuple(k for k, _ in firsts["extra"]),
         first_differing=differing, max_listed=max_listed, duration_seconds=duration_seconds, started_at=started_at,
-        details={**details, "source_replication_status": dict(sorted(statuses.items()))},
+        details={**details, "source_replication_status": dict(sorted(statuses.items())),
+                 **({"recent_count": counts["recent"]} if "modified_before" in details else {})},
     )

@@ -22,6 +22,8 @@ from drharness.errors import MeasurementError
 REQUIRED = ("key", "size", "e_tag")
 LACKS_FIELD = ("inventory report {label} has no {field} field: add Size and ETag to the inventory configuration's "
                "OptionalFields (the compare needs both)")
+LACKS_MODIFIED = ("inventory report {label} has no last_modified_date field: add LastModifiedDate to the inventory "
+                  "configuration's OptionalFields (the compare sets recent writes aside by it)")
 
 # The columns of every answer row, in order.
 ANSWER_COLUMNS = ("part", "kind", "k", "n", "source_size", "source_etag", "source_version",
@@ -64,15 +66,30 @@ def _side_select(side: SideSql, with_version: bool) -> str:
                else "cast(NULL AS varchar)")
     status = ("coalesce(cast(replication_status AS varchar), '')" if "replication_status" in side.columns
               else "cast(NULL AS varchar)")
+    # "YYYY-MM-DD HH:MM:SS" from a Parquet timestamp (DuckDB's and Trino's text of it) or CSV's ISO 8601 text.
+    modified = ("substr(replace(cast(last_modified_date AS varchar), 'T', ' '), 1, 19)"
+                if "last_modified_date" in side.columns else "cast(NULL AS varchar)")
     return (f"SELECT {key} AS k, cast(nullif(cast(size AS varchar), '') AS bigint) AS size, "
-            f"coalesce(cast(e_tag AS varchar), '') AS e_tag, {version} AS version_id, {status} AS status "
+            f"coalesce(cast(e_tag AS varchar), '') AS e_tag, {version} AS version_id, {status} AS status, "
+            f"{modified} AS modified "
             f"FROM {side.table}" + (f" WHERE {' AND '.join(where)}" if where else ""))
 
 
-def compare_query(source: SideSql, replica: SideSql, *, max_listed: int) -> str:
-    """The query text: counts, first differences and source replication statuses of the two reports."""
+def compare_query(source: SideSql, replica: SideSql, *, max_listed: int, modified_before: str | None = None) -> str:
+    """The query text: counts, first differences and source replication statuses of the two reports.
+
+    `modified_before` ("YYYY-MM-DD HH:MM:SS", UTC) sets aside, as kind "recent", every key modified at or
+    after it on either side: written too late to be in both reports, replicated or not.
+    """
     source.check()
     replica.check()
+    recent = ""
+    if modified_before is not None:
+        for side in (source, replica):
+            if "last_modified_date" not in side.columns:
+                raise MeasurementError(LACKS_MODIFIED.format(label=side.label))
+        cut = literal(modified_before)
+        recent = f"WHEN coalesce(s.modified, '') >= {cut} OR coalesce(r.modified, '') >= {cut} THEN 'recent' "
     with_version = "version_id" in source.columns and "version_id" in replica.columns
     version_differs = " OR s.version_id <> r.version_id" if with_version else ""
     limit = max(int(max_listed), 0)
@@ -80,7 +97,7 @@ def compare_query(source: SideSql, replica: SideSql, *, max_listed: int) -> str:
 r AS ({_side_select(replica, with_version)}),
 j AS (
   SELECT coalesce(s.k, r.k) AS k,
-    CASE WHEN r.k IS NULL THEN 'missing' WHEN s.k IS NULL THEN 'extra'
+    CASE {recent}WHEN r.k IS NULL THEN 'missing' WHEN s.k IS NULL THEN 'extra'
          WHEN coalesce(s.size, -1) <> coalesce(r.size, -1) OR s.e_tag <> r.e_tag{version_differs} THEN 'differing'
          ELSE 'same' END AS kind,
     s.size AS source_size, s.e_tag AS source_etag, s.version_id AS source_version, s.status AS source_status,
@@ -94,5 +111,5 @@ FROM j GROUP BY kind, source_status
 UNION ALL
 SELECT 'first' AS part, kind, k, rn AS n, source_size, source_etag, source_version, replica_size, replica_etag,
   replica_version
-FROM (SELECT j.*, row_number() OVER (PARTITION BY kind ORDER BY k) AS rn FROM j WHERE kind <> 'same') t
+FROM (SELECT j.*, row_number() OVER (PARTITION BY kind ORDER BY k) AS rn FROM j WHERE kind NOT IN ('same', 'recent')) t
 WHERE rn <= {limit}"""
