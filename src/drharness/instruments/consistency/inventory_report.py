@@ -61,6 +61,10 @@ S3_FAILED = "{operation} s3://{bucket}/{key} failed: {code}: {message}"
 UNREACHABLE = "cannot reach S3 for s3://{bucket}/{key}: {error}; check the endpoint or the network"
 
 
+class NoInventoryReport(MeasurementError):
+    """The configuration has published no report yet (S3 delivers the first within 48 hours)."""
+
+
 @dataclass(frozen=True)
 class InventoryConfig:
     """Where a bucket's inventory goes: the configuration's id, destination bucket and prefix, and format."""
@@ -195,7 +199,7 @@ def newest_report(client: Any, config: InventoryConfig) -> InventoryReport:
     """Read and verify the newest report of `config` (an error if it is missing, half-written or damaged)."""
     folders = _report_folders(client, config)
     if not folders:
-        raise MeasurementError(NO_REPORT.format(bucket=config.bucket, id=config.config_id,
+        raise NoInventoryReport(NO_REPORT.format(bucket=config.bucket, id=config.config_id,
                                                 destination=config.destination_bucket, folder=config.folder))
     folder = folders[-1]
     return read_report(client, config.destination_bucket, f"{config.folder}{folder}/{MANIFEST}")
