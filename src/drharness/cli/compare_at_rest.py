@@ -28,10 +28,8 @@ WRITES = ("an at-rest compare that writes to the account ({what}) is a live run:
 def live_clients(endpoint: str | None, allow_account: str | None, allow_regions: list[str], regions: list[str],
                  what: str) -> Clients:
     """Clients from a target that passed the live gate: opt-in, STS first, account and regions allowlisted."""
-    from drharness.config import Workload, WorkloadFile
+    from drharness.cli.live_gate import open_gated_target
     from drharness.errors import ConfigError, SafetyError
-    from drharness.safety import mask_account, open_live_target
-    from drharness.settings import resolve_settings
 
     allowed = list(dict.fromkeys(allow_regions))
     if not allow_account or len(allowed) < 2:
@@ -42,18 +40,8 @@ def live_clients(endpoint: str | None, allow_account: str | None, allow_regions:
                           "or compare other locations")
     primary = regions[0] if regions else allowed[0]
     secondary = next(r for r in allowed if r != primary)
-    spec = WorkloadFile.model_validate({"primary_region": primary, "secondary_region": secondary,
-                                        "tables": [{"replica_regions": []}],
-                                        "live": {"allowed_accounts": [allow_account],
-                                                 "allowed_regions": allowed}})
-    settings = resolve_settings(target="aws", endpoint=endpoint, live=True)
-    try:
-        target = open_live_target(settings, Workload(spec, allow_account, "drharness compare"), endpoint_url=endpoint)
-    except SafetyError as exc:
-        if "is not in [live].allowed_accounts" not in str(exc):  # the account; opt-in and regions say their own
-            raise
-        raise SafetyError(f"the credentials are not for account {mask_account(allow_account)} (--allow-account): "
-                          "the compare writes only to the account it is given") from exc
+    target = open_gated_target(endpoint, allow_account, primary, secondary, allowed, "drharness compare",
+                               "the compare writes only to the account it is given")
     return Clients(endpoint, target=target, allowed_regions=tuple(allowed))
 
 

@@ -71,10 +71,7 @@ def _open(endpoint: str | None, live: bool, allow_account: str | None, allow_reg
 
         attachment = attach(endpoint, "123456789012")
         return attachment.target, endpoint, None
-    from drharness.config import Workload, WorkloadFile
-    from drharness.errors import SafetyError
-    from drharness.safety import mask_account, open_live_target
-    from drharness.settings import resolve_settings
+    from drharness.cli.live_gate import open_gated_target
 
     if not allow_account:
         raise ConfigError("a live init needs --allow-account ID: the one account it may read")
@@ -82,16 +79,6 @@ def _open(endpoint: str | None, live: bool, allow_account: str | None, allow_reg
     if not others:
         raise ConfigError(f"a live init needs --allow-region for the DR region too (besides {region}): "
                           "replicas are read there")
-    spec = WorkloadFile.model_validate({"primary_region": region, "secondary_region": others[0],
-                                        "tables": [{"replica_regions": []}],
-                                        "live": {"allowed_accounts": [allow_account],
-                                                 "allowed_regions": [region, *others]}})
-    settings = resolve_settings(target="aws", endpoint=endpoint, live=True)
-    try:
-        target = open_live_target(settings, Workload(spec, allow_account, "drharness init"), endpoint_url=endpoint)
-    except SafetyError as exc:
-        if "is not in [live].allowed_accounts" not in str(exc):  # the account; opt-in and regions say their own
-            raise
-        raise SafetyError(f"the credentials are not for account {mask_account(allow_account)} (--allow-account): "
-                          "init reads only the account it is given; use that account's credentials or name it") from exc
+    target = open_gated_target(endpoint, allow_account, region, others[0], [region, *others], "drharness init",
+                               "init reads only the account it is given")
     return target, f"account {allow_account}", allow_account
