@@ -185,7 +185,7 @@ class AthenaEngine:
         kwargs: dict[str, Any] = {"QueryExecutionId": query_id, "MaxResults": 1000}
         first = True
         while True:
-            page = self._call("GetQueryResults", **kwargs)
+            page = self._call("get_query_results", **kwargs)
             data = page.get("ResultSet", {}).get("Rows", [])
             if first and data:  # Athena's first row of a SELECT is the header
                 data = data[1:]
@@ -200,10 +200,10 @@ class AthenaEngine:
             self._statement(f"DROP TABLE IF EXISTS `{self._database}`.`{table}`", table)
         self._tables.clear()
 
-    def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        method = getattr(self._client, "_".join(_words(operation)))
+    def _call(self, method_name: str, **kwargs: Any) -> dict[str, Any]:
+        operation = self._client.meta.method_to_api_mapping.get(method_name, method_name)
         try:
-            return method(**kwargs)
+            return getattr(self._client, method_name)(**kwargs)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise MeasurementError(ATHENA_CALL_FAILED.format(operation=operation, code=error.get("Code", "Unknown"),
@@ -217,31 +217,21 @@ class AthenaEngine:
                                   "QueryExecutionContext": {"Database": self._database}}
         if self._workgroup:
             kwargs["WorkGroup"] = self._workgroup
-        query_id = self._call("StartQueryExecution", **kwargs)["QueryExecutionId"]
+        query_id = self._call("start_query_execution", **kwargs)["QueryExecutionId"]
 
         def finished() -> dict[str, Any] | None:
-            status = self._call("GetQueryExecution", QueryExecutionId=query_id)["QueryExecution"]["Status"]
+            status = self._call("get_query_execution", QueryExecutionId=query_id)["QueryExecution"]["Status"]
             return status if status.get("State") in ("SUCCEEDED", "FAILED", "CANCELLED") else None
 
         outcome = wait_until(finished, self._timeout, self._poll, what=f"Athena query {query_id}")
         if not outcome.ok:
-            self._call("StopQueryExecution", QueryExecutionId=query_id)
+            self._call("stop_query_execution", QueryExecutionId=query_id)
             raise MeasurementError(ATHENA_TIMED_OUT.format(query_id=query_id, timeout=self._timeout, state="RUNNING"))
         status = outcome.value or {}
         if status.get("State") != "SUCCEEDED":
             reason = status.get("StateChangeReason") or status.get("State")
             raise MeasurementError(QUERY_FAILED.format(engine=self.name, labels=labels, reason=reason))
         return query_id
-
-
-def _words(operation: str) -> list[str]:
-    out, word = [], ""
-    for ch in operation:
-        if ch.isupper() and word:
-            out.append(word.lower())
-            word = ""
-        word += ch
-    return [*out, word.lower()]
 
 
 def compare_inventories(
@@ -256,8 +246,8 @@ def compare_inventories(
     reports = []
     for side in (source, replica):
         config = inventory_config(side.client, side.bucket, side.config_id)
-        destination_client = side.client  # S3 Inventory publishes to a bucket in the source's own region
-        reports.append((newest_report(destination_client, config), destination_client))
+        # S3 Inventory publishes to a bucket in the source's own region: the side's client reads it.
+        reports.append((newest_report(side.client, config), side.client))
     try:
         cutoff = None
         if settle_seconds is not None:
