@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from drharness.world import moto as moto_access
+from drharness.world.moto import scan_index
 
 REGION = "us-east-1"
 HASH_ONLY, COMPOSITE = "scan-hash", "scan-composite"
@@ -31,6 +32,8 @@ def _fill(world, client) -> None:
     for i in range(300):
         for j in range(5):
             backend.put_item(COMPOSITE, {"pk": {"N": str(i - 150)}, "sk": {"S": f"part#{j}"}, "v": {"S": "x" * (j * 500)}})
+    for number in ("0.5", "-0.25", "1e2", "99.999"):  # number keys that sort by value, not by text
+        backend.put_item(COMPOSITE, {"pk": {"N": number}, "sk": {"S": "part#0"}})
 
 
 @pytest.fixture
@@ -71,6 +74,7 @@ def _pages(world, client, indexed: bool, operation: str = "Scan", **params: Any)
     {"TableName": HASH_ONLY, "Limit": 90, "ProjectionExpression": "pk"},
     {"TableName": HASH_ONLY, "Limit": 60, "Select": "COUNT"},
     {"TableName": HASH_ONLY, "Limit": 50, "Segment": 1, "TotalSegments": 3},
+    {"TableName": HASH_ONLY, "Limit": 70, "ReturnConsumedCapacity": "TOTAL"},
     {"TableName": COMPOSITE},
     {"TableName": COMPOSITE, "Limit": 37},
     {"TableName": COMPOSITE, "Limit": 40, "Segment": 0, "TotalSegments": 2},
@@ -131,3 +135,19 @@ def test_items_of_every_attribute_type_are_written_as_moto_writes_them(world, dd
     written = _pages(world, ddb, True, **params)
     assert written == _pages(world, ddb, False, **params)
     assert ddb.scan(**params)["Items"] == [item]
+    # And in a plain scan's pages (no filter: the world walks the table itself).
+    for plain in ({"TableName": HASH_ONLY}, {"TableName": HASH_ONLY, "Limit": 33, "Segment": 0, "TotalSegments": 2}):
+        assert _pages(world, ddb, True, **plain) == _pages(world, ddb, False, **plain)
+
+
+def test_item_sizes_are_reckoned_as_moto_reckons_them(world, ddb):
+    # A page ends where moto's item sizes sum past 1 MB: the world's own reckoning must agree item by item.
+    ddb.put_item(TableName=HASH_ONLY, Item={
+        "pk": {"S": "sizes"}, "s": {"S": "ファイル"}, "n": {"N": "-1.50e3"}, "b": {"B": b"\x00" * 9},
+        "ss": {"SS": ["é", "b"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\x01", b"\x02\x03"]},
+        "m": {"M": {"ключ": {"L": [{"S": "x"}, {"NULL": True}, {"BOOL": False}, {"M": {"k": {"N": "7"}}}]}}},
+        "l": {"L": [{"SS": ["q"]}, {"B": b"zz"}]}, "t": {"BOOL": True}})
+    table = moto_access.dynamodb_backend(REGION).get_table(HASH_ONLY)
+    items = table.all_items()
+    assert len(items) > 800
+    assert [scan_index._item_size(item) for item in items] == [item.size() for item in items]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import itertools
 from collections.abc import Iterator
 from typing import Any
@@ -232,6 +233,13 @@ def test_equal_numbers_normalize_equally(a: str, b: str) -> None:
 def test_distinct_numbers_stay_distinct() -> None:
     assert normalize_number("12345678901234567890123456789012345678") != normalize_number(
         "12345678901234567890123456789012345679")
+
+
+@pytest.mark.parametrize("text", ["0", "7", "-7", "768", "100", "-1000", "9" * 38, "-" + "1" * 60, "1" + "0" * 59])
+def test_plain_integers_are_their_own_canonical_text(text: str) -> None:
+    # The short way for integers gives what the Decimal way gives them.
+    assert normalize_number(text) == format(decimal.Context(prec=60).create_decimal(text).normalize(
+        decimal.Context(prec=60)), "f") == text
 
 
 def test_a_non_number_is_refused() -> None:

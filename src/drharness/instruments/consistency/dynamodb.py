@@ -13,6 +13,7 @@ import base64
 import contextlib
 import decimal
 import json
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ BAD_NUMBER = "{value!r} is not a DynamoDB number"
 BAD_ATTRIBUTE = "{value!r} is not a DynamoDB attribute value (expected one of S, N, B, SS, NS, BS, M, L, NULL, BOOL)"
 
 _NUMBERS = decimal.Context(prec=60)  # DynamoDB keeps 38 significant digits; never round while normalizing
+_PLAIN_INTEGER = re.compile(r"0|-?[1-9][0-9]{0,59}")  # an integer with no leading zero, within that precision
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class TableSide:
 
 def normalize_number(text: str) -> str:
     """The canonical text of a DynamoDB number: "1.0", "1", "1e0" and "01" all become "1"."""
+    if type(text) is str and _PLAIN_INTEGER.fullmatch(text):
+        return text  # already canonical (what the Decimal path gives it), and the common case
     try:
         value = _NUMBERS.create_decimal(text)
     except (decimal.InvalidOperation, TypeError, ValueError) as exc:

@@ -8,37 +8,79 @@ over the items from there on, so filters, limits, the 1 MB page size, segments, 
 LastEvaluatedKey are moto's, byte for byte (tests/functional/test_world_dynamodb_scan.py compares
 the two page by page). A scan of an index (GSI/LSI) is left to moto.
 
-Writing a page costs moto far more than finding it: its response serializer walks the botocore
-shape of every attribute of every item (about a millisecond per item). A Scan or Query page that holds
-only items, counts and a start key is written here instead, in the shape's member order and with
-moto's encodings (base64 blobs, `json.dumps` defaults); anything else goes to moto's serializer.
+A plain Scan (no filter, no projection, no index) is walked here as moto walks it, with two of its
+costs left out: each item's size is computed once (moto computes it twice), and the items are not deep
+copied (moto copies them so that a filter or projection cannot touch the table's own; a plain scan has
+neither, and its page is written from them within the request); and the size is reckoned as moto's
+`DynamoType.size` reckons it, without building a DynamoType per set or map member. The index is sorted on the key values
+moto's `DynamoType` compares (`cast_value`), natively, in the order moto's own sort gives. Writing the
+page is `scan_pages`'s job.
 """
 
 from __future__ import annotations
 
-import base64
 import bisect
-import json
 import threading
+from decimal import Decimal
 from typing import Any
 
-from moto import settings as moto_settings
+from moto.dynamodb.comparisons import OpDefault
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+
+from drharness.world.moto import scan_pages
 
 _moto_scan = Table.scan
 _moto_put_item = Table.put_item
 _moto_delete_item = Table.delete_item
 _VERSION = "_drharness_writes"  # per table: bumped after every write through moto's put and delete
 _CACHE = "_drharness_scan_index"  # per table: (token, items sorted as moto sorts them, their sort keys)
+_SETS = frozenset({"SS", "NS", "BS"})
 _installed = False
 _install_lock = threading.Lock()
 enabled = True  # the world's switch (`DynamoDBEngine.indexed_scan`), for the differential test
 
 
+def _native(key: DynamoType) -> Any:
+    """A key attribute's `cast_value` (S, N and B are the key types): what its DynamoType compares."""
+    return Decimal(key.value) if key.type == "N" else key.value
+
+
 def _sort_key(item: Any) -> Any:
-    return (item.hash_key, item.range_key) if item.range_key else item.hash_key  # as moto's all_items sorts
+    """The key moto's all_items sorts on, as the native values its DynamoTypes compare (same order)."""
+    if item.range_key:
+        return _native(item.hash_key), _native(item.range_key)
+    return _native(item.hash_key)
+
+
+def _bytesize(value: Any) -> int:
+    return len(value if isinstance(value, bytes) else value.encode("utf-8"))
+
+
+def _scalar_size(kind: str, value: Any) -> int:
+    if kind == "N":
+        return len(str(value))
+    return 1 if isinstance(value, bool) else _bytesize(value)
+
+
+def _size(attribute: Any) -> int:
+    """`DynamoType.size`, without building a DynamoType for every member of a set or map."""
+    if type(attribute) is not DynamoType:
+        return int(attribute.size())
+    kind, value = attribute.type, attribute.value
+    if kind in _SETS:
+        return sum(_scalar_size(kind[0], member) for member in value)
+    if kind == "L":
+        return sum(_size(member) for member in value)
+    if kind == "M":
+        return sum(_bytesize(name) + _size(member if type(member) is DynamoType else DynamoType(member))
+                   for name, member in value.items())
+    return _scalar_size(kind, value)
+
+
+def _item_size(item: Any) -> int:
+    """`Item.size`: every attribute's name and value."""
+    return sum(_bytesize(name) + _size(attribute) for name, attribute in item.attrs.items())
 
 
 def touched(table: Table) -> None:
@@ -51,8 +93,11 @@ def _index(table: Table) -> tuple[list[Any], list[Any]]:
     cached = getattr(table, _CACHE, None)
     if cached is not None and cached[0] == token:
         return cached[1], cached[2]
-    items = table.all_items()  # moto's own order
-    keys = [_sort_key(item) for item in items]
+    # moto's all_items, sorted on native values instead of DynamoType pairs (a key's type is the table's).
+    every = [item for hashed in table.items.values()
+             for item in (hashed.values() if table.range_key_attr else (hashed,))]
+    pairs = sorted(((_sort_key(item), item) for item in every), key=lambda pair: pair[0])
+    keys, items = [key for key, _ in pairs], [item for _, item in pairs]
     setattr(table, _CACHE, (token, items, keys))
     return items, keys
 
@@ -79,13 +124,34 @@ def _indexed_scan(self: Table, filters: dict[str, Any], limit: int, exclusive_st
     items, keys = _index(self)
     start = 0
     if exclusive_start_key is not None:
-        hash_value = DynamoType(exclusive_start_key[self.hash_key_attr])
+        hash_value = DynamoType(exclusive_start_key[self.hash_key_attr]).cast_value
         if self.range_key_attr:
-            start = bisect.bisect_right(keys, (hash_value, DynamoType(exclusive_start_key[self.range_key_attr])))
+            range_value = DynamoType(exclusive_start_key[self.range_key_attr]).cast_value
+            start = bisect.bisect_right(keys, (hash_value, range_value))
         else:
             start = bisect.bisect_right(keys, hash_value)
+    if not filters and (filter_expression is None or type(filter_expression) is OpDefault) and not projection_expression:
+        return _plain_scan(self, items, start, limit, segments)
     return _moto_scan(_From(self, items[start:]), filters, limit, None, filter_expression, None,  # type: ignore[arg-type]
                       consistent_read, projection_expression, segments)
+
+
+def _plain_scan(table: Table, items: list[Any], start: int, limit: int | None, segments: Any) -> Any:
+    """moto's scan loop with no filter, projection or index, from `items[start]` on."""
+    results: list[Any] = []
+    result_size = 0
+    last_evaluated_key = None
+    for position in range(start, len(items)):
+        item = items[position]
+        if not item.is_within_segment(segments):
+            continue
+        size = _item_size(item)
+        if len(results) == limit or result_size + size > RESULT_SIZE_LIMIT:
+            last_evaluated_key = table._get_last_evaluated_key(results[-1], None)
+            break
+        results.append(item)
+        result_size += size
+    return results, len(results), last_evaluated_key
 
 
 def _put_item(self: Table, *args: Any, **kwargs: Any) -> Any:
@@ -102,94 +168,13 @@ def _delete_item(self: Table, *args: Any, **kwargs: Any) -> Any:
         touched(self)
 
 
-# -- writing pages -------------------------------------------------------------------------------------
-
-_moto_execute_result = DynamoResult.execute_result
-_FAST_OPERATIONS = frozenset({"Scan", "Query"})
-_PAGE_MEMBERS = frozenset({"Items", "Count", "ScannedCount", "LastEvaluatedKey"})
-# The AttributeValue shape's members, in its order (the order moto's serializer writes them in).
-_ATTRIBUTE_MEMBERS = ("S", "N", "B", "SS", "NS", "BS", "M", "L", "NULL", "BOOL")
-
-
-class _Unexpected(Exception):
-    """A value the fast writer does not know how moto would write: moto writes the page."""
-
-
-def _blob(value: Any) -> str:
-    if isinstance(value, str):
-        value = value.encode("utf-8")
-    if not isinstance(value, (bytes, bytearray)):
-        raise _Unexpected
-    return base64.b64encode(value).strip().decode("utf-8")
-
-
-def _string(value: Any) -> Any:
-    return str(value) if value not in [None, {}, []] else value
-
-
-def _attribute(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict) or not set(value) <= set(_ATTRIBUTE_MEMBERS):
-        raise _Unexpected
-    written: dict[str, Any] = {}
-    for member in _ATTRIBUTE_MEMBERS:
-        inner = value.get(member)
-        if inner is None:
-            continue
-        if member in ("S", "N"):
-            written[member] = _string(inner)
-        elif member == "B":
-            written[member] = _blob(inner)
-        elif member in ("SS", "NS"):
-            written[member] = [_string(v) for v in inner]
-        elif member == "BS":
-            written[member] = [_blob(v) for v in inner]
-        elif member == "M":
-            written[member] = _item(inner)
-        elif member == "L":
-            written[member] = [_attribute(v) for v in inner]
-        else:  # NULL, BOOL: booleans, written as they are
-            written[member] = inner
-    return written
-
-
-def _item(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Unexpected
-    return {name: _attribute(attribute) for name, attribute in value.items()}
-
-
-def _fast_page(self: DynamoResult, context: Any) -> Any:
-    result = self.result
-    operation = context.operation_model
-    if (not enabled or moto_settings.PRETTIFY_RESPONSES or operation.name not in _FAST_OPERATIONS
-            or not isinstance(result, dict) or not set(result) <= _PAGE_MEMBERS):
-        return _moto_execute_result(self, context)
-    try:
-        written: dict[str, Any] = {}
-        for member in operation.output_shape.members:  # the output shape's order
-            value = result.get(member)
-            if value is None:
-                continue
-            if member == "Items":
-                written[member] = [_item(item) for item in value]
-            elif member == "LastEvaluatedKey":
-                written[member] = _item(value)
-            else:  # Count, ScannedCount: integers
-                written[member] = int(value)
-    except (_Unexpected, TypeError, ValueError):
-        return _moto_execute_result(self, context)
-    # Status and headers as moto makes them, from a page with nothing in it; the body is this one.
-    status, headers, _ = _moto_execute_result(DynamoResult({}), context)
-    return status, headers, json.dumps(written)
-
-
 def install() -> None:
     """Serve every table's Scan from its index from now on (once per process; moto is per process)."""
     global _installed
     with _install_lock:
         if _installed:
             return
-        DynamoResult.execute_result = _fast_page  # type: ignore[method-assign]
+        scan_pages.install()
         Table.scan = _indexed_scan  # type: ignore[method-assign]
         Table.put_item = _put_item  # type: ignore[method-assign]
         Table.delete_item = _delete_item  # type: ignore[method-assign]

@@ -20,6 +20,7 @@ from drharness.world.faults.table import FaultTable
 from drharness.world.lag import LagSampler
 from drharness.world.moto import dynamodb as moto_ddb
 from drharness.world.moto import scan_index as moto_scan_index
+from drharness.world.moto import scan_pages as moto_scan_pages
 from drharness.world.plane import Plane
 from drharness.world.services.dynamodb.global_tables import GlobalTablesMixin
 from drharness.world.services.dynamodb.pitr import PitrMixin, RestoreRecord, TableHistory
@@ -62,12 +63,13 @@ class DynamoDBEngine(PitrMixin, GlobalTablesMixin, BaseEngine):
 
     @property
     def indexed_scan(self) -> bool:
-        """Whether Scan is served from each table's sorted index (True) or by moto's own walk (the reference)."""
+        """Whether Scan is served from each table's sorted index and its pages (and Query's) written in one walk
+        (True), or by moto's own walk and serializer (the reference)."""
         return moto_scan_index.enabled
 
     @indexed_scan.setter
     def indexed_scan(self, on: bool) -> None:
-        moto_scan_index.enabled = bool(on)
+        moto_scan_index.enabled = moto_scan_pages.enabled = bool(on)
 
     # -- restores and replicas, as other parts of the world see them --------------------------------
 
