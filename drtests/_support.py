@@ -1,4 +1,4 @@
-"""What several DR suites share: bounded waits, snapshots of a table or bucket, key display."""
+"""What several DR suites share: bounded waits, snapshots of a table or bucket, key display, seed data per bucket."""
 
 from __future__ import annotations
 
@@ -79,3 +79,17 @@ def shown_key(key_names: tuple[str, ...], key: Mapping[str, Mapping[str, str]]) 
 def key_names(workload: Any) -> tuple[str, ...]:
     table = workload.spec.table
     return (table.hash_key, table.range_key) if table.range_key else (table.hash_key,)
+
+
+def seed_folder(data: Any, view: Any) -> str:
+    """This run's seed folder in the bucket in `view`'s focus: every bucket holds the same batch under its own prefix.
+
+    `data` is the `workload_data` fixture, whose `folder` and `object_keys` are the first bucket's.
+    """
+    return view.spec.bucket.replication.prefix + data.folder[len(data.prefix):]
+
+
+def seed_object_keys(data: Any, view: Any) -> tuple[str, ...]:
+    """The seed objects' keys in the bucket in `view`'s focus (see `seed_folder`)."""
+    prefix = view.spec.bucket.replication.prefix
+    return tuple(prefix + key[len(data.prefix):] for key in data.object_keys)

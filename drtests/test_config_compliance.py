@@ -1,7 +1,7 @@
 """Daily checklist: the DR environment is configured as the guide requires, judged against each resource's tier.
 
-One check per mechanism (replication, PITR, global tables, SSE-KMS, backup plan and selection, FSx
-backups, multi-AZ compute, DR stack, notices, the monthly DR rule); then, per protected resource, which
+One check per mechanism and resource (replication, PITR, global tables, SSE-KMS, backup plan and selection,
+FSx backups, multi-AZ compute, each DR stack, each DR notice topic, each schedule's rule); then, per protected resource, which
 mechanism meets its tier's RPO and whether its newest recovery point is fresh; and, per bucket and its
 replica, whether it has the S3 Inventory its config asks for and a report its schedule allows.
 """
@@ -25,21 +25,19 @@ pytestmark = [pytest.mark.daily, pytest.mark.monthly, pytest.mark.config]
 # Tier markers of the workload-wide checks follow the seed workload's tiers; each record carries the
 # tier of the loaded config. The per-resource checks are marked with their resource's own tier.
 TIER_MARKS = {
-    "stack": pytest.mark.critical,
+    "dr_stack": pytest.mark.critical,
+    "topic": pytest.mark.critical,
     "backup": pytest.mark.critical,
     "schedule": pytest.mark.critical,
 }
 READ_ERRORS = (ClientError, BotoCoreError, DrHarnessError)
 
 
-def _check_params(kinds: set[str]) -> list:
-    return [pytest.param(c.name, id=c.name.split(":", 1)[1], marks=TIER_MARKS.get(c.kind, ()))
-            for c in CHECKS if c.kind in kinds]
-
-
-# Per-resource checks by kind: the `Workload.focus` key and the collection of the resources they judge.
+# Per-resource checks by kind: the `Workload.focus` key and the collection of the resources they judge (the
+# topic check judges the DR notice topics).
 PER_RESOURCE = {"bucket": ("bucket", "buckets"), "table": ("table", "tables"), "file_system": ("file_system", "file_systems"),
-                "compute": ("compute", "compute_environments"), "backup": ("backup_plan", "backup_plans")}
+                "compute": ("compute", "compute_environments"), "backup": ("backup_plan", "backup_plans"),
+                "dr_stack": ("dr_stack", "dr_stacks"), "topic": ("topic", "dr_topics"), "schedule": ("schedule", "schedules")}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -72,7 +70,8 @@ def _judge(check: str, reads, dr_record) -> None:
 
 def test_resource_mechanism_is_configured(resource_check, config_reads, dr_workload, dr_record):
     """Each resource's mechanisms (a bucket's replication and encryption, a table's PITR and replicas, a file
-    system's backups, a compute environment's zones, a backup plan's schedule and selection) at its own tier."""
+    system's backups, a compute environment's zones, a backup plan's schedule and selection, a DR stack's template
+    and parameters, a DR notice topic's subscriber, a schedule's rule) at its own tier."""
     check, focus, resource_id = resource_check
     _judge(check, config_reads.focused(dr_workload.focus(**{focus: resource_id})), dr_record)
 
@@ -90,12 +89,6 @@ def test_bucket_inventory(check, dr_bucket, dr_target, service_now, dr_record):
     records = [record_inventory(dr_record, judgement, SCENARIO) for judgement in judgements]
     failed = [r.reason for r in records if r.verdict not in ("pass", "info")]
     assert not failed, "; ".join(failed)
-
-
-@pytest.mark.parametrize("check", _check_params({"stack", "schedule"}))
-def test_dr_mechanism_is_configured(check, config_reads, dr_record):
-    """Each workload-wide mechanism's settings as the target shows them, against the workload config and the tier."""
-    _judge(check, config_reads, dr_record)
 
 
 def _reads_of(config_reads, dr_workload, protected):

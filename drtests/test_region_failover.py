@@ -2,8 +2,8 @@
 
 Canary ledgers write into the data bucket (under the replicated prefix) and the metadata table at a
 steady rate, as the workload's own principal. The primary region is taken out; the outage is detected
-by the primary's health check seen by that principal, the auto-failover raises the DR stack and
-delivers its notice, and a write/read on the secondary side verifies the recovery. RTO runs from the
+by the primary's health check seen by that principal, the auto-failover raises every DR stack and
+delivers its notice to every DR notice topic, and a write/read on the secondary side verifies the recovery. RTO runs from the
 fault to that verification. RPO is the data-loss window the survivors show (the backup bucket and the
 table's replica in the secondary region) with the exact canaries lost. A second test pauses
 replication before the outage and proves that the measurement sees the loss it causes.
@@ -12,7 +12,7 @@ The same drill runs offline and live. Offline the world takes the region away fo
 its ground truth (which canaries it accepted and never replicated) is an extra check on the ledger.
 Live, region-outage denies the region to the workload's role (`[live].api_fault_roles`, assumed for
 the canaries and the health check) and replication-pause is FIS's; the verdicts come from the
-ledgers, the health check, the failover and the probes alone. The DR stack is put back to pilot
+ledgers, the health check, the failover and the probes alone. Every DR stack is put back to pilot
 light after the drill (its DR resources off), as it was found.
 """
 
@@ -184,7 +184,9 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
                 # (a probe timing out on a loaded host): the outage did not hold and nothing is timed.
                 took = failover.action != "no_action_required"
             if failover is not None and failover.success and failover.notice_verified:
-                timeline.mark(FAILED_OVER, f"{failover.stack.detail}; notice {failover.notice.message_id} delivered")
+                stacks = "; ".join(stack.detail for stack in failover.stacks)
+                sent = ", ".join(notice.message_id for notice in failover.sent_notices)
+                timeline.mark(FAILED_OVER, f"{stacks}; notice {sent} delivered")
                 what = f"a write/read of s3://{w.backup_bucket} and table {w.metadata_table} in {secondary}"
                 result = timeline.verify(lambda: s3_probe() and table_probe(), limit, dr_target.probe_interval_s,
                                          what=what)
@@ -212,6 +214,7 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
                   "failover": None if failover is None else {
                       "run_id": failover.run_id, "action": failover.action, "success": failover.success,
                       "stack_action": failover.stack.action if failover.stack else None,
+                      "stack_actions": {stack.stack: stack.action for stack in failover.stacks},
                       "notice_verified": failover.notice_verified, "failover_seconds": failover.failover_seconds}},
     )
     if not took:

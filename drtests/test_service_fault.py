@@ -1,4 +1,5 @@
-"""Monthly: one service throttles. The workload's retry path must still complete a batch of writes.
+"""Monthly: one service throttles. The workload's retry path must still complete a batch of writes to each
+table (DynamoDB PutItem throttled) and to each bucket (S3 PutObject SlowDown), one drill per resource.
 
 The writes go through a client configured as the workload's own (standard retries, room for
 throttling); each write's retries are read from the SDK's response metadata and set beside the
@@ -16,7 +17,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from drharness.results import Objective
 from drharness.pytest_plugin.fixtures import WORKLOAD_RETRIES
 
-pytestmark = [pytest.mark.monthly, pytest.mark.service, pytest.mark.critical]
+# No tier marker here: each test carries the tier of its bucket or table (dr_bucket, dr_table).
+pytestmark = [pytest.mark.monthly, pytest.mark.service]
 
 SCENARIO = "service"
 WRITES_COMPLETE = "service:{service}-{operation}-writes-complete"
@@ -29,7 +31,7 @@ MAX_HITS = 4
 
 
 def _writer(service, client, workload, token):
-    """One write of the batch, as the embedding job makes it."""
+    """One write of the batch to the table or bucket in `workload`'s focus, as the embedding job makes it."""
     if service == "dynamodb":
         spec = workload.spec.table
 
@@ -48,20 +50,25 @@ def _writer(service, client, workload, token):
     return write
 
 
-@pytest.mark.parametrize(("service", "operation", "resource_of"), [
-    pytest.param("dynamodb", "PutItem", "metadata_table", id="dynamodb-PutItem-throttled"),
-    pytest.param("s3", "PutObject", "data_bucket", id="s3-PutObject-SlowDown"),
-])
-def test_writes_complete_through_throttling(service, operation, resource_of, retrying_target, fault_backend, dr_fault,
-                                            dr_workload, dr_record):
-    """Throttle a share of one operation's calls; every write of the batch completes through retries."""
-    w = dr_workload
-    region = w.primary_region
-    tier = w.spec.table.tier if service == "dynamodb" else w.spec.bucket.tier
-    resource = f"{service} {getattr(w, resource_of)}"
-    write = _writer(service, retrying_target.client(service, region), w, uuid.uuid4().hex[:10])
-    params = {"service": service, "operation": operation, "region": region, "mode": "throttle", "rate": RATE,
-              "max_hits": MAX_HITS}
+def test_table_writes_complete_through_throttling(dr_table, retrying_target, fault_backend, dr_fault, dr_record):
+    """Throttle a share of PutItem calls; every write of the batch to the table completes through retries."""
+    w = dr_table  # once per table of the workload
+    _drill("dynamodb", "PutItem", w, f"dynamodb {w.metadata_table}", w.spec.table.tier,
+           retrying_target, fault_backend, dr_fault, dr_record)
+
+
+def test_bucket_writes_complete_through_throttling(dr_bucket, retrying_target, fault_backend, dr_fault, dr_record):
+    """Throttle a share of PutObject calls (SlowDown); every write of the batch to the bucket completes."""
+    w = dr_bucket  # once per bucket of the workload
+    _drill("s3", "PutObject", w, f"s3 {w.data_bucket}", w.spec.bucket.tier,
+           retrying_target, fault_backend, dr_fault, dr_record)
+
+
+def _throttled_batch(write, fault_backend, dr_fault, params):
+    """Write the batch while the fault holds.
+
+    Returns (writes completed, attempts, errors, seconds, calls the target throttled, the fault).
+    """
     completed, attempts, errors = 0, 0, []
     with dr_fault("service-fault", params) as fault:
         started = time.monotonic()
@@ -80,6 +87,15 @@ def test_writes_complete_through_throttling(service, operation, resource_of, ret
             completed += 1
         elapsed = time.monotonic() - started
         hits = next((f.hits for f in fault_backend.active() if f.id == fault.id), None)
+    return completed, attempts, errors, elapsed, hits, fault
+
+
+def _drill(service, operation, w, resource, tier, retrying_target, fault_backend, dr_fault, dr_record):
+    """Throttle `service`:`operation` in the primary region and judge the batch written to `resource` through it."""
+    write = _writer(service, retrying_target.client(service, w.primary_region), w, uuid.uuid4().hex[:10])
+    params = {"service": service, "operation": operation, "region": w.primary_region, "mode": "throttle", "rate": RATE,
+              "max_hits": MAX_HITS}
+    completed, attempts, errors, elapsed, hits, fault = _throttled_batch(write, fault_backend, dr_fault, params)
     evidence = {"batch": BATCH, "rate": RATE, "max_hits": MAX_HITS, "attempts": attempts,
                 "throttled_calls_seen_by_world": hits, "retry_mode": WORKLOAD_RETRIES["mode"],
                 "max_attempts": WORKLOAD_RETRIES["max_attempts"], "fault": fault.id, "errors": errors[:10]}

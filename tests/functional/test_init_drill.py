@@ -72,7 +72,7 @@ def test_a_second_buckets_broken_rule_fails_its_checks_and_only_them(tmp_path: P
         env[RUN_ID_ENV] = "init-two-buckets"
         reports = tmp_path / "reports"
         # The per-resource checks of configuration and consistency. (The replication module's checks of the
-        # broken bucket fail too, each after waiting out its 30 s offline cap; the fault drills strike the first bucket.)
+        # broken bucket fail too, each after waiting out its 30 s offline cap; the region drills measure on the first bucket.)
         command = [sys.executable, "-m", "pytest", "drtests/test_config_compliance.py", "drtests/test_consistency.py",
                    "-m", "monthly", "--dr-endpoint", world.endpoint,
                    "--dr-config", str(written), "--dr-reports", str(reports), "-p", "no:cacheprovider", "-q", "-rf"]

@@ -152,7 +152,7 @@ def test_inventory_matches_the_worlds_backups_replication_cost_and_schedule(depl
 
     # The monthly rule, as deployed, fires when the guide says and is enabled.
     rule = one(inventory.records, CHECK_MONTHLY_RULE)
-    assert rule.evidence["expression"] == d.workload.spec.schedule.monthly_expression
+    assert rule.evidence["expression"] == d.workload.spec.schedule.expression
     assert one(inventory.records, CHECK_RULE_SCHEDULE).verdict == "pass"
     assert one(inventory.records, CHECK_RULE_STATE).verdict == "pass"
     assert inventory.schedule is not None
@@ -162,7 +162,7 @@ def test_inventory_matches_the_worlds_backups_replication_cost_and_schedule(depl
 def test_rule_off_schedule_or_disabled_fails_its_checks(deployed: Deployed) -> None:
     d = deployed
     events = d.target.client("events", d.workload.primary_region)
-    original = d.workload.spec.schedule.monthly_expression
+    original = d.workload.spec.schedule.expression
     try:
         events.put_rule(Name=d.workload.monthly_rule, ScheduleExpression="cron(0 3 1 * ? *)", State="DISABLED")
         inventory = d.collect("inventory-2")

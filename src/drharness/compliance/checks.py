@@ -65,8 +65,9 @@ class Judgement:
 @dataclass(frozen=True)
 class Check:
     name: str
-    # What it is judged on: one table, bucket, file_system, compute environment or backup plan (one check per
-    # resource), or the workload's DR stack or schedule (one check each; the stack at the first compute's tier).
+    # What it is judged on, one check per resource of that kind: a table, bucket, file_system, compute environment,
+    # backup plan, dr_stack (at the tier of the compute it raises), DR notice topic (at the most critical tier a
+    # DR stack raises) or schedule (at the most critical tier of what is kept).
     kind: str
     judge: Callable[[TargetReads], Judgement]
 
@@ -389,17 +390,25 @@ def batch_multi_az(reads: TargetReads) -> Judgement:
                    f"{state} with subnets in {', '.join(zones) or 'no zone'}")
 
 
+def _stacks_tier(workload: Workload) -> TierName:
+    """The most critical tier of the compute environments the DR stacks raise."""
+    tiers = [view.mirrored_compute().spec.compute.tier for view in workload.each_dr_stack()]
+    return min(tiers, key=("critical", "important", "standard").index)
+
+
 def dr_stack(reads: TargetReads) -> Judgement:
+    """The DR stack in focus: complete, from its template, able to raise the compute it mirrors."""
     w = reads.workload
     resource = cloudformation.stack_resource(w.dr_stack, w.secondary_region)
     found = _on(reads, lambda f: f.resource == resource)
     stack = cloudformation.describe_stack(reads.target, w.secondary_region, w.dr_stack)
-    return _judged(DR_STACK, resource, w.spec.compute.tier, found, [],
+    return _judged(DR_STACK, resource, w.mirrored_compute().spec.compute.tier, found, [],
                    f"stack {w.dr_stack} complete in {w.secondary_region} from s3://{w.templates_bucket}",
                    f"stack {(stack or {}).get('StackStatus', MISSING)}")
 
 
 def sns_dr_topic(reads: TargetReads) -> Judgement:
+    """The DR notice topic in focus: there, with a confirmed subscriber."""
     w = reads.workload
     region = w.secondary_region
     resource = notifications.topic_resource(w.dr_topic, region)
@@ -415,12 +424,13 @@ def sns_dr_topic(reads: TargetReads) -> Judgement:
         problems.append((f"topic {w.dr_topic} in {region}", MISSING))
     elif not confirmed:
         problems.append(("at least one confirmed subscriber", "no confirmed subscriptions"))
-    return _judged(SNS_DR_TOPIC, resource, w.spec.compute.tier, found, problems,
+    return _judged(SNS_DR_TOPIC, resource, _stacks_tier(w), found, problems,
                    "topic with at least one confirmed subscriber",
                    f"{len(confirmed)} subscriber(s): {', '.join(confirmed)}")
 
 
 def monthly_rule(reads: TargetReads) -> Judgement:
+    """The schedule in focus: ENABLED, valid, and firing as the guide says where its config says so."""
     w = reads.workload
     resource = events.rule_resource(w.monthly_rule)
     found = _on(reads, lambda f: f.resource == resource)
@@ -429,18 +439,23 @@ def monthly_rule(reads: TargetReads) -> Judgement:
         rule = client.describe_rule(Name=w.monthly_rule)
     except client.exceptions.ResourceNotFoundException:
         rule = None
+    configured = w.spec.schedule.expression
+    # The guide's monthly test is what a config expression that fires as the guide says promises; another
+    # expression only has to parse (the read-back says when the rule's differs from it).
+    guide = check_monthly_schedule(w.monthly_rule, "", configured, reads.now).fires_as_guide_says
     problems: list[Problem] = []
     actual = MISSING
     if rule is not None:
         schedule = check_monthly_schedule(w.monthly_rule, str(rule.get("State", "")),
                                           str(rule.get("ScheduleExpression", "")), reads.now)
         actual = f"{schedule.state} {schedule.expression}, next {', '.join(schedule.next_fire_times[:2]) or 'never'}"
-        if not (schedule.valid and schedule.fires_as_guide_says):
-            problems.append(("a schedule firing on the 1st of each month at 02:00 UTC", schedule.reason))
+        if not schedule.valid or (guide and not schedule.fires_as_guide_says):
+            problems.append(("a schedule firing on the 1st of each month at 02:00 UTC" if guide
+                             else f"a valid schedule expression ({configured})", schedule.reason))
         if schedule.state != "ENABLED" and not any(f.property == events.STATE for f in found):
             problems.append(("State ENABLED", f"State {schedule.state}"))
     return _judged(MONTHLY_RULE, resource, _tier_of(w, "schedule"), found, problems,
-                   f"ENABLED, {w.spec.schedule.monthly_expression}, firing on the 1st at 02:00 UTC", actual)
+                   f"ENABLED, {configured}" + (", firing on the 1st at 02:00 UTC" if guide else ""), actual)
 
 
 CHECKS: tuple[Check, ...] = (
@@ -459,8 +474,8 @@ CHECKS: tuple[Check, ...] = (
     Check(BACKUP_SELECTION, "backup", backup_selection_coverage),
     Check(FSX_AUTOMATIC_BACKUPS, "file_system", fsx_automatic_backups),
     Check(BATCH_MULTI_AZ, "compute", batch_multi_az),
-    Check(DR_STACK, "stack", dr_stack),
-    Check(SNS_DR_TOPIC, "stack", sns_dr_topic),
+    Check(DR_STACK, "dr_stack", dr_stack),
+    Check(SNS_DR_TOPIC, "topic", sns_dr_topic),
     Check(MONTHLY_RULE, "schedule", monthly_rule),
 )
 CHECKS_BY_NAME = {c.name: c for c in CHECKS}

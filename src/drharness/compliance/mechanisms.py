@@ -102,8 +102,9 @@ def worst_gap_seconds(rules: Iterable[Mapping[str, Any]], now: dt.datetime) -> f
 class TargetReads:
     """The DR settings of one workload on one target, each read once (a test module's view).
 
-    The bucket, table, file system and plan it reads are those in the workload's focus; `focused` gives the
-    view from another, sharing what is the workload's as a whole (the read-back, each plan once, tags).
+    The bucket, table, file system, plan, DR stack, topic and schedule it reads are those in the workload's
+    focus; `focused` gives the view from another, sharing what is the workload's as a whole (the read-back,
+    each plan once, tags).
     """
 
     def __init__(self, target: Target, workload: Workload, now: dt.datetime,
@@ -125,7 +126,8 @@ class TargetReads:
     def focused(self, view: Workload) -> "TargetReads":
         """The reads of `view` (a `Workload.focus` of this workload), each still read once."""
         s = view.spec
-        key = f"view:{s.bucket.id}:{s.table.id}:{s.file_system.id}:{s.compute.id}:{s.backup.id}"
+        key = (f"view:{s.bucket.id}:{s.table.id}:{s.file_system.id}:{s.compute.id}:{s.backup.id}:{s.dr_stack.id}:"
+               f"{s.topic.id}:{s.schedule.id}")
         return self._once(key, lambda: TargetReads(self.target, view, self.now, self._shared))  # type: ignore[no-any-return]
 
     @property

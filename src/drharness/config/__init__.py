@@ -14,19 +14,18 @@ import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import ValidationError
 
 from drharness.config.models import (
     RESOURCE_ID,
     TIER_NAMES,
+    TOPIC_PURPOSES,
     BackupPlan,
     BackupRule,
     Bucket,
     BucketInventory,
     ComputeEnvironment,
-    ConfigModel,
     DrStack,
     FileSystem,
     LagModel,
@@ -38,144 +37,21 @@ from drharness.config.models import (
     Table,
     Tier,
     TierName,
-    default_priorities,
-    default_tiers,
+    Topic,
+    TopicPurpose,
+)
+from drharness.config.spec import (
+    COLLECTIONS,
+    ONE_OF,
+    KeyedValueError,
+    WorkloadFile,
+    as_spelled,
+    printable,
 )
 from drharness.errors import ConfigError
 
-# The one-resource form of each collection the config accepts: `[bucket]` for `[[buckets]]`.
-COLLECTIONS = {"bucket": "buckets", "table": "tables", "file_system": "file_systems", "compute": "compute_environments",
-               "backup": "backup_plans"}
-ONE_OF = {many: one for one, many in COLLECTIONS.items()}
 DEFAULT_CONFIG_NAME = "workload.toml"
 CONFIG_ENV = "DRHARNESS_CONFIG"
-
-
-class KeyedValueError(ValueError):
-    """A validator's refusal of one key deeper than where the validator sits (`tables[1].replica_regions`)."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-class WorkloadFile(ConfigModel):
-    """The raw file, names not yet resolved."""
-
-    project: str = Field(default="embedding-batch-workload", pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")
-    environment: str = Field(default="production", pattern=r"^[a-z0-9][a-z0-9-]{0,20}$")
-    primary_region: str = Field(default="us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    secondary_region: str = Field(default="us-west-2", pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
-    tiers: dict[TierName, Tier] = Field(default_factory=default_tiers)
-    priorities: dict[Literal["P1", "P2", "P3", "P4"], float] = Field(default_factory=default_priorities)
-    # Any number of each (`[[buckets]]`, ...); the one-resource form (`[bucket]`, ...) is a collection of
-    # one (COLLECTIONS). The first bucket and table are what the fault drills strike.
-    buckets: tuple[Bucket, ...] = (Bucket(),)
-    tables: tuple[Table, ...] = (Table(),)
-    file_systems: tuple[FileSystem, ...] = (FileSystem(),)
-    backup_plans: tuple[BackupPlan, ...] = (BackupPlan(),)
-    compute_environments: tuple[ComputeEnvironment, ...] = (ComputeEnvironment(),)
-    dr_stack: DrStack = DrStack()
-    notifications: Notifications = Notifications()
-    schedule: Schedule = Schedule()
-    offline: Offline = Offline()
-    live: Live = Live()
-    # Which resource of each collection a `Workload.focus` view looks from (none: the first of each).
-    _focus: dict[str, str] = PrivateAttr(default_factory=dict)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _one_resource_form(cls, data: object) -> object:
-        """`[bucket]` is `[[buckets]]` with one entry; both at once is refused."""
-        if not isinstance(data, dict):
-            return data
-        for one, many in COLLECTIONS.items():
-            if one in data:
-                if many in data:
-                    raise ValueError(f"both [{one}] and [[{many}]] are given: keep one; [{one}] describes one "
-                                     f"resource, [[{many}]] any number (move the [{one}] table into [[{many}]])")
-                data = {**{k: v for k, v in data.items() if k != one}, many: [data[one]]}
-        return data
-
-    @field_validator("buckets", "tables", "file_systems", "compute_environments", "backup_plans")
-    @classmethod
-    def _distinct(cls, value: tuple[ConfigModel, ...], info: ValidationInfo) -> tuple[ConfigModel, ...]:
-        if not value:
-            raise ValueError(f"{info.field_name} is empty: describe at least one (or leave the key out for the default)")
-        for attribute in ("id", "name", "backup_name", "job_queue", "plan", "selection"):
-            seen: dict[str, int] = {}
-            for index, resource in enumerate(value):
-                if not hasattr(resource, attribute):
-                    continue
-                mine = getattr(resource, attribute)
-                if mine in seen:
-                    raise KeyedValueError(
-                        f"{info.field_name}[{index}].{attribute}",
-                        f"{mine!r} is also {info.field_name}[{seen[mine]}].{attribute}: give each of the "
-                        f"{info.field_name} its own {attribute}")
-                seen[mine] = index
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "WorkloadFile":
-        """What no one key can say alone: two regions, every tier, plans that exist, replicas elsewhere."""
-        if self.primary_region == self.secondary_region:
-            raise ValueError("primary_region and secondary_region must differ for cross-region DR")
-        missing = [t for t in TIER_NAMES if t not in self.tiers]
-        if missing:
-            raise ValueError(f"tiers must define {', '.join(missing)}")
-        plans = [p.id for p in self.backup_plans]
-        tags = [(p.selection_tag_key, p.selection_tag_value) for p in self.backup_plans]
-        if len(set(tags)) < len(tags):
-            index = next(i for i, t in enumerate(tags) if tags.index(t) != i)
-            raise KeyedValueError(f"backup_plans[{index}].selection_tag_value",
-                                  f"the tag {tags[index][0]}={tags[index][1]} is also another plan's: each plan selects "
-                                  "by its own tag, or both would keep every tagged resource")
-        for many in ("buckets", "tables", "file_systems"):
-            for index, resource in enumerate(getattr(self, many)):
-                if resource.backup_plan is not None and resource.backup_plan not in plans:
-                    raise KeyedValueError(f"{many}[{index}].backup_plan",
-                                          f"{resource.backup_plan!r} is no backup plan's id; the plans are {', '.join(plans)}")
-        regions = {"primary_region": self.primary_region, "secondary_region": self.secondary_region}
-        for index, table in enumerate(self.tables):
-            for region in table.replica_regions:
-                resolved = string.Template(region).safe_substitute(regions)
-                if resolved == self.primary_region:
-                    raise KeyedValueError(
-                        f"tables[{index}].replica_regions",
-                        f"{region!r} is the primary region {self.primary_region}: a replica must be in another "
-                        "region (e.g. \"${secondary_region}\")")
-        return self
-
-    def _in_focus(self, many: str) -> ConfigModel:
-        resources = getattr(self, many)
-        wanted = self._focus.get(many)
-        return next((r for r in resources if r.id == wanted), resources[0])
-
-    @property
-    def bucket(self) -> Bucket:
-        """The bucket in focus: the first, or the one a `Workload.focus` view chose."""
-        return self._in_focus("buckets")  # type: ignore[return-value]
-
-    @property
-    def table(self) -> Table:
-        """The table in focus: the first, or the one a `Workload.focus` view chose."""
-        return self._in_focus("tables")  # type: ignore[return-value]
-
-    @property
-    def backup(self) -> BackupPlan:
-        """The backup plan in focus: the first, or the one a `Workload.focus` view chose."""
-        return self._in_focus("backup_plans")  # type: ignore[return-value]
-
-    @property
-    def file_system(self) -> FileSystem:
-        """The file system in focus: the first, or the one a `Workload.focus` view chose."""
-        return self._in_focus("file_systems")  # type: ignore[return-value]
-
-    @property
-    def compute(self) -> ComputeEnvironment:
-        """The compute environment in focus: the first, or the one a `Workload.focus` view chose."""
-        return self._in_focus("compute_environments")  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -261,11 +137,18 @@ class Workload:
 
     @property
     def dr_topic(self) -> str:
-        return self.name(self.spec.notifications.dr_topic)
+        """The DR notice topic: the one in focus, else the first whose purpose is dr-notifications."""
+        return self.name(self.spec.topic_for("dr-notifications").name)
 
     @property
     def report_topic(self) -> str:
-        return self.name(self.spec.notifications.report_topic)
+        """The report topic: the one in focus, else the one the schedule in focus names, else the first."""
+        return self.name(self.spec.topic_for("reports").name)
+
+    def topic_region(self, topic: Topic) -> str:
+        """Where `topic` lives: DR notices in the secondary region (the failover announces itself from the region
+        that survives), reports in the primary (where the schedule fires)."""
+        return self.secondary_region if topic.purpose == "dr-notifications" else self.primary_region
 
     @property
     def file_system(self) -> str:
@@ -273,7 +156,8 @@ class Workload:
 
     @property
     def monthly_rule(self) -> str:
-        return self.name(self.spec.schedule.monthly_rule)
+        """The EventBridge rule of the schedule in focus (the first, unless a view chose another)."""
+        return self.name(self.spec.schedule.name)
 
     @property
     def templates_bucket(self) -> str:
@@ -297,15 +181,17 @@ class Workload:
         return f"{many}[{index}].{attribute}"
 
     def focus(self, *, bucket: str | None = None, table: str | None = None, file_system: str | None = None,
-              compute: str | None = None, backup_plan: str | None = None) -> "Workload":
-        """This workload seen from one of its buckets, tables, file systems, compute environments or
-        backup plans (by id): `data_bucket` and `spec.bucket`, `metadata_table` and `spec.table`,
-        `file_system` and `spec.file_system`, `compute_environment` and `spec.compute`, `backup_plan` and
-        `spec.backup` are then that one; the rest (the collections themselves, in the config's order) is
-        unchanged."""
+              compute: str | None = None, backup_plan: str | None = None, dr_stack: str | None = None,
+              topic: str | None = None, schedule: str | None = None) -> "Workload":
+        """This workload seen from one of its resources of each kind (by id): `data_bucket` and `spec.bucket`,
+        `metadata_table` and `spec.table`, `file_system` and `spec.file_system`, `compute_environment` and
+        `spec.compute`, `backup_plan` and `spec.backup`, `dr_stack` and `spec.dr_stack`, `dr_topic` or
+        `report_topic` (by the topic's purpose) and `spec.topic`, `monthly_rule` and `spec.schedule` are then
+        that one; the rest (the collections themselves, in the config's order) is unchanged."""
         chosen_ids: dict[str, str] = {}
         for many, wanted in (("buckets", bucket), ("tables", table), ("file_systems", file_system),
-                             ("compute_environments", compute), ("backup_plans", backup_plan)):
+                             ("compute_environments", compute), ("backup_plans", backup_plan),
+                             ("dr_stacks", dr_stack), ("topics", topic), ("schedules", schedule)):
             if wanted is None:
                 continue
             resources = getattr(self.spec, many)
@@ -344,31 +230,26 @@ class Workload:
         """One view per compute environment, in the config's order (see `focus`)."""
         return tuple(self.focus(compute=c.id) for c in self.spec.compute_environments)
 
+    def each_dr_stack(self) -> tuple["Workload", ...]:
+        """One view per DR stack, in the config's order (see `focus`)."""
+        return tuple(self.focus(dr_stack=s.id) for s in self.spec.dr_stacks)
 
-def printable(text: str) -> str:
-    """Escape what would break a one-line message (newlines, control characters)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    def each_topic(self, purpose: TopicPurpose | None = None) -> tuple["Workload", ...]:
+        """One view per topic (of `purpose`, if given), in the config's order (see `focus`)."""
+        return tuple(self.focus(topic=t.id) for t in self.spec.topics if purpose is None or t.purpose == purpose)
 
+    def each_schedule(self) -> tuple["Workload", ...]:
+        """One view per schedule, in the config's order (see `focus`)."""
+        return tuple(self.focus(schedule=s.id) for s in self.spec.schedules)
 
-def _describe_location(loc: tuple[object, ...]) -> str:
-    """`('tables', 0, 'tier')` as the file spells it: `tables[0].tier`."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return printable(text) or "(top level)"
-
-
-def _as_spelled(loc: tuple[object, ...], data: object) -> str:
-    """The key as the file spells it: `bucket.name` where the file has [bucket], not `buckets[0].name`."""
-    for one, many in COLLECTIONS.items():
-        if isinstance(data, dict) and one in data and loc[:2] == (many, 0):
-            loc = (one, *loc[2:])
-    return _describe_location(loc)
+    def mirrored_compute(self) -> "Workload":
+        """This workload seen from the compute environment the DR stack in focus raises (its `compute`, else the first)."""
+        return self.focus(compute=self.spec.dr_stack.compute or self.spec.compute_environments[0].id)
 
 
 def _format_validation(source: str, exc: ValidationError, data: object = None) -> str:
     first = exc.errors()[0]
-    key = _as_spelled(tuple(first["loc"]), data)
+    key = as_spelled(tuple(first["loc"]), data)
     message = first["msg"]
     if first["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; see the default workload.toml for the known keys)"
@@ -377,7 +258,7 @@ def _format_validation(source: str, exc: ValidationError, data: object = None) -
         message = str(error)
         if isinstance(error, KeyedValueError):
             parts = error.key.replace("[", ".").replace("]", "").split(".")
-            key = _as_spelled(tuple(int(p) if p.isdigit() else p for p in parts), data)
+            key = as_spelled(tuple(int(p) if p.isdigit() else p for p in parts), data)
     elif "input" in first and first["type"] != "missing":
         message = f"{message} (got {first['input']!r})"
     more = len(exc.errors()) - 1
@@ -440,6 +321,8 @@ def _names_distinct(workload: Workload) -> None:
     keys += [(f"file_systems[{i}].name", fs.name) for i, fs in enumerate(workload.spec.file_systems)]
     keys += [(f"compute_environments[{i}].{attr}", getattr(c, attr)) for i, c in enumerate(workload.spec.compute_environments)
              for attr in ("name", "job_queue")]
+    keys += [(f"{many}[{i}].name", r.name) for many in ("dr_stacks", "topics", "schedules")
+             for i, r in enumerate(getattr(workload.spec, many))]
     seen: dict[tuple[str, str], str] = {}
     for key, template in keys:
         kind = key.split("[", 1)[0]
@@ -457,19 +340,15 @@ def _all_templates(spec: WorkloadFile) -> list[str]:
         *(fs.name for fs in spec.file_systems),
         *(t for p in spec.backup_plans for t in (p.vault, p.plan, p.selection)),
         *(t for c in spec.compute_environments for t in (c.name, c.job_queue)),
-        spec.dr_stack.name,
-        spec.dr_stack.templates_bucket,
-        spec.dr_stack.config_backup_bucket,
-        spec.dr_stack.primary_stack,
-        spec.notifications.dr_topic,
-        spec.notifications.report_topic,
-        spec.schedule.monthly_rule,
+        *(t for s in spec.dr_stacks for t in (s.name, s.templates_bucket, s.config_backup_bucket, s.primary_stack)),
+        *(t.name for t in spec.topics),
+        *(s.name for s in spec.schedules),
     ]
 
 
 __all__ = [
-    "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "ONE_OF", "RESOURCE_ID", "TIER_NAMES", "BackupPlan", "BackupRule", "Bucket",
+    "CONFIG_ENV", "COLLECTIONS", "DEFAULT_CONFIG_NAME", "ONE_OF", "RESOURCE_ID", "TIER_NAMES", "TOPIC_PURPOSES", "BackupPlan", "BackupRule", "Bucket",
     "BucketInventory", "ComputeEnvironment", "DrStack", "FileSystem", "LagModel", "Live", "Notifications", "Offline", "ReplicationRule",
-    "Schedule", "Table", "Tier", "TierName", "Workload", "WorkloadFile", "load_workload", "parse_workload", "printable",
+    "Schedule", "Table", "Tier", "TierName", "Topic", "TopicPurpose", "Workload", "WorkloadFile", "load_workload", "parse_workload", "printable",
     "resolve_config_path",
 ]

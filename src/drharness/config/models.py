@@ -261,22 +261,60 @@ class ComputeEnvironment(ConfigModel):
 
 
 class DrStack(ConfigModel):
+    """A pilot-light CloudFormation stack in the secondary region: its template, its switch, what it mirrors."""
+
+    id: str = Field(default="dr", pattern=RESOURCE_ID)
     name: str = "${project}-${environment}-dr"
     enable_parameter: str = "EnableDRResources"
     templates_bucket: str = "${project}-${environment}-templates-${account_id}"
     template_key: str = "dr-template.yaml"
     config_backup_bucket: str = "${project}-${environment}-config-backup-${account_id}"
     primary_stack: str = "${project}-${environment}"
+    # The id of the compute environment it raises in the DR region (`[[compute_environments]]`); unset: the first.
+    compute: str | None = Field(default=None, pattern=RESOURCE_ID)
+
+
+TopicPurpose = Literal["dr-notifications", "reports"]
+TOPIC_PURPOSES: tuple[TopicPurpose, ...] = ("dr-notifications", "reports")
+
+
+class Topic(ConfigModel):
+    """An SNS topic: the DR notices (in the DR region, where the failover announces itself) or the test reports
+    (in the primary region, where the schedule announces the monthly run)."""
+
+    id: str = Field(default="dr", pattern=RESOURCE_ID)
+    name: str = "${project}-${environment}-dr-notifications"
+    purpose: TopicPurpose = "dr-notifications"
+
+
+def default_topics() -> tuple[Topic, ...]:
+    return (Topic(), Topic(id="reports", name="${project}-${environment}-dr-test-reports", purpose="reports"))
 
 
 class Notifications(ConfigModel):
+    """The one-table form of the topics, `[notifications]`: one DR topic and one report topic."""
+
     dr_topic: str = "${project}-${environment}-dr-notifications"
     report_topic: str = "${project}-${environment}-dr-test-reports"
 
 
+# What each key of `[notifications]` is as a topic: (its id, its purpose).
+NOTIFICATION_TOPICS: dict[str, tuple[str, TopicPurpose]] = {"dr_topic": ("dr", "dr-notifications"),
+                                                            "report_topic": ("reports", "reports")}
+
+
 class Schedule(ConfigModel):
-    monthly_rule: str = "${project}-${environment}-monthly-dr-test"
-    monthly_expression: str = "cron(0 2 1 * ? *)"
+    """An EventBridge rule that starts the DR tests on its schedule, announced on a reports topic."""
+
+    id: str = Field(default="monthly", pattern=RESOURCE_ID)
+    name: str = "${project}-${environment}-monthly-dr-test"
+    expression: str = "cron(0 2 1 * ? *)"
+    # The id of the reports topic it announces the run on (`[[topics]]`); unset: the first reports topic.
+    topic: str | None = Field(default=None, pattern=RESOURCE_ID)
+
+
+# The keys of the one-table form `[schedule]` and what they are called in `[[schedules]]`.
+SCHEDULE_KEYS = {"monthly_rule": "name", "monthly_expression": "expression"}
 
 
 class LagModel(ConfigModel):

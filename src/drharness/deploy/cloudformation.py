@@ -1,10 +1,12 @@
 """CloudFormation: the pilot-light DR stack in the secondary region, and the primary stack.
 
-The DR stack is created from the template object in the templates bucket with
+Each DR stack of the workload is created from the template object in its templates bucket with
 `EnableDRResources=false`; failover flips the parameter, and the stack raises Batch compute in the
-secondary region. The parameter file next to the template is what the manual runbook's
-`create-stack --parameters file://dr-parameters.json` recreates the stack with. The primary stack
-records the workload's DR wiring, and is what the configuration backup saves.
+secondary region, named after the stack (so two DR stacks raise two compute environments), mirroring
+the compute environment the stack names (`dr_stacks[].compute`, else the first). The parameter file
+next to the template is what the manual runbook's `create-stack --parameters file://dr-parameters.json`
+recreates the stack with. The primary stack records the workload's DR wiring, and is what the
+configuration backup saves; DR stacks that name one primary stack share it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from botocore.exceptions import ClientError
 from drharness.config import Workload
 from drharness.deploy import iam, names
 from drharness.deploy.batch import find_network
-from drharness.deploy.common import ApplyLog, Checker, call, error_code
+from drharness.deploy.common import ApplyLog, Checker, call, error_code, workload_tags
 from drharness.errors import DeployError
 from drharness.target import Target
 from drharness.waiting import wait_until
@@ -62,14 +64,14 @@ Resources:
   DRState:
     Type: AWS::SSM::Parameter
     Properties:
-      Name: !Sub '/${ProjectName}/${Environment}/dr-resources-enabled'
+      Name: !Sub '/${ProjectName}/${AWS::StackName}/dr-resources-enabled'
       Type: String
       Value: !Ref EnableDRResources
   DRComputeEnvironment:
     Type: AWS::Batch::ComputeEnvironment
     Condition: DRResourcesEnabled
     Properties:
-      ComputeEnvironmentName: !Sub '${ProjectName}-${Environment}-compute-env'
+      ComputeEnvironmentName: !Sub '${AWS::StackName}-compute-env'
       Type: MANAGED
       State: ENABLED
       ServiceRole: !Ref BatchServiceRoleArn
@@ -90,7 +92,7 @@ Resources:
     Type: AWS::Batch::JobQueue
     Condition: DRResourcesEnabled
     Properties:
-      JobQueueName: !Sub '${ProjectName}-${Environment}-job-queue'
+      JobQueueName: !Sub '${AWS::StackName}-job-queue'
       Priority: 1
       State: ENABLED
       ComputeEnvironmentOrder:
@@ -171,13 +173,14 @@ def dr_parameters(target: Target, workload: Workload) -> dict[str, str]:
     network = find_network(target, workload, region)
     if network is None:
         raise DeployError(f"the secondary-region network of {workload.dr_stack} is missing in {region}; deploy it first")
-    compute = workload.spec.compute
+    mirrored = workload.mirrored_compute()
+    compute = mirrored.spec.compute
     return {
         "ProjectName": workload.spec.project,
         "Environment": names.dr_environment(workload),
         "PrimaryRegion": workload.primary_region,
         "SecondaryRegion": region,
-        "DRSubnetIds": ",".join(network.subnets_in(names.zones(workload, region))),
+        "DRSubnetIds": ",".join(network.subnets_in(names.zones(mirrored, region))),
         "DRSecurityGroupId": network.security_group_id,
         "BatchServiceRoleArn": iam.role_arn(target, names.batch_service_role(workload)) or "",
         "BatchInstanceProfileArn": iam.instance_profile_arn(target, names.batch_instance_role(workload)) or "",
@@ -189,6 +192,8 @@ def dr_parameters(target: Target, workload: Workload) -> dict[str, str]:
 
 
 def primary_parameters(workload: Workload) -> dict[str, str]:
+    """The primary stack's parameters: the workload's DR wiring, with every DR stack that names this primary stack."""
+    stacks = [view.dr_stack for view in workload.each_dr_stack() if view.primary_stack == workload.primary_stack]
     return {
         "ProjectName": workload.spec.project,
         "Environment": workload.spec.environment,
@@ -197,7 +202,7 @@ def primary_parameters(workload: Workload) -> dict[str, str]:
         "BackupBucketName": workload.backup_bucket,
         "MetadataTableName": workload.metadata_table,
         "ComputeEnvironmentName": workload.compute_environment,
-        "DRStackName": workload.dr_stack,
+        "DRStackName": ",".join(stacks),
     }
 
 
@@ -286,7 +291,35 @@ def _ensure_stack(
     log.add("cloudformation stack", name, region, "updated", stack.get("StackId", ""))
 
 
+def _primaries(workload: Workload) -> dict[str, Workload]:
+    """Each primary stack the DR stacks name, once, seen from the first DR stack that names it."""
+    primaries: dict[str, Workload] = {}
+    for view in workload.each_dr_stack():
+        primaries.setdefault(view.primary_stack, view)
+    return primaries
+
+
+def stack_tags(workload: Workload) -> dict[str, str]:
+    """The tags of a DR stack: the workload's, and what the guide's failover tags it with."""
+    return {**workload_tags(workload), "Purpose": "DisasterRecovery", "PrimaryRegion": workload.primary_region}
+
+
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
+    for view in workload.each_dr_stack():
+        _apply_dr_stack(target, view, log)
+    for name, view in _primaries(workload).items():
+        primary_values = primary_parameters(view)
+        _ensure_stack(
+            target, workload.primary_region, name,
+            template={"TemplateBody": PRIMARY_TEMPLATE},
+            parameters=_parameter_list(primary_values),
+            tags=workload_tags(workload),
+            log=log, wanted_body=PRIMARY_TEMPLATE, wanted_values=primary_values,
+        )
+
+
+def _apply_dr_stack(target: Target, workload: Workload, log: ApplyLog) -> None:
+    """The DR stack in focus: its template and parameter file in its templates bucket, then the stack itself."""
     spec = workload.spec.dr_stack
     region = workload.secondary_region
     bucket = workload.templates_bucket
@@ -294,8 +327,9 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
     log.add("dr template", f"s3://{bucket}/{spec.template_key}", region, action)
     values = dr_parameters(target, workload)
     parameter_file = _parameter_list({**values, spec.enable_parameter: ENABLE_DEFAULT})
-    action = _put_object(target, region, bucket, names.DR_PARAMETERS_KEY, json.dumps(parameter_file, indent=2) + "\n")
-    log.add("dr parameter file", f"s3://{bucket}/{names.DR_PARAMETERS_KEY}", region, action)
+    key = names.dr_parameters_key(workload)
+    action = _put_object(target, region, bucket, key, json.dumps(parameter_file, indent=2) + "\n")
+    log.add("dr parameter file", f"s3://{bucket}/{key}", region, action)
     exists = describe_stack(target, region, workload.dr_stack) is not None
     # A deploy never turns the DR resources off again: after a failover the stack keeps its value.
     enable = (
@@ -307,16 +341,8 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
         target, region, workload.dr_stack,
         template={"TemplateURL": names.template_url(workload, region, spec.template_key)},
         parameters=[*_parameter_list(values), enable],
-        tags={"Purpose": "DisasterRecovery", "PrimaryRegion": workload.primary_region},
+        tags=stack_tags(workload),
         log=log, wanted_body=DR_TEMPLATE, wanted_values=values,
-    )
-    primary_values = primary_parameters(workload)
-    _ensure_stack(
-        target, workload.primary_region, workload.primary_stack,
-        template={"TemplateBody": PRIMARY_TEMPLATE},
-        parameters=_parameter_list(primary_values),
-        tags={"Project": workload.spec.project, "Environment": workload.spec.environment},
-        log=log, wanted_body=PRIMARY_TEMPLATE, wanted_values=primary_values,
     )
 
 
@@ -343,7 +369,7 @@ def _verify_dr_compute(
         except ClientError as exc:
             if error_code(exc) != "InvalidSubnetID.NotFound":
                 raise
-    check.expect(resource, "Parameters.DRSubnetIds (zones)", sorted(names.zones(workload, region)), zones)
+    check.expect(resource, "Parameters.DRSubnetIds (zones)", sorted(names.zones(workload.mirrored_compute(), region)), zones)
     group = parameters.get("DRSecurityGroupId", "")
     try:
         found = bool(group) and bool(ec2.describe_security_groups(GroupIds=[group])["SecurityGroups"])
@@ -360,6 +386,20 @@ def _verify_dr_compute(
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_dr_stack():
+        _verify_dr_stack(target, view, check)
+    for name in _primaries(workload):
+        primary = describe_stack(target, workload.primary_region, name)
+        primary_resource = stack_resource(name, workload.primary_region)
+        if primary is None:
+            check.missing(primary_resource)
+        else:
+            check.expect(primary_resource, STACK_STATUS, "CREATE_COMPLETE or UPDATE_COMPLETE",
+                         "CREATE_COMPLETE or UPDATE_COMPLETE" if primary[STACK_STATUS] in STABLE else primary[STACK_STATUS])
+
+
+def _verify_dr_stack(target: Target, workload: Workload, check: Checker) -> None:
+    """The DR stack in focus: its template and parameter file, its status, parameters and what it would raise."""
     spec = workload.spec.dr_stack
     region = workload.secondary_region
     resource = stack_resource(workload.dr_stack, region)
@@ -367,8 +407,9 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
     template_where = f"s3://{workload.templates_bucket}/{spec.template_key}"
     if template_text is None:
         check.missing(resource, TEMPLATE_OBJECT, template_where)
-    if _object_text(target, region, workload.templates_bucket, names.DR_PARAMETERS_KEY) is None:
-        check.missing(resource, PARAMETER_OBJECT, f"s3://{workload.templates_bucket}/{names.DR_PARAMETERS_KEY}")
+    parameter_key = names.dr_parameters_key(workload)
+    if _object_text(target, region, workload.templates_bucket, parameter_key) is None:
+        check.missing(resource, PARAMETER_OBJECT, f"s3://{workload.templates_bucket}/{parameter_key}")
     stack = describe_stack(target, region, workload.dr_stack)
     if stack is None:
         check.missing(resource)
@@ -391,10 +432,3 @@ def verify(target: Target, workload: Workload, check: Checker) -> None:
             # A failover that recreates the stack from the bucket must get this very stack back.
             same = _template_body(target, region, workload.dr_stack).strip() == template_text.strip()
             check.expect(resource, f"TemplateBody == {template_where}", True, same)
-    primary = describe_stack(target, workload.primary_region, workload.primary_stack)
-    primary_resource = stack_resource(workload.primary_stack, workload.primary_region)
-    if primary is None:
-        check.missing(primary_resource)
-    else:
-        check.expect(primary_resource, STACK_STATUS, "CREATE_COMPLETE or UPDATE_COMPLETE",
-                     "CREATE_COMPLETE or UPDATE_COMPLETE" if primary[STACK_STATUS] in STABLE else primary[STACK_STATUS])

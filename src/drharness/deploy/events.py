@@ -1,7 +1,8 @@
-"""EventBridge: the monthly DR test rule of the guide, ENABLED, aimed at the report topic.
+"""EventBridge: each schedule of the workload (the guide's monthly DR test rule), ENABLED, aimed at its report topic.
 
 The guide aims the rule at a function whose checks all return PASSED; here the rule announces the
-monthly run on the report topic with the guide's input, and the drill that subscribes does the work.
+run on its report topic with the guide's input, and the drill that subscribes does the work. Each rule
+is tagged as the workload, so discovery by tag finds it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import notifications
-from drharness.deploy.common import ApplyLog, Checker, call, error_code
+from drharness.deploy.common import ApplyLog, Checker, call, error_code, tag_list, tag_map, workload_tags
 from drharness.target import Target
 
 TARGET_ID = "DRTestTarget"
@@ -66,9 +67,15 @@ def _topic_policy_statement(topic_arn: str) -> dict[str, Any]:
 
 
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
+    for view in workload.each_schedule():
+        _apply_schedule(target, view, log)
+
+
+def _apply_schedule(target: Target, workload: Workload, log: ApplyLog) -> None:
+    """The rule of the schedule in focus: its expression, ENABLED, its tags, aimed at its report topic."""
     region, name = workload.primary_region, workload.monthly_rule
     events = target.client("events", region)
-    expression = workload.spec.schedule.monthly_expression
+    expression = workload.spec.schedule.expression
     topic = notifications.topic_arn(target, region, workload.report_topic)
     current = _describe(target, workload)
     action = "created" if current is None else "unchanged"
@@ -83,7 +90,21 @@ def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
         action = "updated" if action == "unchanged" else action
     if topic and _ensure_topic_policy(target, region, topic):
         action = "updated" if action == "unchanged" else action
-    log.add("events rule", name, region, action, str((_describe(target, workload) or {}).get("Arn", "")))
+    arn = str((_describe(target, workload) or {}).get("Arn", ""))
+    if arn and _ensure_tags(target, workload, arn):
+        action = "updated" if action == "unchanged" else action
+    log.add("events rule", name, region, action, arn)
+
+
+def _ensure_tags(target: Target, workload: Workload, arn: str) -> bool:
+    """Tag the rule as the workload; return whether its tags changed."""
+    events = target.client("events", workload.primary_region)
+    wanted = workload_tags(workload)
+    tags = tag_map(events.list_tags_for_resource(ResourceARN=arn).get("Tags"))
+    if all(tags.get(k) == v for k, v in wanted.items()):
+        return False
+    call(f"events.tag_resource {arn}", events.tag_resource, ResourceARN=arn, Tags=tag_list(wanted))
+    return True
 
 
 def _topic_policy(target: Target, region: str, topic: str) -> dict[str, Any]:
@@ -105,12 +126,17 @@ def _ensure_topic_policy(target: Target, region: str, topic: str) -> bool:
 
 
 def verify(target: Target, workload: Workload, check: Checker) -> None:
+    for view in workload.each_schedule():
+        _verify_schedule(target, view, check)
+
+
+def _verify_schedule(target: Target, workload: Workload, check: Checker) -> None:
     resource = rule_resource(workload.monthly_rule)
     rule = _describe(target, workload)
     if rule is None:
         check.missing(resource)
         return
-    check.expect(resource, SCHEDULE, workload.spec.schedule.monthly_expression, rule.get(SCHEDULE))
+    check.expect(resource, SCHEDULE, workload.spec.schedule.expression, rule.get(SCHEDULE))
     check.expect(resource, STATE, "ENABLED", rule.get(STATE))
     topic = notifications.topic_arn(target, workload.primary_region, workload.report_topic)
     current = _targets(target, workload).get(TARGET_ID)

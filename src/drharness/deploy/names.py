@@ -100,14 +100,21 @@ def template_url(workload: Workload, region: str, key: str) -> str:
     return f"https://{workload.templates_bucket}.s3.{region}.amazonaws.com/{key}"
 
 
+def dr_parameters_key(workload: Workload) -> str:
+    """The key of the DR stack in focus's parameter file in its templates bucket: `dr-parameters.json` for the
+    first DR stack, `<id>-dr-parameters.json` for the others (two stacks may share one templates bucket)."""
+    stack = workload.spec.dr_stack
+    return DR_PARAMETERS_KEY if stack is workload.spec.dr_stacks[0] else f"{stack.id}-{DR_PARAMETERS_KEY}"
+
+
 def check_names(workload: Workload) -> None:
     """Refuse, before any call, a config whose names AWS would reject halfway through a deploy."""
     buckets = (
         *((key, name) for i, view in enumerate(workload.each_bucket())
           for key, name in ((workload.config_key("buckets", i, "name"), view.data_bucket),
                             (workload.config_key("buckets", i, "backup_name"), view.backup_bucket))),
-        ("dr_stack.templates_bucket", workload.templates_bucket),
-        ("dr_stack.config_backup_bucket", workload.config_backup_bucket),
+        *((workload.config_key("dr_stacks", i, key), getattr(view, key)) for i, view in enumerate(workload.each_dr_stack())
+          for key in ("templates_bucket", "config_backup_bucket")),
     )
     for key, name in buckets:
         if not BUCKET_NAME.match(name):
@@ -124,5 +131,5 @@ def check_names(workload: Workload) -> None:
         )
     for make in (replication_role, backup_role, batch_service_role, batch_instance_role):
         make(workload)
-    for topic in (workload.dr_topic, workload.report_topic):
-        inbox_queue(topic)
+    for topic in workload.spec.topics:
+        inbox_queue(workload.name(topic.name))

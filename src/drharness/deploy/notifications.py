@@ -1,7 +1,8 @@
-"""SNS: the DR notice topic and the DR test report topic, each read back through an SQS inbox.
+"""SNS: every topic of the workload (DR notices, test reports), each tagged as the workload and read back
+through an SQS inbox.
 
-The DR topic lives in the secondary region (the failover announces itself from the region that
-survives, as the guide's `notify_stakeholders` does); the report topic lives in the primary region.
+A DR notice topic lives in the secondary region (the failover announces itself from the region that
+survives, as the guide's `notify_stakeholders` does); a report topic lives in the primary region.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import names
-from drharness.deploy.common import ApplyLog, Checker, call, error_code
+from drharness.deploy.common import ApplyLog, Checker, call, error_code, tag_list, tag_map, workload_tags
 from drharness.target import Target
 
 SUBSCRIPTION = "Subscriptions[sqs]"
@@ -25,8 +26,8 @@ def topic_resource(name: str, region: str) -> str:
 
 
 def topics(workload: Workload) -> list[tuple[str, str]]:
-    """(topic name, region) of each notice topic."""
-    return [(workload.dr_topic, workload.secondary_region), (workload.report_topic, workload.primary_region)]
+    """(topic name, region) of each topic of the workload, in the config's order."""
+    return [(workload.name(t.name), workload.topic_region(t)) for t in workload.spec.topics]
 
 
 def topic_arn(target: Target, region: str, name: str) -> str | None:
@@ -69,12 +70,28 @@ def _sqs_subscriptions(sns: Any, topic: str) -> list[dict[str, Any]]:
     return [s for page in pages for s in page.get("Subscriptions", []) if s.get("Protocol") == "sqs"]
 
 
+def _ensure_topic(target: Target, workload: Workload, name: str, region: str, log: ApplyLog) -> str:
+    """The topic's ARN, the topic made (or its workload tags added) where it lacks them."""
+    sns = target.client("sns", region)
+    wanted = workload_tags(workload)
+    existing = topic_arn(target, region, name)
+    if existing is None:
+        arn = str(call(f"sns.create_topic {name}", sns.create_topic, Name=name, Tags=tag_list(wanted))["TopicArn"])
+        log.add("sns topic", name, region, "created", arn)
+        return arn
+    tags = tag_map(sns.list_tags_for_resource(ResourceArn=existing).get("Tags"))
+    action = "unchanged"
+    if any(tags.get(k) != v for k, v in wanted.items()):
+        call(f"sns.tag_resource {name}", sns.tag_resource, ResourceArn=existing, Tags=tag_list(wanted))
+        action = "updated"
+    log.add("sns topic", name, region, action, existing)
+    return existing
+
+
 def apply(target: Target, workload: Workload, log: ApplyLog) -> None:
     for name, region in topics(workload):
         sns, sqs = target.client("sns", region), target.client("sqs", region)
-        existing = topic_arn(target, region, name)
-        arn = existing or call(f"sns.create_topic {name}", sns.create_topic, Name=name)["TopicArn"]
-        log.add("sns topic", name, region, "unchanged" if existing else "created", arn)
+        arn = _ensure_topic(target, workload, name, region, log)
         queue_name = names.inbox_queue(name)
         url = inbox_url(target, region, name)
         queue_action = "unchanged"

@@ -41,12 +41,11 @@ def _bucket_specs(workload: Workload) -> list[tuple[str, str, str | None, dict[s
              view.spec.bucket.tier),
             (view.backup_bucket, view.secondary_region, names.replica_key_alias(view), {}, None),
         ]
-    return specs + [
-        # Templates and config backups live in the secondary region: they are what recovery reads
-        # when the primary region is gone.
-        (workload.templates_bucket, workload.secondary_region, None, {}, None),
-        (workload.config_backup_bucket, workload.secondary_region, None, {}, None),
-    ]
+    # Templates and config backups live in the secondary region: they are what recovery reads when the
+    # primary region is gone. DR stacks may share them; each is made once.
+    shared = dict.fromkeys(name for view in workload.each_dr_stack()
+                           for name in (view.templates_bucket, view.config_backup_bucket))
+    return specs + [(name, workload.secondary_region, None, {}, None) for name in shared]
 
 
 def wanted_replication(workload: Workload, role_arn: str, replica_key_arn: str) -> dict[str, Any]:

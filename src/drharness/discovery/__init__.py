@@ -3,8 +3,10 @@
 The resources come from a CloudFormation stack and/or from tags (the Resource Groups Tagging API);
 each one's DR settings are read back (`drharness.discovery.read`) and written as the config's keys.
 The resources drharness drills but the tagging API does not list (compute environments, backup plans,
-topics, the monthly rule, the DR stack) are found by what ties them to the workload: their own tags,
-the selection that picks a found resource, the stack parameter that switches DR on. What could not
+topics, schedules, DR stacks) are found by what ties them to the workload: their own tags (each region's
+topics, the primary region's scheduled rules), the selection that picks a found resource, the stack
+parameter that switches DR on. Every one found is written in its collection (`[[dr_stacks]]`,
+`[[topics]]`, `[[schedules]]`, ...). What could not
 be read is said in the file as a comment, and the file is validated before it is written.
 """
 
@@ -16,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from drharness.config import COLLECTIONS, RESOURCE_ID, TIER_NAMES, Workload, WorkloadFile, parse_workload
+from drharness.config import COLLECTIONS, RESOURCE_ID, TIER_NAMES, TOPIC_PURPOSES, Workload, WorkloadFile, parse_workload
 from drharness.deploy.common import tag_map
-from drharness.discovery import read
+from drharness.deploy.notifications import topic_arn
+from drharness.discovery import read, topics
 from drharness.discovery.read import Found
 from drharness.errors import ConfigError
 from drharness.target import Target
@@ -108,11 +111,11 @@ def discover(target: Target, region: str, *, stack: str | None = None, tags: Map
     discovery.sections += plans
     if not plans:
         discovery.notes.append("no backup plan with a selection of these resources; the default plan is described")
-    _dr_stack(target, discovery, others, workload_tags)
-    _named_by_default(target, discovery)
+    _dr_stacks(target, discovery, others, workload_tags)
+    _topics_and_schedules(target, discovery, workload_tags)
     _most_critical_first(discovery)
     _ids(discovery)
-    _assign_plans(kept, plans)
+    _link(discovery, kept, plans)
     if not replicated:
         discovery.notes.append("no bucket with a replication rule was found; the default bucket is described")
     if not any(s.kind == "tables" for s in discovery.sections):
@@ -177,39 +180,78 @@ def _compute(target: Target, discovery: Discovery, region: str, workload_tags: d
     discovery.sections += [read.read_compute(target, ce, region, default_tier) for ce in environments]
 
 
-def _dr_stack(target: Target, discovery: Discovery, other_buckets: list[str], workload_tags: dict[str, str]) -> None:
+def _dr_stacks(target: Target, discovery: Discovery, other_buckets: list[str], workload_tags: dict[str, str]) -> None:
     region = discovery.top.get("secondary_region")
-    found = read.read_dr_stack(target, region, workload_tags) if region else None
-    if found is None:
-        discovery.notes.append("no DR stack with an Enable... parameter in the DR region; [dr_stack] is left at its defaults")
+    found = read.read_dr_stacks(target, region, workload_tags) if region else []
+    if not found:
+        discovery.notes.append("no DR stack with an Enable... parameter in the DR region; [[dr_stacks]] is left at its "
+                               "default")
         return
-    _mirrored_first(discovery, found.values.pop("_parameters"))
-    for key, word in (("templates_bucket", "template"), ("config_backup_bucket", "config")):
-        match = [b for b in other_buckets if word in b]
-        if match:
-            found.values[key] = match[0]
-        else:
-            found.notes.append(f"no bucket named like *{word}*; dr_stack.{key} is left at its default")
-    discovery.sections.append(found)
+    _mirrored_first(discovery, found[0].values["_parameters"])
+    for stack in found:
+        for key, word in (("templates_bucket", "template"), ("config_backup_bucket", "config")):
+            match = [b for b in other_buckets if word in b]
+            if match:
+                stack.values[key] = match[0]
+            else:
+                stack.notes.append(f"no bucket named like *{word}*; {key} is left at its default")
+    discovery.sections += found
 
 
-def _named_by_default(target: Target, discovery: Discovery) -> None:
-    """Topics and the monthly rule carry no tags the tagging API lists: the config's default names are
-    kept where the target has them, and said where it does not."""
-    from drharness.deploy.notifications import topic_arn
+def _link_stacks(discovery: Discovery) -> None:
+    """Name, in each DR stack, the compute environment it mirrors (its InstanceTypes and MaxvCpus) where that is
+    not the first (ids assigned)."""
+    environments = [s for s in discovery.sections if s.kind == "compute_environments"]
+    for stack in (s for s in discovery.sections if s.kind == "dr_stacks"):
+        parameters = stack.values.pop("_parameters")
+        mirrored = next((e for e in environments if _mirrors(e, parameters)), None)
+        if mirrored is not None and mirrored is not environments[0]:
+            stack.values["compute"] = mirrored.values["id"]
 
+
+def _mirrors(environment: Found, parameters: dict[str, Any]) -> bool:
+    """Whether the DR stack with `parameters` raises a copy of `environment` (same instance types and vCPUs)."""
+    types, vcpus = str(parameters.get("InstanceTypes", "")), str(parameters.get("MaxvCpus", ""))
+    return (",".join(environment.values.get("instance_types", [])) == types
+            and str(environment.values.get("max_vcpus")) == vcpus)
+
+
+def _topics_and_schedules(target: Target, discovery: Discovery, workload_tags: dict[str, str]) -> None:
+    """The topics and schedules tagged like the workload; where none of a purpose (or no schedule) is tagged, the
+    config's default name is written, and said where the target does not have it."""
     # The names the written file will resolve to: its top-level keys and the config's default templates.
     w = Workload(WorkloadFile.model_validate(discovery.top), str(getattr(target, "account_id", "")), "drharness init")
-    # The DR topic lives in the DR region, the report topic in the primary (drharness.deploy.notifications).
-    for key, topic, region in (("dr_topic", w.dr_topic, w.secondary_region), ("report_topic", w.report_topic, w.primary_region)):
-        if topic_arn(target, region, topic) is None:
-            discovery.notes.append(f"no SNS topic {topic} in {region}; set notifications.{key} to the workload's topic")
+    regions = {w.secondary_region: "dr-notifications", w.primary_region: "reports"}
+    found = topics.read_topics(target, regions, workload_tags)
+    for purpose in TOPIC_PURPOSES:
+        if any(t.values["purpose"] == purpose for t in found):
+            continue
+        view = w.each_topic(purpose)[0]
+        name, region = view.name(view.spec.topic.name), w.topic_region(view.spec.topic)
+        arn = topic_arn(target, region, name)
+        notes = [] if arn else [f"no SNS topic {name} in {region}; set this name to the workload's {purpose} topic"]
+        found.append(Found("topics", {"name": name, "purpose": purpose, "_arn": arn}, notes))
+    schedules = topics.read_schedules(target, w.primary_region, workload_tags)
+    if not schedules:
+        schedules = [_default_schedule(target, w)]
+    discovery.sections += [*sorted(found, key=lambda t: TOPIC_PURPOSES.index(t.values["purpose"])), *schedules]
+
+
+def _default_schedule(target: Target, w: Workload) -> Found:
+    """The config's default rule, as the target has it (or said missing)."""
     events = target.client("events", w.primary_region)
     base = f"{w.spec.project}-{w.spec.environment}"
-    names = [r["Name"] for page in events.get_paginator("list_rules").paginate(NamePrefix=base) for r in page.get("Rules", [])]
-    if w.monthly_rule not in names:
-        discovery.notes.append(f"no EventBridge rule {w.monthly_rule}; set schedule.monthly_rule to the rule that "
-                               f"starts the monthly drill (rules found: {', '.join(names) or 'none'})")
+    rules = {str(r["Name"]): r for page in events.get_paginator("list_rules").paginate(NamePrefix=base)
+             for r in page.get("Rules", [])}
+    rule = rules.get(w.monthly_rule)
+    if rule is None:
+        note = (f"no EventBridge rule {w.monthly_rule}; set this name to the rule that starts the monthly drill "
+                f"(rules found: {', '.join(rules) or 'none'})")
+        return Found("schedules", {"name": w.monthly_rule, "expression": w.spec.schedule.expression}, [note])
+    target_topic = topics.rule_topic(events, w.monthly_rule)
+    return Found("schedules", {"name": w.monthly_rule, "expression": str(rule.get("ScheduleExpression") or
+                                                                         w.spec.schedule.expression),
+                               "_topic": target_topic})
 
 
 def _most_critical_first(discovery: Discovery) -> None:
@@ -217,10 +259,19 @@ def _most_critical_first(discovery: Discovery) -> None:
     def rank(found: Found) -> tuple[int, str]:  # the file groups them by kind; within one, this order holds
         return TIER_NAMES.index(found.values["tier"]), str(found.values["name"])
 
-    # Compute environments keep their order: the first is the one the DR stack mirrors (see _dr_stack).
+    # Compute environments keep their order: the first is the one the first DR stack mirrors (see _dr_stacks).
     collections = sorted((s for s in discovery.sections if s.kind in ("buckets", "tables", "file_systems")), key=rank)
     others = [s for s in discovery.sections if s not in collections]
     discovery.sections = collections + others
+
+
+def _link(discovery: Discovery, kept: list[Found], plans: list[Found]) -> None:
+    """Once every resource has its id: the plan that keeps each, the compute each DR stack mirrors, the topic each
+    schedule announces on."""
+    _assign_plans(kept, plans)
+    _link_stacks(discovery)
+    topics.link_schedules([s for s in discovery.sections if s.kind == "schedules"],
+                          [s for s in discovery.sections if s.kind == "topics"])
 
 
 def _assign_plans(resources: list[Found], plans: list[Found]) -> None:
@@ -237,12 +288,10 @@ def _assign_plans(resources: list[Found], plans: list[Found]) -> None:
 
 
 def _mirrored_first(discovery: Discovery, parameters: dict[str, Any]) -> None:
-    """Put first the compute environment the DR stack mirrors (its instance types and vCPUs): the drills
-    and the DR stack's checks take the first one as the primary compute."""
+    """Put first the compute environment the first DR stack mirrors (its instance types and vCPUs): the drills
+    and that stack's checks take the first one as the primary compute."""
     environments = [s for s in discovery.sections if s.kind == "compute_environments"]
-    types, vcpus = str(parameters.get("InstanceTypes", "")), str(parameters.get("MaxvCpus", ""))
-    mirrored = [s for s in environments
-                if ",".join(s.values.get("instance_types", [])) == types and str(s.values.get("max_vcpus")) == vcpus]
+    mirrored = [s for s in environments if _mirrors(s, parameters)]
     if len(environments) > 1 and mirrored:
         if mirrored[0] is not environments[0]:
             discovery.sections.remove(mirrored[0])
@@ -253,9 +302,9 @@ def _mirrored_first(discovery: Discovery, parameters: dict[str, Any]) -> None:
 
 
 def _ids(discovery: Discovery) -> None:
-    """A short id per bucket and table: its name less the project/environment prefix and the account id."""
+    """A short id per resource: its name less the project/environment prefix and the account id."""
     prefix = f"{discovery.top.get('project', '')}-{discovery.top.get('environment', '')}-"
-    for kind in COLLECTIONS.values():
+    for kind in (*COLLECTIONS.values(), "topics"):
         used: set[str] = set()
         for found in (s for s in discovery.sections if s.kind == kind):
             name = str(found.values["plan" if kind == "backup_plans" else "name"])

@@ -27,7 +27,7 @@ TIERS = ("critical", "important", "standard")
 class Found:
     """One resource as the config will describe it: its keys, and what could not be read, as notes."""
 
-    kind: str  # a collection (buckets, tables, file_systems, compute_environments), or backup, dr_stack
+    kind: str  # a collection of the config (buckets, tables, ..., dr_stacks, topics, schedules)
     values: dict[str, Any]
     notes: list[str] = field(default_factory=list)
 
@@ -319,14 +319,15 @@ def _plan_found(plan: dict[str, Any], selection: dict[str, Any]) -> Found:
     return Found("backup_plans", values, notes)
 
 
-def read_dr_stack(target: Target, region: str, project_tags: dict[str, str]) -> Found | None:
-    """The stack in the DR region whose parameters switch DR resources on (as the guide's EnableDRResources)."""
+def read_dr_stacks(target: Target, region: str, project_tags: dict[str, str]) -> list[Found]:
+    """Each stack in the DR region whose parameters switch DR resources on (as the guide's EnableDRResources)."""
     cfn = target.client("cloudformation", region)
     try:
         stacks = [s for page in cfn.get_paginator("describe_stacks").paginate() for s in page.get("Stacks", [])]
     except (ClientError, BotoCoreError):
-        return None
-    for stack in stacks:
+        return []
+    found = []
+    for stack in sorted(stacks, key=lambda s: str(s.get("CreationTime", ""))):
         if str(stack.get("StackStatus", "")).startswith("DELETE"):
             continue
         tags = tag_map(stack.get("Tags"))
@@ -336,5 +337,6 @@ def read_dr_stack(target: Target, region: str, project_tags: dict[str, str]) -> 
         ours = (not project_tags or all(tags.get(k) == v for k, v in project_tags.items())
                 or values.get("ProjectName") == project_tags.get("Project"))
         if enable and ours:
-            return Found("dr_stack", {"name": stack["StackName"], "enable_parameter": enable, "_parameters": values}, [])
-    return None
+            found.append(Found("dr_stacks", {"name": stack["StackName"], "enable_parameter": enable,
+                                             "_parameters": values}, []))
+    return found

@@ -18,7 +18,9 @@ SECTION_HELP = {
     "file_systems": "An FSx file system and its automatic backups.",
     "compute_environments": "A Batch compute environment, its job queue and zones.",
     "backup_plans": "An AWS Backup plan: its vault, rules and selection (what names it in backup_plan, else the first).",
-    "dr_stack": "The pilot-light DR stack in the DR region.",
+    "dr_stacks": "A pilot-light DR stack in the DR region (compute: the id of the compute environment it mirrors, else the first).",
+    "topics": "An SNS topic: DR notices (purpose dr-notifications, in the DR region) or test reports (reports, in the primary).",
+    "schedules": "An EventBridge rule that starts the DR tests (topic: the id of its reports topic, else the first).",
 }
 
 
@@ -58,7 +60,7 @@ def to_toml(discovery: Any, *, allowed_account: str | None, written: str) -> str
         if key in discovery.top:
             doc.add(key, discovery.top[key])
     sections: list[Found] = discovery.sections
-    for kind in ("buckets", "tables", "file_systems", "compute_environments", "backup_plans"):
+    for kind in SECTION_HELP:
         members = [s for s in sections if s.kind == kind]
         if not members:
             continue
@@ -68,13 +70,6 @@ def to_toml(discovery: Any, *, allowed_account: str | None, written: str) -> str
         for found in members:
             array.append(_table(found.values, found.notes))
         doc.add(kind, array)
-    for kind in ("dr_stack",):
-        found = next((s for s in sections if s.kind == kind), None)
-        if found is None:
-            continue
-        doc.add(tomlkit.nl())
-        doc.add(tomlkit.comment(SECTION_HELP[kind]))
-        doc.add(kind, _table(found.values, found.notes))
     if allowed_account:
         live = tomlkit.table()
         live.add(tomlkit.comment("The account init read; live runs are refused anywhere else."))

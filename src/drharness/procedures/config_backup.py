@@ -3,7 +3,8 @@
     backup = backup_stacks(target, workload)                 # s3://<config-backup>/cloudformation/<stamp>/...
     restore_stack(target, workload, backup.stamp)            # the DR stack back from that copy
 
-For the primary stack (primary region) and the DR stack (secondary region) it saves, as the guide
+For each primary stack (primary region) and every DR stack (secondary region) of the workload it saves,
+into the config-backup bucket of the DR stack in focus (the first, unless a view chose another), as the guide
 does, `stack-description.json` (DescribeStacks), `stack-template.json` (GetTemplate) and
 `stack-parameters.json` (the stack's parameters), one folder per stack under
 `cloudformation/<YYYY-MM-DD-HHMMSS>/`, with a `manifest.json` naming the stacks and their regions.
@@ -105,7 +106,11 @@ def _dumps(data: Any) -> bytes:
 
 
 def _stacks(workload: Workload) -> list[tuple[str, str, str]]:
-    return [(workload.primary_stack, workload.primary_region, "primary"), (workload.dr_stack, workload.secondary_region, "dr")]
+    """(name, region, role) of each stack to save: every primary stack once, then every DR stack."""
+    views = workload.each_dr_stack()
+    primaries = dict.fromkeys(view.primary_stack for view in views)
+    return ([(name, workload.primary_region, "primary") for name in primaries]
+            + [(view.dr_stack, view.secondary_region, "dr") for view in views])
 
 
 def _read_stack(target: Target, name: str, region: str) -> dict[str, bytes]:
@@ -122,7 +127,7 @@ def _read_stack(target: Target, name: str, region: str) -> dict[str, bytes]:
 
 
 def backup_stacks(target: Target, workload: Workload, *, now: dt.datetime | None = None) -> ConfigBackup:
-    """Save the primary and DR stacks' description, template and parameters under `cloudformation/<stamp>/`."""
+    """Save every primary and DR stack's description, template and parameters under `cloudformation/<stamp>/`."""
     start = time.monotonic()
     bucket, region = workload.config_backup_bucket, workload.secondary_region
     stamp = (now or utc_now()).astimezone(dt.timezone.utc).strftime(STAMP_FORMAT)
@@ -200,7 +205,7 @@ def restore_stack(
     stack: str | None = None,
     timeout_s: float = DEFAULT_RESTORE_TIMEOUT_S,
 ) -> ConfigRestore:
-    """Redeploy `stack` (default: the DR stack) from backup `backup` (a stamp, its prefix, or "latest")."""
+    """Redeploy `stack` (default: the DR stack in focus) from backup `backup` (a stamp, its prefix, or "latest")."""
     start = time.monotonic()
     bucket, region = workload.config_backup_bucket, workload.secondary_region
     known = list_backups(target, workload)

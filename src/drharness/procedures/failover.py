@@ -1,12 +1,12 @@
-"""Auto-failover, the guide's `auto-failover.py` made real: check the primary, activate the DR stack, notify.
+"""Auto-failover, the guide's `auto-failover.py` made real: check the primary, activate every DR stack, notify.
 
     outcome = run_failover(target, workload, recorder=recorder)
     outcome.action        # "no_action_required" | "failover_initiated" | "already_failed_over" | "planned"
 
 The run is timed as an RTO timeline: `fault_injected` (given by the caller, else the failed health
-check), `detected`, `failed_over` (the stack change completed), `notified` (the notice was published)
-and `verified` (the notice is in the SQS queue subscribed to the DR topic, which the deploy creates on
-every target). `lambda_handler` runs the same procedure from the guide's Lambda environment variables.
+check), `detected`, `failed_over` (every DR stack's change completed), `notified` (the notice was
+published to every DR notice topic) and `verified` (the notice is in the SQS queue subscribed to each of
+them, which the deploy creates on every target). `lambda_handler` runs the same procedure from the guide's Lambda environment variables.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, cast
 
-from drharness.config import Workload, WorkloadFile, load_workload
+from drharness.config import TIER_NAMES, Workload, WorkloadFile, load_workload
 from drharness.errors import ConfigError, ProcedureError
 from drharness.instruments.timeline import DETECTED, FAILED_OVER, FAULT_INJECTED, PhaseMark, Timeline, TimelineResult
 from drharness.procedures import notice as notices
@@ -85,8 +85,12 @@ class FailoverOutcome:
     health: PrimaryHealth
     reason: str
     plan: tuple[str, ...] = ()
+    # The first DR stack's activation when every stack was activated (None: one failed); `stacks` has each one done.
     stack: StackActivation | None = None
+    # The notice on the first DR notice topic; `sent_notices` has one per topic it was published to.
     notice: notices.Notice | None = None
+    stacks: tuple[StackActivation, ...] = ()
+    sent_notices: tuple[notices.Notice, ...] = ()
     notice_verified: bool = False
     failover_seconds: float | None = None
     phases: tuple[FailoverPhase, ...] = ()
@@ -100,7 +104,8 @@ class FailoverOutcome:
 
 
 def _objective(workload: Workload) -> tuple[str, Objective]:
-    tier = workload.spec.compute.tier
+    """The RTO of the most critical compute environment a DR stack raises."""
+    tier = min((view.mirrored_compute().spec.compute.tier for view in workload.each_dr_stack()), key=TIER_NAMES.index)
     spec = workload.tier(tier)
     return tier, Objective(METRIC, spec.rto_seconds, "s", "<=", f"tier {tier} RTO {spec.rto_hours:g} h")
 
@@ -148,24 +153,35 @@ def run_failover(
     if health.healthy and not force:
         return _no_action(workload, run, health, checked, dry_run=dry_run, recorder=recorder)
     mode: VerifyMode = verify_notice or "inbox"
-    view = read_dr_stack(target, workload)
+    views = tuple(read_dr_stack(target, view) for view in workload.each_dr_stack())
     if dry_run:
-        return _planned(target, workload, run, health, view, checked, force=force, mode=mode, topic_arn=topic_arn)
-    if view.enabled:
-        reason = ALREADY_ACTIVE.format(stack=view.name, region=view.region, parameter=view.enable_parameter)
-        outcome = FailoverOutcome(run, "already_failed_over", True, False, force, health, reason, (*checked, reason))
-        if recorder:
-            record = recorder.measure(check="failover", resource=f"cloudformation stack {view.name} ({view.region})",
-                                      metric=METRIC, value=None, unit="s", scenario=SCENARIO, tier=workload.spec.compute.tier,
-                                      evidence={"run_id": run, "health": health.to_json(), "action": "already_failed_over"},
-                                      reason=reason, verdict="info")
-            outcome = _with_records(outcome, (record,))
-        return outcome
+        return _planned(target, workload, run, health, views, checked, force=force, mode=mode, topic_arn=topic_arn)
+    if all(view.enabled for view in views):
+        return _already_failed_over(workload, run, health, views, checked, force=force, recorder=recorder)
     log.warning("primary region unhealthy, initiating failover: %s", _masked(workload, health.summary()))
     return _fail_over(target, workload, run, health, force=force, recorder=recorder, timeline=timeline, topic_arn=topic_arn,
                       stack_timeout_s=stack_timeout_s, mode=mode,
                       notice_timeout_s=notice_timeout_s if notice_timeout_s is not None else (30.0 if mode == "inbox" else 0.0),
                       plan=checked)
+
+
+def _stacks_resource(workload: Workload) -> str:
+    """The record's resource: every DR stack of the workload."""
+    return ", ".join(f"cloudformation stack {view.dr_stack} ({view.secondary_region})" for view in workload.each_dr_stack())
+
+
+def _already_failed_over(workload: Workload, run: str, health: PrimaryHealth, views: tuple[DrStackView, ...],
+                         checked: tuple[str, ...], *, force: bool, recorder: Recorder | None) -> FailoverOutcome:
+    """Every DR stack is on already: nothing changes and no notice is sent (an info record says so)."""
+    reason = "; ".join(ALREADY_ACTIVE.format(stack=v.name, region=v.region, parameter=v.enable_parameter) for v in views)
+    outcome = FailoverOutcome(run, "already_failed_over", True, False, force, health, reason, (*checked, reason))
+    if recorder:
+        record = recorder.measure(check="failover", resource=_stacks_resource(workload), metric=METRIC, value=None,
+                                  unit="s", scenario=SCENARIO, tier=_objective(workload)[0],
+                                  evidence={"run_id": run, "health": health.to_json(), "action": "already_failed_over"},
+                                  reason=reason, verdict="info")
+        outcome = _with_records(outcome, (record,))
+    return outcome
 
 
 def _no_action(workload: Workload, run: str, health: PrimaryHealth, checked: tuple[str, ...], *, dry_run: bool,
@@ -187,31 +203,26 @@ def _fail_over(
     timeline: Timeline | None, topic_arn: str | None, stack_timeout_s: float, mode: VerifyMode, notice_timeout_s: float,
     plan: tuple[str, ...],
 ) -> FailoverOutcome:
-    clock = timeline or Timeline.start(f"failover {workload.dr_stack}")
+    clock = timeline or Timeline.start(f"failover {', '.join(v.dr_stack for v in workload.each_dr_stack())}")
     fault_known = clock.marked(FAULT_INJECTED) is not None
     if not fault_known:
         clock.mark(FAULT_INJECTED, FAULT_TIME_UNKNOWN)
     if clock.marked(DETECTED) is None:  # a caller's own detector may have marked it already
         clock.mark(DETECTED, ("forced while healthy: " if health.healthy else "") + health.summary())
-    stack: StackActivation | None = None
-    try:
-        stack = activate_dr_stack(target, workload, timeout_s=stack_timeout_s)
-        if clock.marked(FAILED_OVER) is None:
-            clock.mark(FAILED_OVER, stack.detail)
-    except ProcedureError as exc:
-        clock.note_problem(str(exc))
-    sent, extra = _notify(target, workload, run, health, clock, stack, topic_arn)
+    stacks = _activate_every_stack(target, workload, clock, stack_timeout_s)
+    stack = stacks[0] if len(stacks) == len(workload.spec.dr_stacks) else None
+    sent, extra = _notify(target, workload, run, health, clock, stacks if stack else None, topic_arn)
     verified = False
-    if stack is not None and sent is not None:
-        result, verified = _verify(target, workload, clock, sent, run, mode, notice_timeout_s)
+    if stack is not None and extra:  # every notice was published
+        result, verified = _verify(target, workload, clock, sent, run, mode, notice_timeout_s, topic_arn)
     else:
         result = clock.result()
     tier, objective = _objective(workload)
     phases = _phases(result, extra)
     outcome = FailoverOutcome(
         run_id=run, action="failover_initiated", success=stack is not None, dry_run=False, forced=force, health=health,
-        stack=stack, notice=sent, notice_verified=verified, failover_seconds=result.rto_seconds, phases=phases,
-        plan=plan, reason=result.reason,
+        stack=stack, notice=sent[0] if sent else None, notice_verified=verified, failover_seconds=result.rto_seconds,
+        phases=phases, plan=plan, reason=result.reason, stacks=stacks, sent_notices=sent,
     )
     if recorder:
         evidence: dict[str, JsonValue] = {
@@ -221,15 +232,16 @@ def _fail_over(
             "clock_starts_at": "fault" if fault_known else "detection",
             "health": health.to_json(),
             "forced": force,
-            "stack": {"name": workload.dr_stack, "region": workload.secondary_region,
-                      "action": stack.action if stack else None, "status": stack.status if stack else None,
-                      "seconds": stack.duration_seconds if stack else None},
-            "notice": {"topic_arn": sent.topic_arn, "message_id": sent.message_id} if sent else None,
+            "stack": _stack_evidence(workload, stack),
+            "stacks": [_stack_evidence(view, next((s for s in stacks if s.stack == view.dr_stack), None))
+                       for view in workload.each_dr_stack()],
+            "notice": {"topic_arn": sent[0].topic_arn, "message_id": sent[0].message_id} if sent else None,
+            "notices": [{"topic_arn": n.topic_arn, "message_id": n.message_id} for n in sent],
             "verify_mode": mode,
             "problems": list(result.problems),
         }
         record = recorder.measure(
-            check="failover", resource=f"cloudformation stack {workload.dr_stack} ({workload.secondary_region})",
+            check="failover", resource=_stacks_resource(workload),
             metric=METRIC, value=result.rto_seconds, unit="s", objective=objective, tier=tier, scenario=SCENARIO,
             evidence=evidence, started_at=iso(result.started_at), duration_seconds=result.elapsed_seconds,
             reason=None if result.verified else result.reason,
@@ -238,15 +250,39 @@ def _fail_over(
     return outcome
 
 
+def _activate_every_stack(target: Target, workload: Workload, clock: Timeline,
+                          timeout_s: float) -> tuple[StackActivation, ...]:
+    """Switch every DR stack on, each in turn (one that fails does not stop the others); `failed_over` is marked
+    once all of them are on."""
+    done: list[StackActivation] = []
+    for view in workload.each_dr_stack():
+        try:
+            done.append(activate_dr_stack(target, view, timeout_s=timeout_s))
+        except ProcedureError as exc:
+            clock.note_problem(str(exc))
+    if len(done) == len(workload.spec.dr_stacks) and clock.marked(FAILED_OVER) is None:
+        clock.mark(FAILED_OVER, "; ".join(s.detail for s in done))
+    return tuple(done)
+
+
+def _stack_evidence(view: Workload, stack: StackActivation | None) -> dict[str, JsonValue]:
+    return {"name": view.dr_stack, "region": view.secondary_region, "action": stack.action if stack else None,
+            "status": stack.status if stack else None, "seconds": stack.duration_seconds if stack else None}
+
+
 def _planned(
-    target: Target, workload: Workload, run: str, health: PrimaryHealth, view: DrStackView, checked: tuple[str, ...], *,
-    force: bool, mode: VerifyMode, topic_arn: str | None,
+    target: Target, workload: Workload, run: str, health: PrimaryHealth, views: tuple[DrStackView, ...],
+    checked: tuple[str, ...], *, force: bool, mode: VerifyMode, topic_arn: str | None,
 ) -> FailoverOutcome:
     """The dry run: what a failover would do and what would refuse it; nothing changes."""
-    problems = [] if view.enabled else activation_problems(target, workload, view)
-    plan = [*checked, ("forced failover: " if force and health.healthy else "") + describe_activation(workload, view)]
-    if not view.enabled:
-        plan.append(f"publish the DR notice to {topic_arn or workload.dr_topic} ({workload.secondary_region})")
+    problems: list[str] = []
+    plan = list(checked)
+    for stack_view, view in zip(workload.each_dr_stack(), views):
+        problems += [] if view.enabled else activation_problems(target, stack_view, view)
+        plan.append(("forced failover: " if force and health.healthy else "") + describe_activation(stack_view, view))
+    if not all(view.enabled for view in views):
+        for topic in _notice_topics(workload, topic_arn):
+            plan.append(f"publish the DR notice to {topic_arn or topic.dr_topic} ({topic.secondary_region})")
         plan.append("verify: the notice arrives in the SQS inbox of the DR topic" if mode == "inbox"
                     else "no verification: an accepted publish is not a delivery, so the run is recorded unverified")
     plan.extend(f"would refuse: {p}" for p in problems)
@@ -254,41 +290,52 @@ def _planned(
                            "; ".join(problems) or "dry run: nothing changed", tuple(plan))
 
 
+def _notice_topics(workload: Workload, topic_arn: str | None) -> tuple[Workload, ...]:
+    """The views of the DR notice topics the notice goes to: every one, or the first where an ARN is given."""
+    return (workload,) if topic_arn else workload.each_topic("dr-notifications")
+
+
 def _notify(
     target: Target, workload: Workload, run: str, health: PrimaryHealth, clock: Timeline,
-    stack: StackActivation | None, topic_arn: str | None,
-) -> tuple[notices.Notice | None, tuple[PhaseMark, ...]]:
-    """Publish the DR notice (success or failure of the stack change); the notice and its `notified` mark."""
-    try:
-        arn = topic_arn or notices.dr_topic_arn(target, workload)
-        details: dict[str, JsonValue] = {
-            "dr_stack": workload.dr_stack,
-            "stack_action": stack.action if stack else "failed",
-            "stack_status": stack.status if stack else None,
-            "primary_health": list(health.problems),
-        }
-        if stack is None:
-            details["error"] = clock.result().reason
-        sent = notices.publish(target, workload, arn, notices.message(workload, run_id=run, success=stack is not None,
-                                                                      details=details))
-    except ProcedureError as exc:
-        clock.note_problem(str(exc))
-        return None, ()
-    return sent, (PhaseMark(NOTIFIED, utc_now(), time.monotonic(), f"notice {sent.message_id} published to {arn}"),)
+    stacks: tuple[StackActivation, ...] | None, topic_arn: str | None,
+) -> tuple[tuple[notices.Notice, ...], tuple[PhaseMark, ...]]:
+    """Publish the DR notice (success or failure of the stack changes) to every DR notice topic; the notices and
+    their `notified` mark (once all are published)."""
+    details: dict[str, JsonValue] = {
+        "dr_stack": ", ".join(view.dr_stack for view in workload.each_dr_stack()),
+        "stack_action": ", ".join(s.action for s in stacks) if stacks else "failed",
+        "stack_status": ", ".join(s.status for s in stacks) if stacks else None,
+        "primary_health": list(health.problems),
+    }
+    if stacks is None:
+        details["error"] = clock.result().reason
+    body = notices.message(workload, run_id=run, success=stacks is not None, details=details)
+    sent: list[notices.Notice] = []
+    for view in _notice_topics(workload, topic_arn):
+        try:
+            sent.append(notices.publish(target, view, topic_arn or notices.dr_topic_arn(target, view), body))
+        except ProcedureError as exc:
+            clock.note_problem(str(exc))
+    if len(sent) < len(_notice_topics(workload, topic_arn)):
+        return tuple(sent), ()
+    note = "; ".join(f"notice {n.message_id} published to {n.topic_arn}" for n in sent)
+    return tuple(sent), (PhaseMark(NOTIFIED, utc_now(), time.monotonic(), note),)
 
 
 def _verify(
-    target: Target, workload: Workload, clock: Timeline, sent: notices.Notice, run: str, mode: VerifyMode, timeout_s: float
+    target: Target, workload: Workload, clock: Timeline, sent: tuple[notices.Notice, ...], run: str, mode: VerifyMode,
+    timeout_s: float, topic_arn: str | None,
 ) -> tuple[TimelineResult, bool]:
     if mode == "publish":
-        clock.note_problem(PUBLISH_UNVERIFIED.format(message_id=sent.message_id))
+        clock.note_problem(PUBLISH_UNVERIFIED.format(message_id=", ".join(n.message_id for n in sent)))
         return clock.result(), False
+    topics = _notice_topics(workload, topic_arn)
     try:
         result = clock.verify(
-            lambda: notices.inbox_has_notice(target, workload, run),
+            lambda: all(notices.inbox_has_notice(target, view, run) for view in topics),
             timeout_s,
             target.poll_interval_s,
-            what=f"the DR notice of run {run} in the SQS inbox of {workload.dr_topic}",
+            what=f"the DR notice of run {run} in the SQS inbox of {', '.join(view.dr_topic for view in topics)}",
         )
     except ProcedureError as exc:
         clock.note_problem(str(exc))

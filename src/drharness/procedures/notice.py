@@ -1,4 +1,5 @@
-"""The DR notice: published to the DR topic in the secondary region, and found again in its SQS inbox.
+"""The DR notice: published to a DR notice topic in the secondary region (the one a `Workload` view is focused
+on; the failover publishes to each of them), and found again in its SQS inbox.
 
 The message is the guide's `notify_stakeholders` JSON (timestamp, project, regions, failover_status,
 action_required) plus the run id, which is how the notice is told apart in the inbox.
@@ -63,7 +64,7 @@ def message(workload: Workload, *, run_id: str, success: bool, details: Mapping[
 
 
 def dr_topic_arn(target: Target, workload: Workload) -> str:
-    """The ARN of the workload's DR topic in the secondary region."""
+    """The ARN of the DR notice topic in focus (the first, unless a view chose another) in the secondary region."""
     region = workload.secondary_region
     try:
         arn = notifications.topic_arn(target, region, workload.dr_topic)

@@ -1,4 +1,5 @@
-"""The pilot-light DR stack in the secondary region: read it, and switch its DR resources on.
+"""A pilot-light DR stack in the secondary region (the one a `Workload` view is focused on): read it, and
+switch its DR resources on; the failover does so for each of the workload's DR stacks (`each_dr_stack`).
 
 As the guide's `initiate_failover`: an existing stack is updated with its previous template and
 `EnableDRResources=true` (every other parameter keeps its previous value); a missing stack is
@@ -19,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from drharness.config import Workload
 from drharness.deploy import names
-from drharness.deploy.common import error_code
+from drharness.deploy.cloudformation import stack_tags
+from drharness.deploy.common import error_code, tag_list
 from drharness.errors import ProcedureError
 from drharness.target import Target
 from drharness.waiting import wait_until
@@ -136,8 +138,9 @@ def activation_problems(target: Target, workload: Workload, view: DrStackView | 
     problems = []
     if not _object_exists(target, region, bucket, key):
         problems.append(TEMPLATE_MISSING.format(bucket=bucket, key=key, region=region, stack=view.name))
-    if not _object_exists(target, region, bucket, names.DR_PARAMETERS_KEY):
-        problems.append(PARAMETERS_MISSING.format(bucket=bucket, key=names.DR_PARAMETERS_KEY, region=region, stack=view.name))
+    parameters = names.dr_parameters_key(workload)
+    if not _object_exists(target, region, bucket, parameters):
+        problems.append(PARAMETERS_MISSING.format(bucket=bucket, key=parameters, region=region, stack=view.name))
     return problems
 
 
@@ -156,7 +159,7 @@ def describe_activation(workload: Workload, view: DrStackView) -> str:
     bucket, key = template_location(workload)
     return (
         f"create DR stack {view.name} ({view.region}) from s3://{bucket}/{key} with the parameters of "
-        f"s3://{bucket}/{names.DR_PARAMETERS_KEY} and {enable}={ENABLED_VALUE}; wait for CREATE_COMPLETE"
+        f"s3://{bucket}/{names.dr_parameters_key(workload)} and {enable}={ENABLED_VALUE}; wait for CREATE_COMPLETE"
     )
 
 
@@ -187,8 +190,7 @@ def activate_dr_stack(
                 TemplateURL=names.template_url(workload, region, key),
                 Parameters=_saved_parameters(target, workload, enable),
                 Capabilities=["CAPABILITY_IAM"],
-                Tags=[{"Key": "Purpose", "Value": "DisasterRecovery"},
-                      {"Key": "PrimaryRegion", "Value": workload.primary_region}],
+                Tags=tag_list(stack_tags(workload)),
             )
         except ClientError as exc:
             raise ProcedureError(_call_failed("create_stack", name, region, exc)) from exc
@@ -250,17 +252,17 @@ def _switch(target: Target, workload: Workload, view: DrStackView, value: str) -
 
 
 def _saved_parameters(target: Target, workload: Workload, enable: str) -> list[dict[str, str]]:
-    bucket, region = workload.templates_bucket, workload.secondary_region
+    bucket, region, key = workload.templates_bucket, workload.secondary_region, names.dr_parameters_key(workload)
     try:
-        body = target.client("s3", region).get_object(Bucket=bucket, Key=names.DR_PARAMETERS_KEY)["Body"].read()
+        body = target.client("s3", region).get_object(Bucket=bucket, Key=key)["Body"].read()
         saved = json.loads(body)
         values = {str(p["ParameterKey"]): str(p["ParameterValue"]) for p in saved}
     except ClientError as exc:
-        raise ProcedureError(PARAMETERS_MISSING.format(bucket=bucket, key=names.DR_PARAMETERS_KEY, region=region,
+        raise ProcedureError(PARAMETERS_MISSING.format(bucket=bucket, key=key, region=region,
                                                        stack=workload.dr_stack)) from exc
     except (ValueError, KeyError, TypeError) as exc:
         raise ProcedureError(
-            f"s3://{bucket}/{names.DR_PARAMETERS_KEY} is not a CloudFormation parameter list ({exc}); "
+            f"s3://{bucket}/{key} is not a CloudFormation parameter list ({exc}); "
             "deploy the workload again to rewrite it"
         ) from exc
     values[enable] = ENABLED_VALUE
