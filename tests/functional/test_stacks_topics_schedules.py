@@ -23,6 +23,7 @@ from drharness.deploy import (
 )
 from drharness.deploy.common import ApplyLog, tag_map
 from drharness.procedures.failover import run_failover
+from drharness.procedures.recovery import COMPUTE_ENVIRONMENT, RecoveryContext, recover_infrastructure, recover_services
 from drharness.procedures.stack import deactivate_dr_stack, read_dr_stack
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
@@ -179,6 +180,27 @@ def test_the_failover_raises_every_stack_and_tells_every_dr_topic(many) -> None:
             assert outcome.run_id in _inbox_runs(world, target, view)
         again = run_failover(target, w, force=True)
         assert again.action == "already_failed_over"
+    finally:
+        for view in w.each_dr_stack():
+            deactivate_dr_stack(target, view, timeout_s=20)
+
+
+def test_the_runbook_raises_every_stack_and_enables_each_ones_services(many, tmp_path: Path) -> None:
+    world, target, w = many
+    ctx = RecoveryContext(target, w, "r-many", "partial", stack_timeout_s=20, services_timeout_s=20,
+                          restore_timeout_s=20, primary_timeout_s=5, listing=None, listing_dir=tmp_path, ledgers=())
+    try:
+        raised = recover_infrastructure(ctx, {})
+        assert all(read_dr_stack(target, v).enabled for v in w.each_dr_stack())
+        assert raised.facts[COMPUTE_ENVIRONMENT] == read_dr_stack(target, w).outputs["ComputeEnvironment"]  # the first's
+        batch = world.client("batch", w.secondary_region)
+        computes = [read_dr_stack(target, v).outputs["ComputeEnvironment"] for v in w.each_dr_stack()]
+        for ce in computes:  # as a DR stack may leave them: disabled until the services step
+            batch.update_compute_environment(computeEnvironment=ce, state="DISABLED")
+        served = recover_services(ctx, raised.facts)
+        states = batch.describe_compute_environments(computeEnvironments=computes)["computeEnvironments"]
+        assert sorted(e["state"] for e in states) == ["ENABLED", "ENABLED"]
+        assert served.detail.count("enabled") >= 2
     finally:
         for view in w.each_dr_stack():
             deactivate_dr_stack(target, view, timeout_s=20)

@@ -1,4 +1,4 @@
-"""The recovery steps of the runbook: serve the data, raise the DR stack, enable its services, verify.
+"""The recovery steps of the runbook: serve the data, raise every DR stack, enable their services, verify.
 
 Each step is a function of the run's context and the facts of the steps before it, and is safe to
 run twice (a resumed run retries the step it stopped in).
@@ -187,11 +187,13 @@ def recover_data(ctx: RecoveryContext, facts: Mapping[str, str]) -> StepOutcome:
 
 
 def recover_infrastructure(ctx: RecoveryContext, facts: Mapping[str, str]) -> StepOutcome:
-    """Switch the DR stack's DR resources on (as the failover does) and note what it raised."""
-    activation = activate_dr_stack(ctx.target, ctx.workload, timeout_s=ctx.stack_timeout_s)
+    """Switch every DR stack's DR resources on (as the failover does) and note what the first one raised (what
+    serves); a stack that cannot be switched on fails the step, and a resumed run finds the others on already."""
+    activations = [activate_dr_stack(ctx.target, view, timeout_s=ctx.stack_timeout_s)
+                   for view in ctx.workload.each_dr_stack()]
     outputs = read_dr_stack(ctx.target, ctx.workload).outputs
-    return StepOutcome(activation.detail, {
-        STACK_ACTION: activation.action,
+    return StepOutcome("; ".join(activation.detail for activation in activations), {
+        STACK_ACTION: activations[0].action,
         COMPUTE_ENVIRONMENT: outputs.get("ComputeEnvironment", ""),
         JOB_QUEUE: outputs.get("JobQueue", ""),
         STACK_BUCKET: outputs.get("DataBucketName", ""),
@@ -223,8 +225,14 @@ def _enable(ctx: RecoveryContext, what: str, name: str, describe: Callable[[], l
 
 
 def recover_services(ctx: RecoveryContext, facts: Mapping[str, str]) -> StepOutcome:
-    """Make the DR stack's Batch compute environment and job queue ENABLED and VALID."""
-    workload = ctx.workload
+    """Make every DR stack's Batch compute environment and job queue ENABLED and VALID (the facts keep the first's)."""
+    enabled = [_enable_stack_compute(ctx, view) for view in ctx.workload.each_dr_stack()]
+    ce, queue, _ = enabled[0]
+    return StepOutcome("; ".join(detail for _, _, detail in enabled), {COMPUTE_ENVIRONMENT: ce, JOB_QUEUE: queue})
+
+
+def _enable_stack_compute(ctx: RecoveryContext, workload: Workload) -> tuple[str, str, str]:
+    """One DR stack's compute environment and job queue enabled: (their names, what was done)."""
     view = read_dr_stack(ctx.target, workload)
     batch = ctx.target.client("batch", workload.secondary_region)
     ce, queue = view.outputs.get("ComputeEnvironment", ""), view.outputs.get("JobQueue", "")
@@ -237,8 +245,7 @@ def recover_services(ctx: RecoveryContext, facts: Mapping[str, str]) -> StepOutc
     queue_detail = _enable(ctx, "batch job queue", queue,
                            lambda: batch.describe_job_queues(jobQueues=[queue])["jobQueues"],
                            lambda: batch.update_job_queue(jobQueue=queue, state="ENABLED"))
-    return StepOutcome(f"{ce_detail}; {queue_detail} ({workload.secondary_region})",
-                       {COMPUTE_ENVIRONMENT: ce, JOB_QUEUE: queue})
+    return ce, queue, f"{ce_detail}; {queue_detail} ({workload.secondary_region})"
 
 
 def serving_from(facts: Mapping[str, str], workload: Workload) -> Serving:

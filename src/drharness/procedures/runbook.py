@@ -3,8 +3,8 @@
     outcome = Runbook(target, workload).run("full")            # or resume=outcome.run_id after a stop
 
 Steps: `data` (serve the replica bucket, and the replica table or a point-in-time restore of it, in
-the secondary region), `infrastructure` (the DR stack's DR resources on), `services` (the DR Batch
-compute environment and job queue ENABLED) and `verification` (a consistency verdict of what now
+the secondary region), `infrastructure` (every DR stack's DR resources on), `services` (each DR stack's
+Batch compute environment and job queue ENABLED) and `verification` (a consistency verdict of what now
 serves). `full` runs all four, `partial` the last three, `data-only` data and verification. Each
 step is timed and recorded; the run's state is saved after every step under
 `.drharness/runbook/<run_id>.json`, so a rerun with the run id skips what is done. A run whose
@@ -187,12 +187,13 @@ class Runbook:
             problems.extend([bucket] if bucket else [])
             table = table_problem(self.target, self.workload, self.primary_timeout_s)
             problems.extend([table] if table else [])
-        if INFRASTRUCTURE in steps:
-            problems.extend(activation_problems(self.target, self.workload))
-        elif SERVICES in steps:
-            view = read_dr_stack(self.target, self.workload)
-            if not view.outputs.get("ComputeEnvironment"):
-                problems.append(NO_STACK_COMPUTE.format(stack=view.name, region=view.region, output="ComputeEnvironment"))
+        for stack in self.workload.each_dr_stack():
+            if INFRASTRUCTURE in steps:
+                problems.extend(activation_problems(self.target, stack))
+            elif SERVICES in steps:
+                view = read_dr_stack(self.target, stack)
+                if not view.outputs.get("ComputeEnvironment"):
+                    problems.append(NO_STACK_COMPUTE.format(stack=view.name, region=view.region, output="ComputeEnvironment"))
         if VERIFICATION in steps and self.listing is not None:
             try:
                 check_listing(self.listing, self.workload)
@@ -206,8 +207,10 @@ class Runbook:
         what = {
             DATA: (f"check s3://{workload.backup_bucket} ({region}) holds data under {prefix} and serve it; serve the "
                    f"replica table {workload.metadata_table} ({region}), or restore it to its latest restorable time"),
-            INFRASTRUCTURE: describe_activation(workload, read_dr_stack(self.target, workload)),
-            SERVICES: f"enable the DR stack's Batch compute environment and job queue ({region}); wait for VALID",
+            INFRASTRUCTURE: "; ".join(describe_activation(stack, read_dr_stack(self.target, stack))
+                                      for stack in workload.each_dr_stack()),
+            SERVICES: (f"enable the Batch compute environment and job queue of every DR stack "
+                       f"({', '.join(stack.dr_stack for stack in workload.each_dr_stack())}; {region}); wait for VALID"),
             VERIFICATION: ("compare what serves with the primary when it answers, else with the newest source listing"
                            + (f" and {len(self.ledgers)} canary ledger(s)" if self.ledgers else "")),
         }
