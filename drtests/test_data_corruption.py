@@ -37,8 +37,6 @@ DYNAMODB_RESTORE = "restore:dynamodb-pitr-before-corruption"
 DYNAMODB_REPAIRED = "data_corruption:dynamodb-repaired"
 CORRUPT = 4
 GAP_S = 0.1  # between the known-good moment and the fault, so the restore point is clear of both
-LIVE_FIRST_BUCKET_ONLY = ("live, data-corruption reaches only the seed folder of the workload's first bucket "
-                          "({first}; docs/live.md): {bucket} is outside it, so its drill runs offline only")
 
 
 def _detection(dr_record, check, resource, tier, report, corrupted, injected, effect):
@@ -66,13 +64,11 @@ def _detection(dr_record, check, resource, tier, report, corrupted, injected, ef
     )
 
 
-def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr_workload, dr_bucket, workload_data,
+def test_corrupted_objects_are_detected_and_restored_from_versions(dr_target, dr_bucket, workload_data,
                                                                    dr_fault, fault_took, dr_rng, dr_record, dr_keep):
     """Corrupt the bucket's seed objects; find them by consistency check; copy back the right versions."""
     w = dr_bucket  # once per bucket of the workload
     region, bucket, tier = w.primary_region, w.data_bucket, w.spec.bucket.tier
-    if dr_target.name == "aws" and bucket != dr_workload.data_bucket:
-        pytest.skip(LIVE_FIRST_BUCKET_ONLY.format(first=dr_workload.data_bucket, bucket=bucket))
     prefix = seed_folder(workload_data, w)
     s3 = dr_target.client("s3", region)
     resource = f"s3 bucket {bucket}"

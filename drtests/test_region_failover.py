@@ -1,12 +1,13 @@
 """Monthly and quarterly: the primary region goes down; RTO and RPO are measured, not declared.
 
-Canary ledgers write into the data bucket (under the replicated prefix) and the metadata table at a
-steady rate, as the workload's own principal. The primary region is taken out; the outage is detected
-by the primary's health check seen by that principal, the auto-failover raises every DR stack and
-delivers its notice to every DR notice topic, and a write/read on the secondary side verifies the recovery. RTO runs from the
-fault to that verification. RPO is the data-loss window the survivors show (the backup bucket and the
-table's replica in the secondary region) with the exact canaries lost. A second test pauses
-replication before the outage and proves that the measurement sees the loss it causes.
+Canary ledgers write into every data bucket (under its replicated prefix) and every metadata table of
+the workload at a steady rate, as the workload's own principal. The primary region is taken out; the
+outage is detected by the primary's health check seen by that principal, the auto-failover raises every
+DR stack and delivers its notice to every DR notice topic, and a write/read on the secondary side
+verifies the recovery. RTO runs from the fault to that verification. RPO is the data-loss window each
+survivor shows (each backup bucket and each table's replica in the secondary region), with the exact
+canaries lost: one record per bucket and table. A second test pauses replication of the first bucket and
+table before the outage and proves that the measurement sees the loss it causes.
 
 The same drill runs offline and live. Offline the world takes the region away for every caller and
 its ground truth (which canaries it accepted and never replicated) is an extra check on the ledger.
@@ -65,23 +66,33 @@ def _health_timeout(target):
     return HEALTH_TIMEOUT_S if target.name == "offline" else DEFAULT_TIMEOUT_S
 
 
-def _ledgers(target, workload):
-    """One ledger per replicated store, writing into the primary."""
-    spec, region = workload.spec.table, workload.primary_region
-    return (
-        CanaryLedger.s3(target.client("s3", region), workload.data_bucket,
-                        prefix=f"{workload.spec.bucket.replication.prefix}{CANARY_FOLDER}", interval_s=CANARY_INTERVAL_S),
-        CanaryLedger.dynamodb(target.client("dynamodb", region), workload.metadata_table, hash_key=spec.hash_key,
-                              range_key=spec.range_key, interval_s=CANARY_INTERVAL_S),
-    )
+def _ledgers(target, workload, *, every=True):
+    """(view, ledger): one ledger per replicated store, writing into the primary: every bucket and every table
+    of the workload (`every`), or the first of each."""
+    region = workload.primary_region
+    buckets = workload.each_bucket() if every else (workload,)
+    tables = workload.each_table() if every else (workload,)
+    return [
+        *((view, CanaryLedger.s3(target.client("s3", region), view.data_bucket,
+                                 prefix=f"{view.spec.bucket.replication.prefix}{CANARY_FOLDER}",
+                                 interval_s=CANARY_INTERVAL_S)) for view in buckets),
+        *((view, CanaryLedger.dynamodb(target.client("dynamodb", region), view.metadata_table,
+                                       hash_key=view.spec.table.hash_key, range_key=view.spec.table.range_key,
+                                       interval_s=CANARY_INTERVAL_S)) for view in tables),
+    ]
 
 
-def _survivor(target, workload, ledger):
+def _survivor(target, view, ledger):
     """(client, resource, tier) of the copy in the secondary region that a ledger's canaries replicate to."""
-    region = workload.secondary_region
+    region = view.secondary_region
     if ledger.store.store == "s3":
-        return target.client("s3", region), workload.backup_bucket, workload.spec.bucket.tier
-    return target.client("dynamodb", region), workload.metadata_table, workload.spec.table.tier
+        return target.client("s3", region), view.backup_bucket, view.spec.bucket.tier
+    return target.client("dynamodb", region), view.metadata_table, view.spec.table.tier
+
+
+def _label(ledger):
+    """A ledger's name in the evidence: its store and the resource it writes into."""
+    return f"{ledger.store.store} {ledger.store.resource}"
 
 
 def _acknowledged(ledger, after_monotonic=0.0):
@@ -106,8 +117,11 @@ def _canary_seq(store, truth_key):
         tail = truth_key[len(store.folder):] if truth_key.startswith(store.folder) else ""
     else:
         key = json.loads(truth_key)
-        ours = key.get(store.hash_key, {}).get("S") == store.partition
-        tail = key.get(store.range_key, {}).get("S", "") if ours else ""
+        hashed = key.get(store.hash_key, {}).get("S", "")
+        if store.range_key is None:  # a table with no sort key: each canary is partition#seq
+            tail = hashed.rsplit("#", 1)[-1] if hashed.startswith(f"{store.partition}#") else ""
+        else:
+            tail = key.get(store.range_key, {}).get("S", "") if hashed == store.partition else ""
     return int(tail) if tail.isdigit() else None
 
 
@@ -132,8 +146,10 @@ def _truth_evidence(assessment, truth):
             "lost_not_in_truth": sorted(lost - truth)[:50], "truth_not_in_lost": sorted(truth - lost)[:50]}
 
 
-def _settled(settle_replication, limit_s):
-    return all(settle_replication(limit_s, store) for store in SETTLE_STORES)
+def _settled(settle_replication, limit_s, pairs):
+    """Replication caught up for every store a ledger wrote into (each bucket and table of `pairs`)."""
+    return all(settle_replication(limit_s, ledger.store.store, view) for view, ledger in pairs
+               if ledger.store.store in SETTLE_STORES)
 
 
 def _why_not_taken(effect, failover, seen) -> str:
@@ -154,7 +170,8 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
     objectives = objectives_for(w, tier)
     limit = wait_limit(dr_target, objectives.rto.limit)
     health_timeout = _health_timeout(dr_target)
-    ledgers = _ledgers(workload_target, w)
+    pairs = _ledgers(workload_target, w)  # every bucket and table: each one's data-loss window is measured
+    ledgers = [ledger for _, ledger in pairs]
     timeline = Timeline.start(f"region outage {primary}")
     health = []
 
@@ -196,15 +213,15 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
                 result = timeline.result()
             _stop(ledgers)
             # Read while the outage still holds: what the survivors hold is what a failover serves.
-            survivors = [_survivor(dr_target, w, ledger) for ledger in ledgers]
+            survivors = [_survivor(dr_target, view, ledger) for view, ledger in pairs]
             assessments = [ledger.assess(client, fault_mark, resource=resource)
                            for ledger, (client, resource, _) in zip(ledgers, survivors)]
-            truths = [_unreplicated(dr_world_client, w, ledger) for ledger in ledgers]
+            truths = [_unreplicated(dr_world_client, view, ledger) for view, ledger in pairs]
     finally:
         _stop(ledgers)
 
     phases = [m.to_json() for m in result.phases]
-    canaries = {ledger.store.store: dict(ledger.evidence()) for ledger in ledgers}
+    canaries = {_label(ledger): dict(ledger.evidence()) for ledger in ledgers}
     workload_name = f"workload {w.spec.project}-{w.spec.environment} ({primary} -> {secondary})"
     record = result.to_record(
         objectives.rto, scenario=SCENARIO, resource=workload_name, tier=tier, target=dr_target, check=RTO,
@@ -226,11 +243,11 @@ def test_region_outage_rto_and_rpo_within_the_tier(dr_target, dr_workload, workl
     for ledger, assessment, truth, (_, _, store_tier) in zip(ledgers, assessments, truths, survivors):
         record = assessment.to_record(objectives_for(w, store_tier).rpo, scenario=SCENARIO, tier=store_tier,
                                       target=dr_target, check=RPO.format(store=ledger.store.store))
-        evidence = {**record.evidence, "phases": phases, "canaries": canaries[ledger.store.store],
+        evidence = {**record.evidence, "phases": phases, "canaries": canaries[_label(ledger)],
                     **_truth_evidence(assessment, truth)}
         rpos.append(dr_keep(replace(record, evidence=evidence)))
 
-    settled = _settled(settle_replication, limit)
+    settled = _settled(settle_replication, limit, pairs)
     still = fault.id in fault_backend.active_ids()
     after = check_primary_health(workload_target, w, health_timeout)
     caught_up = {ledger.store.store: ledger.assess(client, utc_now(), resource=resource).lost_writes
@@ -262,7 +279,8 @@ def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_wo
     """Pause replication, then lose the region: the data-loss window covers the pause and misses a tightened RPO."""
     w = dr_workload
     primary, secondary = w.primary_region, w.secondary_region
-    ledgers = _ledgers(workload_target, w)
+    pairs = _ledgers(workload_target, w, every=False)  # the pause names one bucket and one table: the first's
+    ledgers = [ledger for _, ledger in pairs]
     timeline = Timeline.start(f"region outage {primary} after a replication pause")
     for ledger in ledgers:
         ledger.start()
@@ -282,14 +300,14 @@ def test_rpo_measurement_detects_the_loss_of_paused_replication(dr_target, dr_wo
                 down = fault_took(outage, scenario=SCENARIO, tier=w.spec.bucket.tier)
                 assert down.took, f"region-outage {outage.id} did not take: {down.detail}; nothing measured"
                 _stop(ledgers)
-                survivors = [_survivor(dr_target, w, ledger) for ledger in ledgers]
+                survivors = [_survivor(dr_target, view, ledger) for view, ledger in pairs]
                 assessments = [ledger.assess(client, fault_mark, resource=resource)
                                for ledger, (client, resource, _) in zip(ledgers, survivors)]
                 truths = [_unreplicated(dr_world_client, w, ledger) for ledger in ledgers]
     finally:
         _stop(ledgers)
     limit = wait_limit(dr_target, objectives_for(w, w.spec.bucket.tier).rpo.limit)
-    settled = _settled(settle_replication, limit)
+    settled = _settled(settle_replication, limit, pairs)
 
     injected_s = fault_mark.monotonic_seconds - paused_at
     for ledger, assessment, truth, (_, resource, store_tier) in zip(ledgers, assessments, truths, survivors):

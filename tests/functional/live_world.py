@@ -71,11 +71,13 @@ def as_an_account(world, tmp_path: Path, extra: str = "") -> tuple[Path, dict[st
         if subnets:
             ec2.create_tags(Resources=subnets, Tags=scope)
     s3 = world.client("s3", workload.primary_region)
-    s3.put_bucket_tagging(Bucket=workload.data_bucket, Tagging={"TagSet": [
-        *s3.get_bucket_tagging(Bucket=workload.data_bucket).get("TagSet", []), *scope]})
-    for region in (workload.primary_region, workload.secondary_region):  # the table and its replica
-        ddb = world.client("dynamodb", region)
-        ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=workload.metadata_table)["Table"]["TableArn"], Tags=scope)
+    for bucket in (view.data_bucket for view in workload.each_bucket()):
+        s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": [
+            *s3.get_bucket_tagging(Bucket=bucket).get("TagSet", []), *scope]})
+    for table in (view.metadata_table for view in workload.each_table()):
+        for region in (workload.primary_region, workload.secondary_region):  # the table and its replica
+            ddb = world.client("dynamodb", region)
+            ddb.tag_resource(ResourceArn=ddb.describe_table(TableName=table)["Table"]["TableArn"], Tags=scope)
     todays_backups(world, workload)
     env = {**os.environ, LIVE_ENV: LIVE_ENV_VALUE, "AWS_ENDPOINT_URL": world.endpoint,
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

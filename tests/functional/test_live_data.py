@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +11,12 @@ from drharness import faults
 from drharness.errors import FaultError
 from drharness.faults import Journal
 from drharness.faults.live import live_options
-from drharness.faults.live.data import HARNESS_DATA
+from drharness.config import load_workload
+from drharness.faults.live.data import HARNESS_DATA, DataFaults
+from drharness.faults.spec import DataCorruption
 
 SCOPE = [{"Key": "DRHarness", "Value": "allowed"}]
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "multi-region-app" / "workload.toml"
 
 
 @pytest.fixture
@@ -99,3 +103,24 @@ def test_data_outside_the_harness_space_is_refused_before_anything_is_journalled
         faults.inject(backend, "data-corruption", {"bucket": workload.data_bucket, "region": "us-east-1", **params},
                       journal)
     assert journal.pending() == [] and _bodies(world, workload.data_bucket, theirs) == theirs
+
+
+
+def test_every_bucket_of_the_workload_has_its_seed_folder_in_scope_and_no_other_folder() -> None:
+    workload = load_workload(EXAMPLE)  # three replicated buckets, each with a prefix of its own
+    options = live_options(workload)
+    folders = tuple((v.data_bucket, v.spec.bucket.replication.prefix + "drharness-seed/") for v in workload.each_bucket())
+    assert options.folders() == folders and len({prefix for _, prefix in folders}) == 3
+    data = DataFaults(target=None, options=options)  # type: ignore[arg-type] - the scope is read, nothing is called
+
+    def prefix(bucket: str, asked: str) -> str:
+        return data.listing_prefix(DataCorruption(bucket=bucket, prefix=asked))
+
+    (first, first_seed), (second, second_seed) = folders[:2]
+    assert prefix(second, "") == second_seed
+    assert prefix(second, f"{second_seed}run/") == f"{second_seed}run/"
+    for bucket, asked in ((second, first_seed), (second, f"{second_seed[:-len('drharness-seed/')]}theirs/"),
+                          ("someone-elses-bucket", "")):
+        with pytest.raises(FaultError, match="only data the harness wrote"):
+            prefix(bucket, asked)
+    assert prefix(first, "") == first_seed

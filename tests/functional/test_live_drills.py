@@ -12,6 +12,7 @@ from the world afterwards: no fault held, no experiment running, no template lef
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -61,4 +62,42 @@ def test_the_recovery_runbook_runs_live_and_leaves_the_pilot_light(world, tmp_pa
     tables = world.client("dynamodb", "us-west-2").list_tables()["TableNames"]
     assert [t for t in tables if "-dr-" in t] == [], f"restored tables left: {tables}"
     pilot_light(world)
+    nothing_left(world)
+
+
+TWO_BUCKETS = """
+[[buckets]]
+id = "data"
+
+[[buckets]]
+id = "models"
+tier = "standard"
+name = "${project}-${environment}-models-${account_id}"
+backup_name = "${project}-${environment}-models-backup-${secondary_region}"
+
+[buckets.replication]
+rule_id = "ReplicateModels"
+prefix = "models/"
+"""
+
+
+def test_the_corruption_drill_runs_live_on_every_bucket_each_in_its_own_seed_folder(world, tmp_path):
+    config, env = as_an_account(world, tmp_path, TWO_BUCKETS)
+    done = live_suite(config, env, "drtests/test_data_corruption.py", "-k", "objects")
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-4000:]
+    assert "2 passed" in out and "skipped" not in out, out[-2000:]
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in (tmp_path / "reports" / "results").glob("*/*.json")]
+    detected = {r["resource"]: r for r in records if r["check"] == "data_corruption:s3-detected"}
+    assert len(detected) == 2 and {r["target"] for r in detected.values()} == {"aws"}
+    assert all(r["verdict"] == "pass" for r in detected.values()), detected
+    # Each bucket's victims were in its own seed folder, and each drill found exactly those.
+    seeds = {"embeddings/drharness-seed/": "-data-", "models/drharness-seed/": "-models-"}
+    for resource, record in detected.items():
+        corrupted = record["evidence"]["corrupted"]
+        assert corrupted and record["evidence"]["detected"] == corrupted, record["evidence"]
+        folders = {seed for seed in seeds if all(key.startswith(seed) for key in corrupted)}
+        assert len(folders) == 1 and seeds[folders.pop()] in resource, (resource, corrupted)
+    # No world fault acted: the corruption came through the AWS APIs, as in an account.
+    assert [r for r in world.truth.requests() if r.fault_id] == []
     nothing_left(world)

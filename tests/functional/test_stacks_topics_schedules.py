@@ -13,6 +13,7 @@ import pytest
 
 from drharness.compliance import CHECKS, TargetReads
 from drharness.compliance.checks import DR_STACK, MONTHLY_RULE, SNS_DR_TOPIC
+from drharness.compliance.inventory import CHECK_RULE_SCHEDULE, CHECK_RULE_STATE, collect_inventory
 from drharness.config import Workload, load_workload
 from drharness.deploy import (
     check_workload,
@@ -25,6 +26,8 @@ from drharness.deploy.common import ApplyLog, tag_map
 from drharness.procedures.failover import run_failover
 from drharness.procedures.recovery import COMPUTE_ENVIRONMENT, RecoveryContext, recover_infrastructure, recover_services
 from drharness.procedures.stack import deactivate_dr_stack, read_dr_stack
+from drharness.results import ResultSink
+from drharness.results.recorder import Recorder
 from drharness.target import FAIL_FAST_CONFIG, OfflineTarget
 from drharness.world import World
 from tests.functional.test_init import TAG, init
@@ -150,6 +153,30 @@ def test_each_check_of_stacks_topics_and_schedules_judges_each_one(many) -> None
         fresh = TargetReads(target, w, dt.datetime.now(dt.timezone.utc))
         verdicts = {v.spec.schedule.id: check_of[MONTHLY_RULE].judge(fresh.focused(v)).ok for v in w.each_schedule()}
         assert verdicts == {"monthly": True, "weekly": False}
+    finally:
+        events.apply(target, w, ApplyLog())
+
+
+def test_the_inventory_reads_every_schedules_rule_against_its_own_expression(many, tmp_path: Path) -> None:
+    world, target, w = many
+
+    def verdicts(run: str) -> dict[tuple[str, str], str]:
+        recorder = Recorder(ResultSink(tmp_path, run=run, source="api"), "offline")
+        now = dt.datetime.fromtimestamp(world.now(), dt.timezone.utc)
+        inventory = collect_inventory(target, w, recorder, now)
+        assert inventory.schedule is not None and inventory.schedule.rule == w.monthly_rule  # the first's
+        return {(r.check, r.resource.split()[-1]): r.verdict for r in inventory.records
+                if r.check in (CHECK_RULE_SCHEDULE, CHECK_RULE_STATE)}
+
+    monthly, weekly = (v.monthly_rule for v in w.each_schedule())
+    both = {(check, rule) for check in (CHECK_RULE_SCHEDULE, CHECK_RULE_STATE) for rule in (monthly, weekly)}
+    found = verdicts("inventory-1")
+    assert set(found) == both and set(found.values()) == {"pass"}, found  # the weekly rule is judged as configured
+    # The weekly rule moved off its configured time: its schedule record fails, and no other.
+    target.client("events", w.primary_region).put_rule(Name=weekly, ScheduleExpression="cron(0 5 ? * MON *)")
+    try:
+        found = verdicts("inventory-2")
+        assert {key for key, verdict in found.items() if verdict == "fail"} == {(CHECK_RULE_SCHEDULE, weekly)}, found
     finally:
         events.apply(target, w, ApplyLog())
 

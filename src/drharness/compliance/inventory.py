@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -301,8 +301,10 @@ class _Collector:
 
     # -- the monthly rule ----------------------------------------------------------------------------------
 
-    def schedule(self) -> MonthlySchedule:
-        name, region = self.workload.monthly_rule, self.workload.primary_region
+    def schedule(self, view: Workload) -> MonthlySchedule:
+        """The rule of `view`'s schedule, judged against its configured expression (and against the guide's
+        monthly test when that expression is the guide's, as the compliance check judges it)."""
+        name, region = view.monthly_rule, view.primary_region
         resource = f"events rule {name}"
         try:
             rule = self.target.client("events", region).describe_rule(Name=name)
@@ -315,12 +317,22 @@ class _Collector:
         else:
             schedule = check_monthly_schedule(name, str(rule.get("State", "")), str(rule.get("ScheduleExpression", "")),
                                               self.now)
+        configured = view.spec.schedule.expression
+        guide = check_monthly_schedule(name, "", configured, self.now).fires_as_guide_says
         evidence: dict[str, JsonValue] = {"rule": name, "region": region, **asdict(schedule),
-                                          "next_fire_times": list(schedule.next_fire_times), "expected": GUIDE_SCHEDULE_TEXT}
+                                          "next_fire_times": list(schedule.next_fire_times),
+                                          "expected": GUIDE_SCHEDULE_TEXT if guide else configured}
         self.info(CHECK_MONTHLY_RULE, resource, "rule_enabled", 1.0 if schedule.state == "ENABLED" else 0.0, "bool",
                   f"{name}: {schedule.state or 'missing'}, {schedule.expression or 'no schedule'}", evidence)
-        objective = Objective("compliant", 1.0, "bool", ">=", f"the guide's DRTestSchedule: {GUIDE_SCHEDULE_TEXT}")
-        ok = schedule.valid and schedule.fires_as_guide_says
+        if guide:
+            objective = Objective("compliant", 1.0, "bool", ">=", f"the guide's DRTestSchedule: {GUIDE_SCHEDULE_TEXT}")
+            ok = schedule.valid and schedule.fires_as_guide_says
+        else:  # the team's own schedule: the rule must carry the expression the config gives it
+            objective = Objective("compliant", 1.0, "bool", ">=", f"the configured schedule: {configured}")
+            ok = schedule.valid and schedule.expression == configured
+            if schedule.valid:
+                schedule = replace(schedule, reason=f"{name}: {schedule.expression} " + (
+                    "as configured" if ok else f"is not the configured {configured}"))
         self.records.append(self.recorder.measure(
             check=CHECK_RULE_SCHEDULE, scenario=SCENARIO, resource=resource, metric="compliant", value=1.0 if ok else 0.0,
             unit="bool", objective=objective, evidence={"as_of": iso(self.now), **evidence},
@@ -329,7 +341,7 @@ class _Collector:
         self.records.append(self.recorder.measure(
             check=CHECK_RULE_STATE, scenario=SCENARIO, resource=resource, metric="compliant",
             value=1.0 if enabled else 0.0, unit="bool",
-            objective=Objective("compliant", 1.0, "bool", ">=", "the guide's DRTestSchedule: State ENABLED"),
+            objective=Objective("compliant", 1.0, "bool", ">=", f"{name}: State ENABLED"),
             evidence={"as_of": iso(self.now), "rule": name, "state": schedule.state},
             reason=f"{name}: expected ENABLED, found {schedule.state or 'no rule'}", verdict="pass" if enabled else "fail"))
         return schedule
@@ -390,7 +402,9 @@ def collect_inventory(target: Target, workload: Workload, recorder: Recorder, no
     for view in workload.each_table():
         replicas += c.guarded(CHECK_TABLE_REPLICAS, view.metadata_table, lambda v=view: c.table_replicas(v)) or ()
     cost = c.guarded(CHECK_DR_COST, f"{workload.spec.project}-{workload.spec.environment}", c.cost)
-    schedule = c.guarded(CHECK_MONTHLY_RULE, f"events rule {workload.monthly_rule}", c.schedule)
+    schedules = [c.guarded(CHECK_MONTHLY_RULE, f"events rule {view.monthly_rule}", lambda v=view: c.schedule(v))
+                 for view in workload.each_schedule()]  # one record set per schedule; the first is the inventory's
+    schedule = schedules[0] if schedules else None
     return Inventory(iso(moment), tuple(c.records), points, jobs, rules, replicas, cost, schedule)
 
 

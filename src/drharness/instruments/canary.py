@@ -179,7 +179,7 @@ class DynamoDBCanaryStore:
 
     def __init__(self, client: Any, table: str, hash_key: str, range_key: str | None, series: str) -> None:
         self.client, self.resource, self.series = client, table, series
-        self.hash_key, self.range_key = hash_key, range_key
+        self.hash_key, self.range_key = hash_key, range_key or None  # "" (a config's "no sort key") is none
         self.partition = f"canary#{series}"
 
     def key(self, seq: int) -> str:

@@ -83,7 +83,48 @@ def classify(environ: dict[str, Any]) -> AwsRequest:
             request.json_body = parsed if isinstance(parsed, dict) else {}
         except ValueError:
             request.json_body = {}
+    request.params = _parameters(request)
     return request
+
+
+@lru_cache(maxsize=64)
+def _bound_members(service: str, operation: str) -> tuple[tuple[str, str, str, Any], ...]:
+    """(member, location, wire name, shape) of each input member bound to the REST path or query string."""
+    try:
+        shape = botocore.session.get_session().get_service_model(service).operation_model(operation).input_shape
+    except Exception:  # noqa: BLE001 - unknown service or operation: nothing bound
+        return ()
+    if shape is None:
+        return ()
+    return tuple((member, str(m.serialization.get("location")), str(m.serialization.get("name", member)), m)
+                 for member, m in shape.members.items() if m.serialization.get("location") in ("uri", "querystring"))
+
+
+def _typed(shape: Any, raw: list[str]) -> Any:
+    """A query-string value as its member's JSON type."""
+    if shape.type_name == "list":
+        return [_typed(shape.member, [value]) for value in raw]
+    value = raw[0]
+    if shape.type_name in ("integer", "long"):
+        return int(value) if value.lstrip("-").isdigit() else value
+    if shape.type_name == "boolean":
+        return value.lower() == "true"
+    return value
+
+
+def _parameters(request: AwsRequest) -> dict[str, Any]:
+    """The operation's input by member name: the JSON body, and for a REST protocol its path labels and query
+    string folded in, so an engine reads `QueryExecutionId` alike whether botocore sent the service as JSON
+    (in the body) or as REST (`GET /queries/{QueryExecutionId}`)."""
+    if request.service == "s3" or request.operation == "Unknown" or not (request.path_params or request.query):
+        return request.json_body
+    params = dict(request.json_body)
+    for member, location, name, shape in _bound_members(request.service, request.operation):
+        if location == "uri" and _group(name) in request.path_params:
+            params.setdefault(member, request.path_params[_group(name)])
+        elif location == "querystring" and name in request.query:
+            params.setdefault(member, _typed(shape, request.query[name]))
+    return params
 
 
 def _operation(request: AwsRequest) -> str:

@@ -37,6 +37,8 @@ class AwsRequest:
     body: bytes | None = None
     json_body: dict[str, Any] = field(default_factory=dict)
     path_params: dict[str, str] = field(default_factory=dict)  # the REST path's labels, by botocore's names
+    # The operation's input by member name, wherever the protocol put it (JSON body, REST path, query string).
+    params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def internal(self) -> bool:

@@ -1,8 +1,9 @@
 """The data-corruption fault in an account: only data the harness itself wrote, originals journalled first.
 
-The harness's own data are its seed objects (keys under `<replicated prefix>drharness-seed/` of the
-workload's data bucket) and the metadata items that point at them (their `s3_key` lies in that folder).
-A fault that names another bucket, or a prefix outside the seed folder, is refused before anything is
+The harness's own data are its seed objects (keys under `<replicated prefix>drharness-seed/` of each of
+the workload's replicated buckets) and the metadata items that point at them (their `s3_key` lies in
+such a folder). A fault that names a bucket not in the workload, or a prefix outside that bucket's seed
+folder, is refused before anything is
 read. `prepare` chooses the victims (by the fault's seed) and reads their originals; the originals go
 into the revert record, so they are on disk before the first overwrite. Revert puts them back (the
 original bytes, the original item) and can run again. Corruption goes through the normal write path:
@@ -32,7 +33,7 @@ SEED_POINTER = "s3_key"  # the seed item's attribute naming its seed object
 MAX_JOURNALLED = 256 * 1024  # bytes of originals a revert record may carry
 CORRUPTION_MARK = "drharness-corrupted"
 OUTSIDE = ("live data-corruption touches only data the harness wrote ({space}); {what} is outside it. "
-           "Name the workload's data bucket and a prefix inside the seed folder, or the metadata table")
+           "Name one of the workload's buckets and a prefix inside its seed folder, or a metadata table")
 
 
 def corrupt_bytes(data: bytes) -> bytes:
@@ -58,13 +59,14 @@ class DataFaults:
         self._prepared: dict[str, dict[str, str]] = {}
 
     def _space(self) -> str:
-        return f"s3://{self.options.seed_bucket}/{self.options.seed_prefix}"
+        return ", ".join(f"s3://{bucket}/{prefix}" for bucket, prefix in self.options.folders()) or "no seed folder"
 
     def listing_prefix(self, params: DataCorruption) -> str:
-        """The prefix to choose objects under: the fault's, narrowed to the seed folder; refuses any other."""
-        seed, asked = self.options.seed_prefix, params.prefix
-        if params.bucket != self.options.seed_bucket or not self.options.seed_bucket:
+        """The prefix to choose objects under: the fault's, narrowed to its bucket's seed folder; refuses any other."""
+        seeds = [prefix for bucket, prefix in self.options.folders() if bucket == params.bucket]
+        if not params.bucket or not seeds:
             raise FaultError(OUTSIDE.format(space=self._space(), what=f"bucket {params.bucket}"))
+        seed, asked = seeds[0], params.prefix
         if asked.startswith(seed):
             return asked
         if seed.startswith(asked):
@@ -104,10 +106,10 @@ class DataFaults:
     def _items(self, params: DataCorruption, region: str) -> dict[str, Any]:
         ddb = self.target.client("dynamodb", region)
         key_names = [k["AttributeName"] for k in ddb.describe_table(TableName=params.table)["Table"]["KeySchema"]]
-        seed = self.options.seed_prefix
+        seeds = tuple(dict.fromkeys(prefix for _, prefix in self.options.folders())) or (self.options.seed_prefix,)
         mine = []
         for page in ddb.get_paginator("scan").paginate(TableName=params.table):
-            mine += [i for i in page["Items"] if i.get(SEED_POINTER, {}).get("S", "").startswith(seed)
+            mine += [i for i in page["Items"] if i.get(SEED_POINTER, {}).get("S", "").startswith(seeds)
                      and i[key_names[0]].get("S", "").startswith(params.prefix)]
         mine.sort(key=lambda i: json.dumps({k: i[k] for k in key_names}, sort_keys=True))
         chosen = random.Random(params.seed).sample(mine, min(params.count, len(mine)))

@@ -28,7 +28,9 @@ class LiveOptions:
     duration: ISO 8601 cap on every action. tag_scope: only resources with these tags are targeted
     by tag. stop_alarm_arns: CloudWatch alarms that stop an experiment. api_fault_role_arns: the
     roles whose API calls a service-fault impairs. seed_bucket, seed_prefix: where the harness's own
-    seed objects live (the only data a live fault may read with a harness-made key, or corrupt).
+    seed objects live in the workload's first bucket (the only data a live leaked key may read).
+    seed_folders: (bucket, seed prefix) of every replicated bucket of the workload, the only data a live
+    data-corruption may overwrite (empty: the first bucket's alone).
     """
 
     role_arn: str
@@ -40,6 +42,13 @@ class LiveOptions:
     stop_timeout_s: float = 300.0
     seed_bucket: str = ""
     seed_prefix: str = SEED_FOLDER
+    seed_folders: tuple[tuple[str, str], ...] = ()
+
+    def folders(self) -> tuple[tuple[str, str], ...]:
+        """Every seed folder a live data fault may touch: `seed_folders`, or the first bucket's alone."""
+        if self.seed_folders:
+            return self.seed_folders
+        return ((self.seed_bucket, self.seed_prefix),) if self.seed_bucket else ()
 
 
 def live_options(workload: Workload, *, region: str | None = None) -> LiveOptions:
@@ -52,7 +61,9 @@ def live_options(workload: Workload, *, region: str | None = None) -> LiveOption
     return LiveOptions(role_arn=live.fis_role_arn, region=region or workload.primary_region,
                        duration=live.fis_duration, tag_scope=dict(live.tag_scope),
                        api_fault_role_arns=tuple(live.api_fault_roles), seed_bucket=workload.data_bucket,
-                       seed_prefix=workload.spec.bucket.replication.prefix + SEED_FOLDER)
+                       seed_prefix=workload.spec.bucket.replication.prefix + SEED_FOLDER,
+                       seed_folders=tuple((view.data_bucket, view.spec.bucket.replication.prefix + SEED_FOLDER)
+                                          for view in workload.each_bucket()))
 
 
 def fault_tags(fault_id: str, name: str, params: FaultParams) -> dict[str, str]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from moto import backends
 from moto.moto_server.werkzeug_app import (
+    HTTP_METHODS,
     DomainDispatcherApplication,
     create_backend_app,
 )
@@ -30,7 +31,23 @@ class _Dispatcher(DomainDispatcherApplication):
         return None
 
 
+# Services botocore now sends as REST (every operation at a path of its own) that moto's server still routes
+# at "/" alone, as the JSON protocol they had: botocore 1.44.9 moved Athena to restJson1. moto's responses
+# match the operation on botocore's model of the request (method and path), so only its URL map lags.
+_ROOT_ONLY_REST = frozenset({"athena"})
+
+
+def _backend_app(service: Any) -> Any:
+    """moto's application for `service`, taking every path where botocore sends the service as REST."""
+    app = create_backend_app(service)
+    if service in _ROOT_ONLY_REST and [rule.rule for rule in app.url_map.iter_rules()] == ["/"]:
+        endpoint = next(iter(app.view_functions))
+        app.add_url_rule("/<path:rest_path>", endpoint=f"{endpoint}.rest", methods=HTTP_METHODS,
+                         view_func=app.view_functions[endpoint], strict_slashes=False)
+    return app
+
+
 def moto_app() -> Callable[..., Iterable[bytes]]:
     """moto's server application, dispatching each request to the service it names."""
     cloudformation.install()
-    return _Dispatcher(create_backend_app)
+    return _Dispatcher(_backend_app)

@@ -28,6 +28,12 @@ from moto.dynamodb.comparisons import OpDefault
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
+try:  # moto >= 5.2.6 sizes a Number as DynamoDB stores it (about a byte per two significant digits)
+    from moto.dynamodb.models.utilities import number_size as _number_size
+except ImportError:  # earlier moto: the length of its decimal string
+    def _number_size(value: str) -> int:
+        return len(value)
+
 from drharness.world.moto import scan_pages
 
 _moto_scan = Table.scan
@@ -59,7 +65,7 @@ def _bytesize(value: Any) -> int:
 
 def _scalar_size(kind: str, value: Any) -> int:
     if kind == "N":
-        return len(str(value))
+        return _number_size(str(value))
     return 1 if isinstance(value, bool) else _bytesize(value)
 
 

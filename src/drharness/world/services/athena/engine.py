@@ -115,7 +115,7 @@ class AthenaEngine(BaseEngine):
             return exc.response("athena")
 
     def _start(self, request: AwsRequest) -> dict[str, Any]:
-        body = request.json_body
+        body = request.params
         token = str(body.get("ClientRequestToken") or "")
         with self._lock:
             if token and token in self._tokens:
@@ -166,14 +166,14 @@ class AthenaEngine(BaseEngine):
         return found
 
     def _get(self, request: AwsRequest) -> dict[str, Any]:
-        execution = self._known(str(request.json_body.get("QueryExecutionId", "")))
+        execution = self._known(str(request.params.get("QueryExecutionId", "")))
         with self._lock:
             return {"QueryExecution": execution.render()}
 
     def _batch_get(self, request: AwsRequest) -> dict[str, Any]:
         found, missing = [], []
         with self._lock:
-            for query_id in [str(i) for i in request.json_body.get("QueryExecutionIds") or []]:
+            for query_id in [str(i) for i in request.params.get("QueryExecutionIds") or []]:
                 execution = self._executions.get(query_id)
                 if execution is None:
                     missing.append({"QueryExecutionId": query_id, "ErrorCode": "INVALID_INPUT",
@@ -183,7 +183,7 @@ class AthenaEngine(BaseEngine):
         return {"QueryExecutions": found, "UnprocessedQueryExecutionIds": missing}
 
     def _list(self, request: AwsRequest) -> dict[str, Any]:
-        body = request.json_body
+        body = request.params
         limit = _limit(body, MAX_LIST_RESULTS)
         work_group = str(body.get("WorkGroup") or DEFAULT_WORK_GROUP)
         with self._lock:
@@ -196,7 +196,7 @@ class AthenaEngine(BaseEngine):
         return answer
 
     def _results(self, request: AwsRequest) -> dict[str, Any]:
-        body = request.json_body
+        body = request.params
         execution = self._known(str(body.get("QueryExecutionId", "")))
         limit = _limit(body, MAX_RESULTS)
         with self._lock:
@@ -216,7 +216,7 @@ class AthenaEngine(BaseEngine):
         return answer
 
     def _stop(self, request: AwsRequest) -> dict[str, Any]:
-        execution = self._known(str(request.json_body.get("QueryExecutionId", "")))
+        execution = self._known(str(request.params.get("QueryExecutionId", "")))
         with self._lock:
             if execution.state in TERMINAL:
                 return {}
